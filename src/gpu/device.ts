@@ -1,0 +1,114 @@
+/**
+ * Acquires the WebGPU adapter and device once per process, with the largest buffer and workgroup
+ * limits the adapter offers, and describes the adapter for experiment headers.
+ *
+ * When no adapter can be had, {@link getGpu} rejects with a {@link GpuUnavailableError} whose message
+ * says what was tried and how to get a software adapter on Linux; command-line entry points print
+ * that message alone (see `src/cli/run_main.ts`).
+ */
+
+/** What experiments print about the adapter in their header. */
+export interface AdapterSummary {
+  /** Human-readable adapter name, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`. */
+  name: string;
+  /** Vendor string reported by the adapter (may be a numeric PCI id). */
+  vendor: string;
+  /** True when the adapter is a software (CPU) fallback such as llvmpipe or lavapipe. */
+  isFallback: boolean;
+  /** Backend requested through `DENO_WEBGPU_BACKEND`, or `default`. */
+  backend: string;
+}
+
+/** The process-wide GPU handles. */
+export interface Gpu {
+  adapter: GPUAdapter;
+  device: GPUDevice;
+  summary: AdapterSummary;
+}
+
+/** Thrown when no WebGPU adapter or device could be acquired. */
+export class GpuUnavailableError extends Error {
+  override name = "GpuUnavailableError";
+}
+
+let pending: Promise<Gpu> | undefined;
+
+/** The limits we raise to the adapter's maximum; all others stay at the WebGPU defaults. */
+const RAISED_LIMITS = [
+  "maxBufferSize",
+  "maxStorageBufferBindingSize",
+  "maxStorageBuffersPerShaderStage",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupsPerDimension",
+] as const;
+
+function backendName(): string {
+  try {
+    return Deno.env.get("DENO_WEBGPU_BACKEND") ?? "default";
+  } catch {
+    return "default";
+  }
+}
+
+function unavailableMessage(what: string): string {
+  return [
+    `No WebGPU ${what}: navigator.gpu.requestAdapter({ powerPreference: "high-performance" }) ` +
+    `returned ${what === "adapter" ? "null" : "an adapter whose device could not be created"} ` +
+    `(backend: ${backendName()}).`,
+    "To run without a GPU on Debian or Ubuntu, install Mesa's software drivers:",
+    "  sudo apt-get install -y mesa-vulkan-drivers libgl1-mesa-dri libegl-mesa0",
+    "(lavapipe for Vulkan, llvmpipe for GL); on a GPU machine, install the vendor's Vulkan driver.",
+    "DENO_WEBGPU_BACKEND=vulkan or =gl picks a backend explicitly.",
+  ].join("\n");
+}
+
+async function acquire(): Promise<Gpu> {
+  if (typeof navigator === "undefined" || !navigator.gpu) {
+    throw new GpuUnavailableError(unavailableMessage("adapter"));
+  }
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new GpuUnavailableError(unavailableMessage("adapter"));
+  const requiredLimits: Record<string, number> = {};
+  for (const name of RAISED_LIMITS) requiredLimits[name] = adapter.limits[name];
+  const features: GPUFeatureName[] = adapter.features.has("timestamp-query")
+    ? ["timestamp-query"]
+    : [];
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
+  } catch (error) {
+    throw new GpuUnavailableError(`${unavailableMessage("device")}\nCause: ${error}`);
+  }
+  device.lost.then((info) => {
+    if (info.reason !== "destroyed") console.error(`WebGPU device lost: ${info.message}`);
+  });
+  const info = adapter.info;
+  const summary: AdapterSummary = {
+    name: info.description || info.device || "unknown adapter",
+    vendor: info.vendor || "unknown",
+    isFallback: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+    backend: backendName(),
+  };
+  return { adapter, device, summary };
+}
+
+/**
+ * Returns the process-wide adapter and device, acquiring them on the first call.
+ *
+ * @throws {GpuUnavailableError} when no adapter or device is available.
+ */
+export function getGpu(): Promise<Gpu> {
+  if (!pending) {
+    pending = acquire();
+    pending.catch(() => pending = undefined);
+  }
+  return pending;
+}
+
+/** One line describing the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) [fallback, vulkan]`. */
+export function describeAdapter(summary: AdapterSummary): string {
+  const tags = [summary.isFallback ? "fallback" : "hardware", summary.backend];
+  return `${summary.name} [${tags.join(", ")}]`;
+}

@@ -1,0 +1,129 @@
+/**
+ * Compiles a Matryoshka SAE configuration into a flat list of loss terms: the one place where the
+ * published loss semantics (`hedging_paper.saes.matryoshka_sae.MatryoshkaSAE.matryoshka_train_step`
+ * over SAELens's `training_forward_pass`) are decided. The CPU reference and the GPU kernels both
+ * evaluate exactly this list, so they cannot disagree about what the loss is.
+ *
+ * Every term t reconstructs `r_t = Σ_{j<end} acts_j · W_dec[j] + b_dec` and contributes
+ *
+ *   reconMult · R(r_t − x)  +  l1Mult · mean_b ‖ w ⊙ acts[b, l1Start:l1End] ‖_p
+ *
+ * where R is `mean_b Σ_d e²` (`mse`) or `mean_b ‖e‖₂` (`l2`), `w_j = ‖W_dec[j]‖` when
+ * `l1ByDecoderNorm` (else 1), and latents below `detachBelow` enter `r_t` without gradient
+ * (the delta loss's stop-gradient of earlier prefixes; `b_dec` always gets gradient).
+ * Multipliers already include β_i, γ_i, λ, `outerLossMultiplier` and the optional normalisations.
+ */
+import type { SaeConfig } from "./config.ts";
+
+/** What a term is, for labelling per-term losses. */
+export type LossTermKind = "prefix" | "outer" | "bdec";
+
+/** One additive term of the total loss. */
+export interface LossTerm {
+  kind: LossTermKind;
+  /** For `prefix` terms, the index of the Matryoshka step; -1 otherwise. */
+  prefixIndex: number;
+  /** Latents [0, end) are decoded (0 for the `b_dec` term). */
+  end: number;
+  /** Latents [0, detachBelow) are decoded without gradient. */
+  detachBelow: number;
+  /** Reconstruction loss form. */
+  reconKind: "mse" | "l2";
+  /** Multiplier of the reconstruction loss (0: none). */
+  reconMult: number;
+  /** Latents [l1Start, l1End) are penalised. */
+  l1Start: number;
+  l1End: number;
+  /** Multiplier of the sparsity penalty (0: none). */
+  l1Mult: number;
+}
+
+/** The whole loss of one SAE. */
+export interface LossPlan {
+  terms: LossTerm[];
+  /** p of the per-row sparsity norm. */
+  lpNorm: number;
+  /** Weight activations by decoder row norms in the sparsity penalty. */
+  l1ByDecoderNorm: boolean;
+}
+
+/** The Matryoshka steps of a config (sorted, unique; `[dSae]` when empty). */
+export function resolvedSteps(config: SaeConfig): number[] {
+  const steps = config.matryoshkaSteps.length > 0 ? config.matryoshkaSteps : [config.dSae];
+  return [...new Set(steps)].sort((a, b) => a - b);
+}
+
+/** β_i or γ_i for each step: a list as given, or a number repeated. */
+function perStep(value: number[] | number, n: number): number[] {
+  return Array.isArray(value) ? [...value] : new Array<number>(n).fill(value);
+}
+
+/** Compiles a (validated) configuration into its loss terms. */
+export function lossPlan(config: SaeConfig): LossPlan {
+  const steps = resolvedSteps(config);
+  const betas = perStep(config.matryoshkaInnerLossMultipliers, steps.length);
+  const gammas = perStep(config.matryoshkaInnerL1LossMultipliers, steps.length);
+  const lambda = config.l1Coefficient;
+  const dInScale = config.normalizeReconstructionLossesByDIn ? 1 / config.dIn : 1;
+  let denom = 1;
+  if (config.normalizeLossesByNumMatryoshkaSteps) {
+    denom = steps.length + (config.skipOuterLoss ? 0 : 1) + (config.includeBdecLoss ? 1 : 0);
+  }
+  const terms: LossTerm[] = [];
+  if (config.includeBdecLoss) {
+    terms.push({
+      kind: "bdec",
+      prefixIndex: -1,
+      end: 0,
+      detachBelow: 0,
+      reconKind: "mse",
+      reconMult: dInScale / denom,
+      l1Start: 0,
+      l1End: 0,
+      l1Mult: 0,
+    });
+  }
+  // The published loop skips a prefix whose β is 0 without advancing its `prev_portion`, while the
+  // decode generator (which decides what is detached) always advances: keep both, as published.
+  let l1Prev = 0;
+  let decodePrev = 0;
+  steps.forEach((end, i) => {
+    const beta = betas[i]!;
+    const gamma = gammas[i]!;
+    const detachBelow = config.useDeltaLoss ? decodePrev : 0;
+    decodePrev = end;
+    if (beta === 0) return;
+    const withL1 = config.includeMatryoshkaInnerL1Loss && gamma > 0;
+    const l1Start = config.useDeltaLoss ? l1Prev : 0;
+    terms.push({
+      kind: "prefix",
+      prefixIndex: i,
+      end,
+      detachBelow,
+      reconKind: "mse",
+      reconMult: beta * dInScale / denom,
+      l1Start: withL1 ? l1Start : 0,
+      l1End: withL1 ? end : 0,
+      l1Mult: withL1 ? lambda * gamma * beta / denom : 0,
+    });
+    l1Prev = end;
+  });
+  if (!config.skipOuterLoss) {
+    terms.push({
+      kind: "outer",
+      prefixIndex: -1,
+      end: config.dSae,
+      detachBelow: 0,
+      reconKind: config.reconstructionLoss === "L2" ? "l2" : "mse",
+      reconMult: config.outerLossMultiplier * dInScale / denom,
+      l1Start: 0,
+      l1End: config.dSae,
+      l1Mult: config.outerLossMultiplier * lambda / denom,
+    });
+  }
+  return {
+    terms,
+    lpNorm: config.lpNorm,
+    l1ByDecoderNorm: config.scaleSparsityPenaltyByDecoderNorm,
+  };
+}
