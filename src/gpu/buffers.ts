@@ -48,7 +48,7 @@ export function createStorage(gpu: Gpu, label: string, byteSize: number): GPUBuf
 export function uploadStorage(
   gpu: Gpu,
   label: string,
-  data: Float32Array | Uint32Array | Int32Array,
+  data: Float32Array<ArrayBuffer> | Uint32Array<ArrayBuffer> | Int32Array<ArrayBuffer>,
 ): GPUBuffer {
   const buffer = createStorage(gpu, label, data.byteLength);
   if (data.byteLength > 0) gpu.device.queue.writeBuffer(buffer, 0, data);
@@ -56,7 +56,11 @@ export function uploadStorage(
 }
 
 /** A uniform buffer holding `data` (padded to 16 bytes). */
-export function uploadUniform(gpu: Gpu, label: string, data: Uint32Array | Float32Array): GPUBuffer {
+export function uploadUniform(
+  gpu: Gpu,
+  label: string,
+  data: Uint32Array<ArrayBuffer> | Float32Array<ArrayBuffer>,
+): GPUBuffer {
   const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
   checkBufferSize(gpu, label, size, false);
   const buffer = gpu.device.createBuffer({ label, size, usage: UNIFORM | COPY_DST });

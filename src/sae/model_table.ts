@@ -31,7 +31,7 @@ export interface ModelEntry {
 }
 
 /** Packs `entries` into a `ModelInfo` array (one block of {@link MODEL_INFO_WORDS} words each). */
-export function packModelTable(entries: readonly ModelEntry[]): Uint32Array {
+export function packModelTable(entries: readonly ModelEntry[]): Uint32Array<ArrayBuffer> {
   const words = new Uint32Array(entries.length * MODEL_INFO_WORDS);
   const floats = new Float32Array(words.buffer);
   entries.forEach((entry, m) => {

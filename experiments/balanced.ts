@@ -1,0 +1,256 @@
+/**
+ * `deno task balanced`: the seed notebook (`balancing_hedging_and_absorption`) end to end.
+ *
+ * Builds the toy model and both trees, trains the notebook's four SAEs together on the GPU with the
+ * published schedule (detached β = ∞, standard β = 0 and balanced β = 0.25 on the balanced tree;
+ * β = 0.17 on the unbalanced tree), prints their cosine-similarity tables with a reading of the
+ * parent latent, and writes the heatmaps, `results.json` and the SAEs (SAELens layout) to the
+ * output folder, replacing it atomically.
+ */
+import { describeAdapter, getGpu } from "../src/gpu/device.ts";
+import { runMain } from "../src/cli/run_main.ts";
+import { parseFlags, positiveIntFlag, positiveNumberFlag } from "../src/cli/args.ts";
+import { nonNegativeIntFlag } from "../src/cli/args.ts";
+import { ToyModel } from "../src/toy/toy_model.ts";
+import { balancedTree, unbalancedTree } from "../src/toy/notebook_trees.ts";
+import type { TreeFeatureGenerator } from "../src/toy/tree.ts";
+import { MatryoshkaSAE } from "../src/sae/sae.ts";
+import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "../src/sae/config.ts";
+import { initSaeToMatchModel } from "../src/sae/init.ts";
+import { PUBLISHED_STEPS, trainToySaes } from "../src/sae/train.ts";
+import { decoderCosSims, encoderCosSims } from "../src/metrics/cosine.ts";
+import { describeLatent0, readLatent0 } from "../src/metrics/latent0.ts";
+import { cosSimHeatmapSvg } from "../src/plot/heatmap.ts";
+import { replaceDirAtomic } from "../src/io/atomic.ts";
+import { saveSae } from "../src/io/sae_files.ts";
+import { cosSimTable, sideBySide } from "../src/report/tables.ts";
+
+const USAGE = `Usage: deno task balanced [options]
+
+Trains the notebook's four Matryoshka SAEs together on the GPU and writes tables, heatmaps,
+results.json and the SAEs (SAELens layout) to the output folder.
+
+Options:
+  --out DIR          output folder, replaced atomically (default out/balanced)
+  --seed N           seed of the toy model and the batches (default 0)
+  --steps N          optimiser steps (default ${PUBLISHED_STEPS}, the published 100M tokens)
+  --batch-size N     samples per step (default 128)
+  --lr X             Adam learning rate (default 3e-4)
+  --quiet            no progress bar
+  --help             show this help`;
+
+/** One of the notebook's SAEs. */
+export interface NotebookSae {
+  name: "detached" | "standard" | "balanced" | "unbalanceable";
+  title: string;
+  /** β of the inner prefix; null for ∞ (the detached setup). */
+  beta: number | null;
+  /** Figure file name (without extension), as in the notebook. */
+  figure: string;
+  tree: "balanced" | "unbalanced";
+  config: Partial<SaeConfig>;
+}
+
+/** The four SAEs of the notebook, in its order. */
+export const NOTEBOOK_SAES: readonly NotebookSae[] = [
+  {
+    name: "detached",
+    title: "Detached Matryoshka SAE (β = ∞)",
+    beta: null,
+    figure: "toy_sae_mat_detached",
+    tree: "balanced",
+    config: { useDeltaLoss: true },
+  },
+  {
+    name: "standard",
+    title: "Standard SAE (β = 0)",
+    beta: 0,
+    figure: "toy_sae_abs",
+    tree: "balanced",
+    config: { matryoshkaSteps: [4] },
+  },
+  {
+    name: "balanced",
+    title: "Balanced Matryoshka SAE (β = 0.25)",
+    beta: 0.25,
+    figure: "toy_mat_balanced",
+    tree: "balanced",
+    config: { matryoshkaInnerLossMultipliers: [0.25, 1.0] },
+  },
+  {
+    name: "unbalanceable",
+    title: "Unbalanceable Matryoshka SAE (β = 0.17)",
+    beta: 0.17,
+    figure: "toy_mat_unbalanceable",
+    tree: "unbalanced",
+    config: { matryoshkaInnerLossMultipliers: [0.17, 1.0] },
+  },
+];
+
+/** Settings of one run of the experiment. */
+export interface BalancedOptions {
+  out: string;
+  seed: number;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  quiet: boolean;
+}
+
+/** One trained SAE in `results.json`. */
+export interface BalancedRunResult {
+  name: NotebookSae["name"];
+  title: string;
+  beta: number | null;
+  encoderCosSims: number[][];
+  decoderCosSims: number[][];
+  finalLoss: number;
+}
+
+/** The content of `results.json`. */
+export interface BalancedResults {
+  adapter: string;
+  seed: number;
+  steps: number;
+  batchSize: number;
+  seconds: number;
+  runs: BalancedRunResult[];
+}
+
+const round = (v: number) => Math.round(v * 1e6) / 1e6;
+
+/** Runs the experiment: trains, prints, writes the output folder; returns `results.json`. */
+export async function runBalanced(options: BalancedOptions): Promise<BalancedResults> {
+  const gpu = await getGpu();
+  const adapter = describeAdapter(gpu.summary);
+  const log = (line = "") => console.log(line);
+  log(`matryoshka-gpu: balancing hedging and absorption`);
+  log(`adapter: ${adapter}`);
+  log(
+    `seed: ${options.seed}  steps: ${options.steps}  batch: ${options.batchSize}  ` +
+      `lr: ${options.lr}  SAEs: ${NOTEBOOK_SAES.length} trained together`,
+  );
+  const started = performance.now();
+
+  const toyModel = new ToyModel({ nFeatures: 4, hiddenDim: 50, seed: options.seed });
+  const trees: Record<NotebookSae["tree"], TreeFeatureGenerator> = {
+    balanced: balancedTree(),
+    unbalanced: unbalancedTree(),
+  };
+  const saes = NOTEBOOK_SAES.map((spec) => {
+    const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...spec.config });
+    initSaeToMatchModel(sae.params, sae.layout, toyModel.embedding, toyModel.nFeatures, {
+      noiseLevel: 0,
+      featureOrdering: [0, 1, 2, 3],
+    });
+    return sae;
+  });
+  const trained = await trainToySaes(
+    NOTEBOOK_SAES.map((spec, i) => ({
+      sae: saes[i]!,
+      model: toyModel,
+      tree: trees[spec.tree],
+      name: spec.name,
+    })),
+    {
+      steps: options.steps,
+      batchSize: options.batchSize,
+      lr: options.lr,
+      seed: options.seed,
+      quiet: options.quiet,
+      label: "balanced",
+    },
+    gpu,
+  );
+  const seconds = (performance.now() - started) / 1000;
+
+  const runs: BalancedRunResult[] = NOTEBOOK_SAES.map((spec, i) => {
+    const sae = saes[i]!;
+    const result = trained[i]!;
+    if (result.error) console.error(result.error.message);
+    const encoder = encoderCosSims(sae.params, sae.layout, toyModel.embedding, toyModel.nFeatures);
+    const decoder = decoderCosSims(sae.params, sae.layout, toyModel.embedding, toyModel.nFeatures);
+    return {
+      name: spec.name,
+      title: spec.title,
+      beta: spec.beta,
+      encoderCosSims: encoder.map((row) => row.map(round)),
+      decoderCosSims: decoder.map((row) => row.map(round)),
+      finalLoss: result.finalLosses.total,
+    };
+  });
+
+  for (const run of runs) {
+    log();
+    log(run.title);
+    log(sideBySide([
+      cosSimTable("encoder (cos with true features)", run.encoderCosSims),
+      cosSimTable("decoder", run.decoderCosSims),
+    ]));
+    log(describeLatent0(readLatent0(run.encoderCosSims), "encoder"));
+    log(describeLatent0(readLatent0(run.decoderCosSims), "decoder"));
+  }
+  log();
+  log(`trained ${runs.length} SAEs × ${options.steps} steps in ${seconds.toFixed(2)} s`);
+
+  const results: BalancedResults = {
+    adapter,
+    seed: options.seed,
+    steps: options.steps,
+    batchSize: options.batchSize,
+    seconds: round(seconds),
+    runs,
+  };
+  await replaceDirAtomic(options.out, async (dir) => {
+    for (const [i, spec] of NOTEBOOK_SAES.entries()) {
+      const run = runs[i]!;
+      const svg = cosSimHeatmapSvg({
+        title: spec.title,
+        encoder: run.encoderCosSims,
+        decoder: run.decoderCosSims,
+      });
+      await Deno.writeTextFile(`${dir}/${spec.figure}.svg`, svg);
+      await saveSae(`${dir}/saes/${spec.name}`, saes[i]!.params, saes[i]!.config, {
+        title: spec.title,
+        seed: options.seed,
+        steps: options.steps,
+      });
+    }
+    await Deno.writeTextFile(`${dir}/results.json`, JSON.stringify(results, null, 2) + "\n");
+  });
+  log(`wrote ${options.out}/: results.json, ${NOTEBOOK_SAES.length} figures, saes/`);
+  return results;
+}
+
+/** Parses the command line of `deno task balanced`. */
+export function parseBalancedArgs(args: string[]): BalancedOptions | "help" {
+  const { values } = parseFlags(args, {
+    out: { type: "string" },
+    seed: { type: "string" },
+    steps: { type: "string" },
+    "batch-size": { type: "string" },
+    lr: { type: "string" },
+    quiet: { type: "boolean" },
+    help: { type: "boolean" },
+  }, USAGE);
+  if (values.help) return "help";
+  return {
+    out: values.out ?? "out/balanced",
+    seed: nonNegativeIntFlag("seed", values.seed, 0, USAGE),
+    steps: positiveIntFlag("steps", values.steps, PUBLISHED_STEPS, USAGE),
+    batchSize: positiveIntFlag("batch-size", values["batch-size"], 128, USAGE),
+    lr: positiveNumberFlag("lr", values.lr, 3e-4, USAGE),
+    quiet: values.quiet ?? false,
+  };
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const options = parseBalancedArgs(Deno.args);
+    if (options === "help") {
+      console.log(USAGE);
+      return;
+    }
+    await runBalanced(options);
+  });
+}

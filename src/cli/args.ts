@@ -1,0 +1,69 @@
+/**
+ * Command-line parsing shared by the experiments: `node:util` `parseArgs` in strict mode, with
+ * value checks whose errors name the flag, what is allowed and what was given.
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { UsageError } from "./run_main.ts";
+
+/** Parses `args` strictly; an unknown flag or a missing value becomes a {@link UsageError}. */
+export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
+  args: string[],
+  options: T,
+  usage: string,
+) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new UsageError(`${message}\n\n${usage}`);
+  }
+}
+
+function fail(flag: string, expected: string, got: string, usage: string): never {
+  throw new UsageError(`Cannot parse --${flag}: expected ${expected}, got "${got}"\n\n${usage}`);
+}
+
+/** A positive integer flag value (or `fallback` when absent). */
+export function positiveIntFlag(
+  flag: string,
+  value: string | undefined,
+  fallback: number,
+  usage: string,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    fail(flag, "a positive integer", value, usage);
+  }
+  return n;
+}
+
+/** A non-negative integer flag value (or `fallback` when absent). */
+export function nonNegativeIntFlag(
+  flag: string,
+  value: string | undefined,
+  fallback: number,
+  usage: string,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
+    fail(flag, "a non-negative integer", value, usage);
+  }
+  return n;
+}
+
+/** A positive finite number flag value (or `fallback` when absent). */
+export function positiveNumberFlag(
+  flag: string,
+  value: string | undefined,
+  fallback: number,
+  usage: string,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n <= 0) {
+    fail(flag, "a positive number", value, usage);
+  }
+  return n;
+}

@@ -1,0 +1,262 @@
+/**
+ * Save and load a trained SAE in SAELens's folder layout: `cfg.json` and
+ * `sae_weights.safetensors` holding `W_enc [d_in, d_sae]`, `W_dec [d_sae, d_in]`,
+ * `b_enc [d_sae]` and `b_dec [d_in]` as float32.
+ *
+ * `cfg.json` has every {@link SaeConfig} field under its published snake_case name
+ * (`matryoshka_steps`, `use_delta_loss`, …) plus the keys SAELens 5's `SAEConfig` requires
+ * (`architecture: "standard"`, `activation_fn_str: "relu"`, `dtype: "float32"`, `device`,
+ * `hook_name`, …, with neutral values for a toy model), so that
+ * `sae_lens.SAE.load_from_disk(folder)` loads it in Python (it ignores the extra keys). The
+ * folder is written with {@link replaceDirAtomic}: an existing SAE is replaced whole or not at
+ * all.
+ */
+import { replaceDirAtomic } from "./atomic.ts";
+import { decodeSafetensors, encodeSafetensors, tensorToF32 } from "./safetensors.ts";
+import { ConfigError, resolveSaeConfig, type SaeConfig } from "../sae/config.ts";
+import { type ParamLayout, paramLayout, paramViews } from "../sae/layout.ts";
+
+/** The config file's name in an SAE folder. */
+export const SAE_CFG_FILE = "cfg.json";
+/** The weights file's name in an SAE folder. */
+export const SAE_WEIGHTS_FILE = "sae_weights.safetensors";
+
+/** Our camelCase config field → the published snake_case key (every field, checked by tsc). */
+export const SAE_CONFIG_KEYS: Readonly<{ [K in keyof SaeConfig]-?: string }> = Object.freeze(
+  {
+    dIn: "d_in",
+    dSae: "d_sae",
+    l1Coefficient: "l1_coefficient",
+    lpNorm: "lp_norm",
+    normalizeSaeDecoder: "normalize_sae_decoder",
+    scaleSparsityPenaltyByDecoderNorm: "scale_sparsity_penalty_by_decoder_norm",
+    initEncoderAsDecoderTranspose: "init_encoder_as_decoder_transpose",
+    applyBDecToInput: "apply_b_dec_to_input",
+    bDecInitMethod: "b_dec_init_method",
+    matryoshkaSteps: "matryoshka_steps",
+    matryoshkaInnerLossMultipliers: "matryoshka_inner_loss_multipliers",
+    matryoshkaInnerL1LossMultipliers: "matryoshka_inner_l1_loss_multipliers",
+    includeMatryoshkaInnerL1Loss: "include_matryoshka_inner_l1_loss",
+    outerLossMultiplier: "outer_loss_multiplier",
+    skipOuterLoss: "skip_outer_loss",
+    useDeltaLoss: "use_delta_loss",
+    reconstructionLoss: "reconstruction_loss",
+    normalizeLossesByNumMatryoshkaSteps: "normalize_losses_by_num_matryoshka_steps",
+    normalizeReconstructionLossesByDIn: "normalize_reconstruction_losses_by_d_in",
+    includeBdecLoss: "include_bdec_loss",
+  },
+);
+
+/** Keys SAELens's `SAEConfig` requires that have no counterpart in {@link SaeConfig}. */
+const SAELENS_FIXED: Readonly<Record<string, unknown>> = Object.freeze({
+  architecture: "standard",
+  activation_fn_str: "relu",
+  activation_fn_kwargs: {},
+  dtype: "float32",
+  device: "cpu",
+  normalize_activations: "none",
+  finetuning_scaling_factor: false,
+  model_name: "toy_model",
+  hook_name: "toy_model.hidden",
+  hook_layer: 0,
+  hook_head_index: null,
+  context_size: 1,
+  prepend_bos: false,
+  dataset_path: "",
+  dataset_trust_remote_code: false,
+  sae_lens_training_version: null,
+  neuronpedia_id: null,
+  model_from_pretrained_kwargs: {},
+});
+
+/** Thrown when an SAE folder cannot be loaded; the message names the file, key or tensor. */
+export class SaeFileError extends Error {
+  /** The error's name. */
+  override name = "SaeFileError";
+}
+
+/** What {@link loadSae} returns. */
+export interface LoadedSae {
+  /** One model's parameter block, in the layout of `src/sae/layout.ts`. */
+  params: Float32Array;
+  /** The config from `cfg.json` (missing optional keys take the defaults). */
+  config: SaeConfig;
+  /** The layout of `params`. */
+  layout: ParamLayout;
+  /** `cfg.json` keys that are neither config fields nor SAELens's fixed keys (e.g. `extra`). */
+  extra: Record<string, unknown>;
+}
+
+/** The `cfg.json` object for `config` (and `extra` keys, which must not collide). */
+export function saeCfgJson(
+  config: SaeConfig,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const cfg: Record<string, unknown> = { ...SAELENS_FIXED };
+  for (const [field, key] of Object.entries(SAE_CONFIG_KEYS)) {
+    cfg[key] = config[field as keyof SaeConfig];
+  }
+  for (const [key, value] of Object.entries(extra)) {
+    if (key in cfg) {
+      throw new RangeError(
+        `Invalid extra key "${key}": it would overwrite a cfg.json key; choose another name`,
+      );
+    }
+    cfg[key] = value;
+  }
+  return cfg;
+}
+
+/**
+ * Saves one SAE as a SAELens folder (`cfg.json` + `sae_weights.safetensors`), atomically
+ * replacing `dir` if it exists.
+ *
+ * @param params one model's block (layout of `src/sae/layout.ts` for `config.dIn`, `config.dSae`)
+ * @param extra further JSON keys for `cfg.json` (e.g. seed, steps); must not reuse a config key
+ *
+ * @example
+ * ```ts
+ * import { loadSae, saveSae } from "./sae_files.ts";
+ * import { DEFAULT_SAE_CONFIG } from "../sae/config.ts";
+ * import { paramLayout } from "../sae/layout.ts";
+ * const config = { ...DEFAULT_SAE_CONFIG, dIn: 3, dSae: 2 };
+ * const params = new Float32Array(paramLayout(3, 2).size).fill(0.5);
+ * const dir = await Deno.makeTempDir();
+ * await saveSae(`${dir}/sae`, params, config, { seed: 1 });
+ * const loaded = await loadSae(`${dir}/sae`);
+ * console.assert(loaded.params.every((v, i) => v === params[i]) && loaded.extra.seed === 1);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function saveSae(
+  dir: string,
+  params: Float32Array,
+  config: SaeConfig,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  const layout = paramLayout(config.dIn, config.dSae);
+  if (params.length !== layout.size) {
+    throw new RangeError(
+      `Invalid params: expected ${layout.size} floats for dIn ${config.dIn}, dSae ${config.dSae}, ` +
+        `got ${params.length}`,
+    );
+  }
+  const cfgText = JSON.stringify(saeCfgJson(config, extra), null, 2) + "\n";
+  const v = paramViews(params, layout);
+  const weights = encodeSafetensors({
+    W_enc: { shape: [config.dIn, config.dSae], data: v.wEnc },
+    W_dec: { shape: [config.dSae, config.dIn], data: v.wDec },
+    b_enc: { shape: [config.dSae], data: v.bEnc },
+    b_dec: { shape: [config.dIn], data: v.bDec },
+  }, { format: "pt" });
+  await replaceDirAtomic(dir, async (tmp) => {
+    await Deno.writeTextFile(`${tmp}/${SAE_CFG_FILE}`, cfgText);
+    await Deno.writeFile(`${tmp}/${SAE_WEIGHTS_FILE}`, weights);
+  });
+}
+
+/**
+ * Reads the config fields from a parsed `cfg.json`: missing optional keys take the defaults, and
+ * the result is validated by `resolveSaeConfig` (errors name the camelCase field and the file).
+ */
+function configFromCfg(cfg: Record<string, unknown>, path: string): SaeConfig {
+  const given: Record<string, unknown> = {};
+  for (const [field, key] of Object.entries(SAE_CONFIG_KEYS)) {
+    if (cfg[key] !== undefined) given[field] = cfg[key];
+  }
+  for (const key of ["d_in", "d_sae"]) {
+    if (cfg[key] === undefined) {
+      throw new SaeFileError(`Invalid ${path}: missing required key "${key}"`);
+    }
+  }
+  try {
+    return resolveSaeConfig(given as Partial<SaeConfig> & { dIn: number; dSae: number });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      throw new SaeFileError(`Invalid ${path}: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Loads an SAE folder written by {@link saveSae} (or by SAELens, for a standard float32 SAE).
+ *
+ * Refuses an invalid config (checked by `resolveSaeConfig`), a missing tensor, a dtype other than
+ * F32 or a wrong shape with a {@link SaeFileError} naming the key or tensor, the expected and the
+ * actual shape.
+ */
+export async function loadSae(dir: string): Promise<LoadedSae> {
+  const cfgPath = `${dir}/${SAE_CFG_FILE}`;
+  let cfg: unknown;
+  try {
+    cfg = JSON.parse(await Deno.readTextFile(cfgPath));
+  } catch (error) {
+    throw new SaeFileError(
+      `Cannot read ${cfgPath}: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+  if (typeof cfg !== "object" || cfg === null || Array.isArray(cfg)) {
+    throw new SaeFileError(`Invalid ${cfgPath}: expected a JSON object`);
+  }
+  const cfgObj = cfg as Record<string, unknown>;
+  const config = configFromCfg(cfgObj, cfgPath);
+  const layout = paramLayout(config.dIn, config.dSae);
+
+  const weightsPath = `${dir}/${SAE_WEIGHTS_FILE}`;
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(weightsPath);
+  } catch (error) {
+    throw new SaeFileError(
+      `Cannot read ${weightsPath}: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+  let file;
+  try {
+    file = decodeSafetensors(bytes);
+  } catch (error) {
+    throw new SaeFileError(
+      `Invalid ${weightsPath}: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+  const params = new Float32Array(layout.size);
+  const views = paramViews(params, layout);
+  const expected: [string, number[], Float32Array][] = [
+    ["W_enc", [config.dIn, config.dSae], views.wEnc],
+    ["W_dec", [config.dSae, config.dIn], views.wDec],
+    ["b_enc", [config.dSae], views.bEnc],
+    ["b_dec", [config.dIn], views.bDec],
+  ];
+  for (const [name, shape, target] of expected) {
+    const tensor = file.tensors.get(name);
+    if (!tensor) {
+      throw new SaeFileError(
+        `Invalid ${weightsPath}: missing tensor "${name}" (expected shape [${shape.join(", ")}])`,
+      );
+    }
+    if (tensor.shape.join() !== shape.join()) {
+      throw new SaeFileError(
+        `Invalid ${weightsPath}: tensor "${name}" has shape [${tensor.shape.join(", ")}], ` +
+          `expected [${shape.join(", ")}] (d_in ${config.dIn}, d_sae ${config.dSae})`,
+      );
+    }
+    try {
+      target.set(tensorToF32(name, tensor));
+    } catch (error) {
+      throw new SaeFileError(
+        `Invalid ${weightsPath}: ${error instanceof Error ? error.message : error}`,
+      );
+    }
+  }
+
+  const known = new Set<string>([
+    ...Object.keys(SAELENS_FIXED),
+    ...Object.values(SAE_CONFIG_KEYS),
+  ]);
+  const extra: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(cfgObj)) {
+    if (!known.has(key)) extra[key] = value;
+  }
+  return { params, config, layout, extra };
+}

@@ -1,0 +1,115 @@
+/**
+ * Cosine similarity of each SAE latent with each true feature, on the CPU in float64: the
+ * notebook's metric (`cos_sims(sae.W_enc, embed)` and `cos_sims(sae.W_dec.T, embed)`).
+ *
+ * A latent's encoder direction is column `W_enc[:, latent]`; its decoder direction is row
+ * `W_dec[latent]`; feature f's direction is row f of the toy model's embedding `[nFeatures][dIn]`.
+ * As in the published code (which divides by the norm), a zero-length vector gives NaN.
+ */
+import type { ParamLayout } from "../sae/layout.ts";
+
+function checkInputs(
+  params: ArrayLike<number>,
+  layout: ParamLayout,
+  embedding: ArrayLike<number>,
+  nFeatures: number,
+): void {
+  if (params.length < layout.size) {
+    throw new RangeError(
+      `Invalid params: expected at least ${layout.size} floats (one model with dIn ${layout.dIn}, ` +
+        `dSae ${layout.dSae}), got ${params.length}`,
+    );
+  }
+  if (!Number.isInteger(nFeatures) || nFeatures < 1) {
+    throw new RangeError(`Invalid nFeatures: expected a positive integer, got ${nFeatures}`);
+  }
+  if (embedding.length !== nFeatures * layout.dIn) {
+    throw new RangeError(
+      `Invalid embedding: expected [${nFeatures}][${layout.dIn}] = ${nFeatures * layout.dIn} ` +
+        `floats, got ${embedding.length}`,
+    );
+  }
+}
+
+/**
+ * `[latent][feature]` cosine similarities between `latentDir(latent, d)` vectors and embedding rows.
+ */
+function cosSims(
+  nLatents: number,
+  dIn: number,
+  latentDir: (latent: number, d: number) => number,
+  embedding: ArrayLike<number>,
+  nFeatures: number,
+): number[][] {
+  const featureNorms = new Float64Array(nFeatures);
+  for (let f = 0; f < nFeatures; f++) {
+    let s = 0;
+    for (let d = 0; d < dIn; d++) s += embedding[f * dIn + d]! ** 2;
+    featureNorms[f] = Math.sqrt(s);
+  }
+  const out: number[][] = [];
+  const v = new Float64Array(dIn);
+  for (let l = 0; l < nLatents; l++) {
+    let s = 0;
+    for (let d = 0; d < dIn; d++) {
+      v[d] = latentDir(l, d);
+      s += v[d]! ** 2;
+    }
+    const norm = Math.sqrt(s);
+    const row: number[] = [];
+    for (let f = 0; f < nFeatures; f++) {
+      let dot = 0;
+      for (let d = 0; d < dIn; d++) dot += v[d]! * embedding[f * dIn + d]!;
+      row.push(dot / (norm * featureNorms[f]!));
+    }
+    out.push(row);
+  }
+  return out;
+}
+
+/**
+ * Cosine similarity of each encoder direction `W_enc[:, latent]` with each true feature.
+ *
+ * @param params one model's parameter block (layout of `src/sae/layout.ts`; extra floats ignored)
+ * @param embedding the feature directions, `[nFeatures][dIn]` row-major
+ * @returns `[latent][feature]`, float64
+ *
+ * @example
+ * ```ts
+ * import { encoderCosSims } from "./cosine.ts";
+ * import { paramLayout } from "../sae/layout.ts";
+ * const layout = paramLayout(2, 1);
+ * // W_enc = [[1], [1]], b_enc, W_dec, b_dec = 0
+ * const params = new Float32Array([1, 1, 0, 0, 0, 0, 0]);
+ * const sims = encoderCosSims(params, layout, new Float32Array([1, 0]), 1);
+ * console.assert(Math.abs(sims[0]![0]! - Math.SQRT1_2) < 1e-12);
+ * ```
+ */
+export function encoderCosSims(
+  params: Float32Array | Float64Array,
+  layout: ParamLayout,
+  embedding: Float32Array | Float64Array,
+  nFeatures: number,
+): number[][] {
+  checkInputs(params, layout, embedding, nFeatures);
+  const { dIn, dSae, wEnc } = layout;
+  return cosSims(dSae, dIn, (l, d) => params[wEnc + d * dSae + l]!, embedding, nFeatures);
+}
+
+/**
+ * Cosine similarity of each decoder direction `W_dec[latent]` with each true feature.
+ *
+ * @param params one model's parameter block (layout of `src/sae/layout.ts`; extra floats ignored)
+ * @param embedding the feature directions, `[nFeatures][dIn]` row-major
+ * @returns `[latent][feature]`, float64
+ */
+export function decoderCosSims(
+  params: Float32Array | Float64Array,
+  layout: ParamLayout,
+  embedding: Float32Array | Float64Array,
+  nFeatures: number,
+): number[][] {
+  checkInputs(params, layout, embedding, nFeatures);
+  const { dIn, wDec } = layout;
+  return cosSims(layout.dSae, dIn, (l, d) => params[wDec + l * dIn + d]!, embedding, nFeatures);
+}

@@ -1,0 +1,54 @@
+/**
+ * `MatryoshkaSAE`: a validated configuration plus its parameters as one flat float32 block in the
+ * layout of src/sae/layout.ts (what the GPU trains and what is saved), with named tensor views.
+ */
+import { resolveSaeConfig, type SaeConfig } from "./config.ts";
+import { type ParamLayout, paramLayout, paramViews } from "./layout.ts";
+import { type LossPlan, lossPlan } from "./loss_plan.ts";
+
+/** A Matryoshka SAE's configuration and parameters (zero until initialised or trained). */
+export class MatryoshkaSAE {
+  /** The validated configuration (defaults filled in). */
+  readonly config: SaeConfig;
+  /** Where each tensor lives in {@link params}. */
+  readonly layout: ParamLayout;
+  /** `W_enc [dIn][dSae]`, `b_enc [dSae]`, `W_dec [dSae][dIn]`, `b_dec [dIn]`, back to back. */
+  readonly params: Float32Array;
+
+  /**
+   * @param config every field of {@link SaeConfig} may be given; `dIn` and `dSae` are required.
+   * @throws {ConfigError} naming the field when the configuration is invalid.
+   */
+  constructor(config: Partial<SaeConfig> & { dIn: number; dSae: number }, params?: Float32Array) {
+    this.config = resolveSaeConfig(config);
+    this.layout = paramLayout(this.config.dIn, this.config.dSae);
+    if (params && params.length !== this.layout.size) {
+      throw new RangeError(
+        `MatryoshkaSAE: params has ${params.length} values, expected ${this.layout.size}`,
+      );
+    }
+    this.params = params ?? new Float32Array(this.layout.size);
+  }
+
+  /** `W_enc [dIn][dSae]` (a view into {@link params}). */
+  get wEnc(): Float32Array {
+    return paramViews(this.params, this.layout).wEnc;
+  }
+  /** `b_enc [dSae]`. */
+  get bEnc(): Float32Array {
+    return paramViews(this.params, this.layout).bEnc;
+  }
+  /** `W_dec [dSae][dIn]`. */
+  get wDec(): Float32Array {
+    return paramViews(this.params, this.layout).wDec;
+  }
+  /** `b_dec [dIn]`. */
+  get bDec(): Float32Array {
+    return paramViews(this.params, this.layout).bDec;
+  }
+
+  /** The loss terms this configuration trains (src/sae/loss_plan.ts). */
+  lossPlan(): LossPlan {
+    return lossPlan(this.config);
+  }
+}

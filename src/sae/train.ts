@@ -1,0 +1,296 @@
+/**
+ * Trains toy SAEs on the GPU as `hedging_paper.toy_models.train_toy_sae` does (Adam β1 0, β2 0.999,
+ * eps 1e-8, lr 3e-4, global-norm clip 1.0, constant lr, a fresh batch of 128 per step, 24,415 steps),
+ * many SAEs at once.
+ *
+ * Data flow per step (all on the GPU, many steps per dispatch, nothing read back per step):
+ *   sample the batch from the tree (seed, step) → embed → encode → per-prefix decode → loss →
+ *   backward → clip → Adam.
+ * Models that share a tree, a toy model and a data seed share their batches (common random
+ * numbers); each model's parameters and optimiser state are one block of the packed buffers.
+ * Losses are read back every `progressEvery` steps without stalling the GPU.
+ */
+import { getGpu, type Gpu } from "../gpu/device.ts";
+import { readF32, readU32 } from "../gpu/buffers.ts";
+import type { TreeFeatureGenerator } from "../toy/tree.ts";
+import type { MatryoshkaSAE } from "./sae.ts";
+import { LOSS_WORDS, lossL1Slot, lossReconSlot, type ModelEntry } from "./model_table.ts";
+import { createFusedStep, fusedUnsupportedReason, type Schedule } from "./fused_step.ts";
+import { type DataGroup, packWorld } from "./world.ts";
+import { ProgressBar } from "./progress.ts";
+
+/** Tokens per step and the token budget of the published schedule. */
+export const PUBLISHED_TOKENS = 100_000_000;
+export const PUBLISHED_TOKENS_PER_STEP = 4096;
+/** Steps of the published schedule: `ceil(100M / 4096)` = 24,415. */
+export const PUBLISHED_STEPS = Math.ceil(PUBLISHED_TOKENS / PUBLISHED_TOKENS_PER_STEP);
+
+/** Anything with a true-feature embedding `[nFeatures][dIn]` (a {@link ToyModel}). */
+export interface EmbeddingSource {
+  readonly embedding: Float32Array;
+}
+
+/** Training options; every default is the published one. */
+export interface TrainOptions {
+  /** Optimiser steps (default 24,415). */
+  steps?: number;
+  /** Samples per step (default 128). */
+  batchSize?: number;
+  /** Adam learning rate (default 3e-4). */
+  lr?: number;
+  /** Adam β1 (default 0). */
+  beta1?: number;
+  /** Adam β2 (default 0.999). */
+  beta2?: number;
+  /** Adam ε (default 1e-8). */
+  eps?: number;
+  /** Global gradient-norm clip (default 1; 0 disables). */
+  clipNorm?: number;
+  /** Linear warm-up steps (default 0). */
+  warmupSteps?: number;
+  /** Linear decay over the last steps (default 0). */
+  decaySteps?: number;
+  /** Learning rate at the end of the decay (default lr / 10). */
+  lrEnd?: number;
+  /** Seed of the batches (default 0). Runs may override it. */
+  seed?: number;
+  /** Steps per dispatch (default: chosen from the run's size). */
+  stepsPerDispatch?: number;
+  /** Read losses back and report progress every this many steps (default 500). */
+  progressEvery?: number;
+  /** No progress bar. */
+  quiet?: boolean;
+  /** Label of the progress bar. */
+  label?: string;
+  /** Called with the latest loss records as they are read back. */
+  onProgress?: (update: ProgressUpdate) => void;
+}
+
+/** What the trainer reports every `progressEvery` steps. */
+export interface ProgressUpdate {
+  step: number;
+  totalSteps: number;
+  /** Latest total loss per model. */
+  losses: number[];
+}
+
+/** One SAE to train: the SAE (initialised), its data, and an optional data seed and name. */
+export interface TrainRun {
+  sae: MatryoshkaSAE;
+  model: EmbeddingSource;
+  tree: TreeFeatureGenerator;
+  /** Data seed (default: `options.seed`). Runs with equal tree, model and seed share batches. */
+  seed?: number;
+  name?: string;
+}
+
+/** The final loss record of one model (the last step's batch). */
+export interface FinalLosses {
+  total: number;
+  gradNorm: number;
+  /** Per loss term (see `sae.lossPlan().terms`), multiplied as in the total. */
+  recon: number[];
+  l1: number[];
+}
+
+/** Thrown (or reported per model) when a model's loss or gradient stopped being finite. */
+export class TrainingDivergedError extends Error {
+  override name = "TrainingDivergedError";
+  constructor(readonly model: string, readonly step: number) {
+    super(
+      `Model ${model} diverged at step ${step}: its loss or gradient norm is not finite; ` +
+        `its training stopped there (the parameters are those before that step)`,
+    );
+  }
+}
+
+/** The outcome of one run; its `sae.params` hold the trained parameters. */
+export interface TrainResult {
+  name: string;
+  stepsDone: number;
+  finalLosses: FinalLosses;
+  /** Set when the model diverged; the others still finished. */
+  error?: TrainingDivergedError;
+}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(
+      `Invalid training option: ${name} must be a positive integer, got ${value}`,
+    );
+  }
+  return value;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0) {
+    throw new RangeError(
+      `Invalid training option: ${name} must be a finite number ≥ 0, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/** Data groups of the runs: one per distinct (tree, toy model, seed). */
+function dataGroups(
+  runs: readonly TrainRun[],
+  seed: number,
+): { groups: DataGroup[]; of: number[] } {
+  const groups: DataGroup[] = [];
+  const keys: [TreeFeatureGenerator, Float32Array, number][] = [];
+  const of = runs.map((run) => {
+    const s = run.seed ?? seed;
+    let i = keys.findIndex(([t, e, k]) => t === run.tree && e === run.model.embedding && k === s);
+    if (i < 0) {
+      i = keys.push([run.tree, run.model.embedding, s]) - 1;
+      groups.push({ tree: run.tree, embedding: run.model.embedding, seed: s });
+    }
+    return i;
+  });
+  return { groups, of };
+}
+
+/**
+ * Trains every run together on the GPU and writes the trained parameters into each run's
+ * `sae.params`. A model that diverges stops at that step and gets `error`; the others finish.
+ */
+export async function trainToySaes(
+  runs: readonly TrainRun[],
+  options: TrainOptions = {},
+  gpu?: Gpu,
+): Promise<TrainResult[]> {
+  if (runs.length === 0) throw new RangeError("trainToySaes: no runs given");
+  const steps = positiveInt("steps", options.steps ?? PUBLISHED_STEPS);
+  const batch = positiveInt("batchSize", options.batchSize ?? 128);
+  const lr = nonNegative("lr", options.lr ?? 3e-4);
+  const beta1 = nonNegative("beta1", options.beta1 ?? 0);
+  const beta2 = nonNegative("beta2", options.beta2 ?? 0.999);
+  const eps = nonNegative("eps", options.eps ?? 1e-8);
+  const clipNorm = nonNegative("clipNorm", options.clipNorm ?? 1);
+  const warmupSteps = nonNegative("warmupSteps", options.warmupSteps ?? 0);
+  const decaySteps = nonNegative("decaySteps", options.decaySteps ?? 0);
+  const lrEnd = nonNegative("lrEnd", options.lrEnd ?? lr / 10);
+  const seed = options.seed ?? 0;
+  const progressEvery = positiveInt("progressEvery", options.progressEvery ?? 500);
+  const { dIn, dSae } = runs[0]!.sae.config;
+  runs.forEach((run, i) => {
+    const c = run.sae.config;
+    if (c.dIn !== dIn || c.dSae !== dSae) {
+      throw new RangeError(
+        `Run ${i}: all SAEs trained together need the same shape; got dIn ${c.dIn}, dSae ` +
+          `${c.dSae} beside dIn ${dIn}, dSae ${dSae}`,
+      );
+    }
+    if (run.model.embedding.length !== run.tree.nFeatures * dIn) {
+      throw new RangeError(
+        `Run ${i}: the toy model embeds ${
+          run.model.embedding.length / dIn
+        } features but the tree ` +
+          `reads out ${run.tree.nFeatures}`,
+      );
+    }
+  });
+  const names = runs.map((run, i) => run.name ?? `#${i}`);
+  const { groups, of } = dataGroups(runs, seed);
+  const models: ModelEntry[] = runs.map((run, i) => ({
+    plan: run.sae.lossPlan(),
+    applyBDecToInput: run.sae.config.applyBDecToInput,
+    normalizeSaeDecoder: run.sae.config.normalizeSaeDecoder,
+    optimizer: { lr, beta1, beta2, eps, clipNorm },
+    dataGroup: of[i]!,
+  }));
+  const reason = fusedUnsupportedReason(dSae, models);
+  if (reason) throw new RangeError(`Cannot train this run on the GPU yet: ${reason}`);
+  gpu ??= await getGpu();
+  const schedule: Schedule = {
+    totalSteps: steps,
+    warmupSteps,
+    decaySteps,
+    lrEndFactor: lr > 0 ? lrEnd / lr : 0,
+  };
+  const fused = await createFusedStep(gpu, {
+    models,
+    batch,
+    dIn,
+    dSae,
+    world: packWorld(groups, dIn),
+    schedule,
+  });
+  const M = runs.length;
+  const P = runs[0]!.sae.layout.size;
+  const packed = new Float32Array(M * P);
+  runs.forEach((run, m) => packed.set(run.sae.params, m * P));
+  gpu.device.queue.writeBuffer(fused.buffers.params, 0, packed);
+
+  // Steps per dispatch: about 2^21 row-latent-dims of work per workgroup and dispatch.
+  const work = batch * dIn * Math.max(dSae, 4);
+  const perDispatch = options.stepsPerDispatch ??
+    Math.max(1, Math.min(progressEvery, Math.round(2 ** 22 / work)));
+  const bar = new ProgressBar({
+    total: steps,
+    label: options.label ?? `training ${M} SAE${M > 1 ? "s" : ""}`,
+    quiet: options.quiet ?? false,
+  });
+  let pendingRead: Promise<void> | undefined;
+  let done = 0;
+  let nextReport = Math.min(progressEvery, steps);
+  while (done < steps) {
+    const n = Math.min(perDispatch, steps - done, nextReport - done);
+    const encoder = gpu.device.createCommandEncoder({ label: "train" });
+    fused.encodeSteps(encoder, n);
+    gpu.device.queue.submit([encoder.finish()]);
+    done += n;
+    if (done === nextReport) {
+      nextReport = Math.min(nextReport + progressEvery, steps);
+      // Read the losses of this point without waiting for them: the GPU keeps working.
+      await pendingRead;
+      const at = done;
+      pendingRead = readF32(gpu, fused.buffers.losses).then((losses) => {
+        const totals = Array.from({ length: M }, (_, m) => losses[m * LOSS_WORDS]!);
+        bar.update(at, totals);
+        options.onProgress?.({ step: at, totalSteps: steps, losses: totals });
+      });
+    }
+  }
+  await pendingRead;
+  const [params, losses, state] = await Promise.all([
+    readF32(gpu, fused.buffers.params),
+    readF32(gpu, fused.buffers.losses),
+    readU32(gpu, fused.buffers.state),
+  ]);
+  bar.finish();
+  return runs.map((run, m) => {
+    run.sae.params.set(params.subarray(m * P, (m + 1) * P));
+    const base = m * LOSS_WORDS;
+    const nTerms = models[m]!.plan.terms.length;
+    const result: TrainResult = {
+      name: names[m]!,
+      stepsDone: state[m * 2]!,
+      finalLosses: {
+        total: losses[base]!,
+        gradNorm: losses[base + 1]!,
+        recon: Array.from({ length: nTerms }, (_, t) => losses[base + lossReconSlot(t)]!),
+        l1: Array.from({ length: nTerms }, (_, t) => losses[base + lossL1Slot(t)]!),
+      },
+    };
+    const diverged = state[m * 2 + 1]!;
+    if (diverged !== 0) result.error = new TrainingDivergedError(names[m]!, diverged);
+    return result;
+  });
+}
+
+/**
+ * Trains one SAE (the notebook's `train_toy_sae(sae, toy_model, feat_generator.sample)`).
+ *
+ * @throws {TrainingDivergedError} when the loss or gradient stops being finite.
+ */
+export async function trainToySae(
+  sae: MatryoshkaSAE,
+  model: EmbeddingSource,
+  tree: TreeFeatureGenerator,
+  options: TrainOptions = {},
+): Promise<TrainResult> {
+  const [result] = await trainToySaes([{ sae, model, tree }], options);
+  if (result!.error) throw result!.error;
+  return result!;
+}

@@ -1,0 +1,151 @@
+/**
+ * The fused training kernel (shaders/train_fused.wgsl) against the float64 CPU reference: a full
+ * optimiser step (sample, embed, forward, loss, backward, clip, Adam) of several models in one
+ * dispatch equals `referenceTrainStep` on the same batch.
+ */
+import assert from "node:assert/strict";
+import { assertClose, gpuTest } from "./_gpu.ts";
+import { MatryoshkaSAE } from "../src/sae/sae.ts";
+import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "../src/sae/config.ts";
+import { initSaeRandom } from "../src/sae/init.ts";
+import { trainToySaes } from "../src/sae/train.ts";
+import { TreeFeatureGenerator } from "../src/toy/tree.ts";
+import { embedCpu, sampleBatchCpu } from "../src/toy/cpu_sampler.ts";
+import { Rng } from "../src/toy/rng.ts";
+import { newAdamState, referenceTrainStep } from "../src/reference/optimizer_reference.ts";
+import { DEFAULT_ADAM } from "../src/reference/optimizer_reference.ts";
+
+const tree = new TreeFeatureGenerator({
+  activeProb: 1,
+  isReadOut: false,
+  children: [{
+    activeProb: 0.25,
+    children: [
+      { activeProb: 0.15 },
+      { activeProb: 0.15 },
+      { activeProb: 0.15 },
+      { activeProb: 0.55, isReadOut: false },
+    ],
+  }],
+});
+
+function randomEmbedding(nFeatures: number, dIn: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const e = new Float32Array(nFeatures * dIn);
+  for (let f = 0; f < nFeatures; f++) {
+    let norm = 0;
+    for (let d = 0; d < dIn; d++) {
+      const v = rng.normal();
+      e[f * dIn + d] = v;
+      norm += v * v;
+    }
+    for (let d = 0; d < dIn; d++) e[f * dIn + d]! /= Math.sqrt(norm);
+  }
+  return e;
+}
+
+/** The notebook's four SAEs plus switches the kernel must honour. */
+const CONFIGS: Partial<SaeConfig>[] = [
+  { useDeltaLoss: true },
+  { matryoshkaSteps: [4] },
+  { matryoshkaInnerLossMultipliers: [0.25, 1] },
+  { matryoshkaInnerLossMultipliers: [0.17, 1], scaleSparsityPenaltyByDecoderNorm: false },
+  { skipOuterLoss: false, reconstructionLoss: "L2", lpNorm: 2, matryoshkaSteps: [1, 2, 4] },
+  {
+    includeBdecLoss: true,
+    normalizeSaeDecoder: true,
+    scaleSparsityPenaltyByDecoderNorm: false,
+    applyBDecToInput: false,
+  },
+];
+
+gpuTest("one fused GPU step equals the CPU reference step for every configuration", async (gpu) => {
+  const dIn = 50;
+  const batch = 37;
+  const embedding = randomEmbedding(tree.nFeatures, dIn, 7);
+  const model = { embedding };
+  const saes = CONFIGS.map((c, i) => {
+    const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...c });
+    initSaeRandom(sae.params, sae.layout, sae.config, 100 + i);
+    // Biases away from zero so every gradient path is exercised.
+    sae.bDec.forEach((_, d) => sae.bDec[d] = 0.01 * Math.sin(d + i));
+    sae.bEnc.forEach((_, j) => sae.bEnc[j] = 0.05 * (j - 1.5));
+    return sae;
+  });
+  const before = saes.map((s) => Float64Array.from(s.params));
+  const results = await trainToySaes(
+    saes.map((sae) => ({ sae, model, tree })),
+    { steps: 1, batchSize: batch, seed: 5, quiet: true },
+    gpu,
+  );
+  const features = sampleBatchCpu(tree, { seed: 5, step: 0, batchSize: batch });
+  const x = embedCpu(features, embedding, { groups: 1, batch, nFeatures: 4, dIn });
+  saes.forEach((sae, i) => {
+    const params = before[i]!;
+    const state = newAdamState(params.length);
+    const ref = referenceTrainStep(params, state, sae.config, DEFAULT_ADAM, x, batch);
+    const got = results[i]!;
+    assert.equal(got.stepsDone, 1);
+    assert.equal(got.error, undefined);
+    assertClose([got.finalLosses.total], [ref.loss], {
+      atol: 1e-6,
+      rtol: 1e-4,
+      label: `loss ${i}`,
+    });
+    assertClose([got.finalLosses.gradNorm], [ref.gradNorm], {
+      atol: 1e-6,
+      rtol: 1e-4,
+      label: `grad norm ${i}`,
+    });
+    // Adam's first step moves each parameter by about lr · sign(g): compare the updates.
+    assertClose(sae.params, params, { atol: 2e-6, rtol: 1e-5, label: `params ${i}` });
+  });
+});
+
+gpuTest(
+  "training models together gives the same parameters as training each alone",
+  async (gpu) => {
+    const dIn = 50;
+    const embedding = randomEmbedding(tree.nFeatures, dIn, 3);
+    const model = { embedding };
+    const make = (i: number) => {
+      const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...CONFIGS[i] });
+      initSaeRandom(sae.params, sae.layout, sae.config, 10 + i);
+      return sae;
+    };
+    const together = [0, 1, 2].map(make);
+    await trainToySaes(together.map((sae) => ({ sae, model, tree })), {
+      steps: 40,
+      seed: 9,
+      quiet: true,
+    }, gpu);
+    for (let i = 0; i < 3; i++) {
+      const alone = make(i);
+      await trainToySaes([{ sae: alone, model, tree }], { steps: 40, seed: 9, quiet: true }, gpu);
+      assert.deepEqual(alone.params, together[i]!.params, `model ${i}`);
+    }
+  },
+);
+
+gpuTest("a diverging model stops with its step named while the others finish", async (gpu) => {
+  const dIn = 50;
+  const model = { embedding: randomEmbedding(tree.nFeatures, dIn, 4) };
+  const good = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG });
+  initSaeRandom(good.params, good.layout, good.config, 1);
+  const bad = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG });
+  initSaeRandom(bad.params, bad.layout, bad.config, 2);
+  bad.wDec[3] = NaN;
+  const badBefore = Float32Array.from(bad.params);
+  const results = await trainToySaes(
+    [
+      { sae: good, model, tree, name: "good" },
+      { sae: bad, model, tree, name: "bad" },
+    ],
+    { steps: 5, quiet: true },
+    gpu,
+  );
+  assert.equal(results[0]!.error, undefined);
+  assert.equal(results[0]!.stepsDone, 5);
+  assert.match(String(results[1]!.error?.message), /Model bad diverged at step 1/);
+  assert.deepEqual(Array.from(bad.params), Array.from(badBefore));
+});
