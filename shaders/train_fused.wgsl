@@ -1,48 +1,69 @@
-// train_fused.wgsl: K complete training steps of M small SAEs in ONE dispatch.
+// train_fused.wgsl: K complete training steps of M small SAEs in a few dispatches.
 //
-// Each workgroup owns one model and loops over the steps; inside a step:
-//   sample the batch from the model's tree (counter-based PRNG: a pure function of seed, step, row)
-//   -> embed x = f @ E -> encode (x - b_dec) @ W_enc + b_enc, ReLU -> every loss term's partial
-//   reconstruction, reconstruction loss and sparsity penalty -> backward -> clip -> Adam,
-// with workgroup barriers between the phases. Nothing is read back and nothing is uploaded per
-// step; the step counter lives in `state`. Same maths as the kernel-per-op path
-// (src/sae/kernel_step.ts) and the CPU reference (src/reference/sae_reference.ts).
+// Because every input is x = f @ E (f: the tree's sparse feature values, E: the toy model's
+// embedding, no bias), each batch row is handled in *latent space*: with the per-step Gram
+// quantities of the parameters (W_dec W_decᵀ, W_dec Eᵀ, E W_enc, E Eᵀ and b_dec's products) a row
+// costs O((d_sae + n_features)²) instead of O(d_in · d_sae), and the gradients are rebuilt in
+// d_in-space once per step from row statistics (Σ_b c a aᵀ, Σ_b c a fᵀ, Σ_b f dpreᵀ, ...).
+// Same loss, same gradients as the CPU reference (src/reference/sae_reference.ts) up to float32
+// rounding; see src/sae/fused_step.ts for the derivation summary.
 //
-// Included after shaders/lib/prng.wgsl, shaders/lib/tree_sample.wgsl (which reads `tree_nodes`)
-// and shaders/lib/model_table.wgsl.
+// Entry points (dispatched in this order for K steps):
+//   sample  : one thread per (k, group, row): the batch features of steps counter+k, once per data
+//             group (shared by every model of the group: common random numbers);
+//   train   : one workgroup per model (WG threads), looping over the K steps:
+//             phase 0  Gram quantities of the parameters            (threads over entries)
+//             phase A  per row: encode, every term's loss, dL/da     (threads over rows)
+//             phase C  row statistics                               (threads over entries)
+//             phase G  gradient of every parameter, norm            (threads over parameters)
+//             phase D  clip and Adam (+ decoder normalisation)      (threads over parameters)
+//   advance : one thread: counter += K.
+// Nothing is read back or uploaded per step. Included after shaders/lib/prng.wgsl,
+// shaders/lib/tree_sample.wgsl (reads `tree_nodes`) and shaders/lib/model_table.wgsl.
 //
-// Shapes (overrides): BATCH rows, D_IN inputs, D_SAE <= MAX_LATENTS latents, T_MAX loss terms
-// (the most any model of the run has), WG threads per workgroup. P = 2 D_IN D_SAE + D_SAE + D_IN.
+// Shapes (overrides): BATCH rows, D_IN, D_SAE <= MAX_LATENTS, N_FEAT <= MAX_FEATURES (the most
+// read-out features of any group), T_MAX loss terms (the most of any model), WG threads per model.
+// P = 2 D_IN D_SAE + D_SAE + D_IN.
 // Bindings:
-//   0 params   [M][P]       f32  rw   W_enc [D_IN][D_SAE], b_enc, W_dec [D_SAE][D_IN], b_dec
-//   1 opt      [M][3][P]    f32  rw   gradient, Adam first moment, Adam second moment
-//   2 models   [M]          ModelInfo (shaders/lib/model_table.wgsl)
-//   3 tree_nodes           u32  r    data groups [G][4] = (tree base, seed, n features,
-//                                     embedding base), then trees, then embeddings (f32 bits)
+//   0 params   [M][P]          f32 rw  W_enc [D_IN][D_SAE], b_enc, W_dec [D_SAE][D_IN], b_dec
+//   1 opt      [M][3][P]       f32 rw  gradient, Adam first moment, Adam second moment
+//   2 models   [M]             ModelInfo (shaders/lib/model_table.wgsl)
+//   3 tree_nodes               u32 r   groups [G][4] = (tree base, seed, n features, embedding
+//                                      base), trees, embeddings [n][D_IN] (f32 bits)
 //   4 losses   [M][LOSS_WORDS] f32 rw  the latest step's loss record
-//   5 state    [M][2]       u32  rw   (steps done, status: 0 = training, s = diverged at step s)
-//   6 scratch  [chunk][S]   f32  rw   per-row intermediates, column-major ([column][BATCH])
-//   7 run      uniform Run
-// Dispatch: one workgroup per model of the chunk [first_model, first_model + num_models);
-// linear workgroup id = wid.x + wid.y * nwg.x.
+//   5 state    [M][2] + 1      u32 rw  per model (steps done, status: 0 or the 1-based step that
+//                                      diverged), then the data step counter
+//   6 scratch  [chunk][S]      f32 rw  per-model Gram quantities, row values and statistics
+//   7 features [K][G][BATCH][N_FEAT] f32 rw
+//   8 run      uniform Run
+// Dispatch: sample: ceil(K G BATCH / 64) workgroups; train: one workgroup per model of the chunk
+// [first_model, first_model + num_models); advance: 1. Linear workgroup id = wid.x + wid.y nwg.x.
 
-override WG: u32 = 128u;
+override WG: u32 = 64u;
 override BATCH: u32 = 128u;
 override D_IN: u32 = 50u;
 override D_SAE: u32 = 4u;
+override N_FEAT: u32 = 4u;
 override T_MAX: u32 = 2u;
 
 const MAX_LATENTS: u32 = 64u;
+const MAX_FEATURES: u32 = 64u;
+// Fixed-size workgroup arrays: override-sized ones are avoided on purpose (wgpu/naga).
+const MAX_WG: u32 = 256u;
 
 struct Run {
   first_model: u32,
   num_models: u32,
-  num_steps: u32,     // steps in this dispatch
-  total_steps: u32,   // length of the whole schedule (for decay)
+  num_steps: u32,     // K: steps in this dispatch
+  total_steps: u32,   // length of the whole schedule (for the decay)
   warmup_steps: u32,
   decay_steps: u32,
   lr_end_factor: f32, // lr at the end of the decay, as a fraction of lr
-  _pad: u32,
+  num_groups: u32,
+  counter_index: u32, // where the data step counter lives in `state`
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
@@ -52,11 +73,10 @@ struct Run {
 @group(0) @binding(4) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(5) var<storage, read_write> state: array<u32>;
 @group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
-@group(0) @binding(7) var<uniform> run: Run;
+@group(0) @binding(7) var<storage, read_write> features: array<f32>;
+@group(0) @binding(8) var<uniform> run: Run;
 
-var<workgroup> dec_norm: array<f32, MAX_LATENTS>;
-var<workgroup> partial: array<f32, WG>;
-var<workgroup> loss_acc: array<f32, 16>;
+var<workgroup> partial: array<f32, MAX_WG>;
 var<workgroup> stop: u32;
 var<workgroup> normalize_flag: u32;
 
@@ -65,15 +85,35 @@ fn off_b_enc() -> u32 { return D_IN * D_SAE; }
 fn off_w_dec() -> u32 { return D_IN * D_SAE + D_SAE; }
 fn off_b_dec() -> u32 { return 2u * D_IN * D_SAE + D_SAE; }
 
-// Scratch regions of one model, each [columns][BATCH].
-fn s_x() -> u32 { return 0u; }                              // x         [D_IN]
-fn s_act() -> u32 { return D_IN * BATCH; }                  // acts      [D_SAE]
-fn s_dpre() -> u32 { return (D_IN + D_SAE) * BATCH; }       // dL/dpre   [D_SAE]
-fn s_dw() -> u32 { return (D_IN + 2u * D_SAE) * BATCH; }    // dL/d||W_dec[j]|| per row [D_SAE]
-fn s_dr() -> u32 { return (D_IN + 3u * D_SAE) * BATCH; }    // dL/dr_t   [T_MAX][D_IN]
-fn s_rowloss() -> u32 { return (D_IN + 3u * D_SAE + T_MAX * D_IN) * BATCH; } // [2 T_MAX]
+// ---- Scratch layout of one model (floats). S = D_SAE, F = N_FEAT, T = T_MAX, B = BATCH.
+// Gram quantities (phase 0):
+fn g_ew() -> u32 { return 0u; }                        // E W_enc      [F][S]
+fn g_bw() -> u32 { return N_FEAT * D_SAE; }            // b_dec W_enc  [S]
+fn g_ww() -> u32 { return g_bw() + D_SAE; }            // W_dec W_decᵀ [S][S]
+fn g_we() -> u32 { return g_ww() + D_SAE * D_SAE; }    // W_dec Eᵀ     [S][F]
+fn g_wb() -> u32 { return g_we() + D_SAE * N_FEAT; }   // W_dec b_dec  [S]
+fn g_eb() -> u32 { return g_wb() + D_SAE; }            // E b_dec      [F]
+fn g_ee() -> u32 { return g_eb() + N_FEAT; }           // E Eᵀ         [F][F]
+fn g_bb() -> u32 { return g_ee() + N_FEAT * N_FEAT; }  // b_dec·b_dec  [1]
+// Row values (phase A), column-major [column][B]:
+fn r_c() -> u32 { return g_bb() + 1u; }                // dL/dr scale per term [T][B]
+fn r_a() -> u32 { return r_c() + T_MAX * BATCH; }      // acts         [S][B]
+fn r_dpre() -> u32 { return r_a() + D_SAE * BATCH; }   // dL/dpre      [S][B]
+fn r_dw() -> u32 { return r_dpre() + D_SAE * BATCH; }  // dL/d||W_dec[j]|| [S][B]
+fn r_loss() -> u32 { return r_dw() + D_SAE * BATCH; }  // recon, l1 per term [2T][B]
+// Row statistics (phase C):
+fn s_aa() -> u32 { return r_loss() + 2u * T_MAX * BATCH; } // Q_AA [S][S]
+fn s_a() -> u32 { return s_aa() + D_SAE * D_SAE; }          // Q_A  [S]
+fn s_af() -> u32 { return s_a() + D_SAE; }                  // Q_AF [S][F]
+fn s_pa() -> u32 { return s_af() + D_SAE * N_FEAT; }        // P_A  [S]
+fn s_pf() -> u32 { return s_pa() + D_SAE; }                 // P_F  [F]
+fn s_pc() -> u32 { return s_pf() + N_FEAT; }                // P_C  [1]
+fn s_fd() -> u32 { return s_pc() + 1u; }                    // S_FD [F][S]
+fn s_d() -> u32 { return s_fd() + N_FEAT * D_SAE; }         // S_D  [S]
+fn s_dw() -> u32 { return s_d() + D_SAE; }                  // DW   [S]
+fn s_loss() -> u32 { return s_dw() + D_SAE; }               // loss slots [2T]
 /** Floats of scratch per model (mirrored in src/sae/fused_step.ts). */
-fn scratch_size() -> u32 { return (D_IN + 3u * D_SAE + T_MAX * D_IN + 2u * T_MAX) * BATCH; }
+fn scratch_size() -> u32 { return s_loss() + 2u * T_MAX; }
 
 fn lr_factor(step: u32) -> f32 {
   var f = 1.0;
@@ -91,6 +131,34 @@ fn is_finite(v: f32) -> bool {
   return v == v && abs(v) <= 3.4028234e38;
 }
 
+/** Feature f of row b of data group g at step k of this dispatch. */
+fn feature_index(k: u32, g: u32, b: u32, f: u32) -> u32 {
+  return ((k * run.num_groups + g) * BATCH + b) * N_FEAT + f;
+}
+
+@compute @workgroup_size(64)
+fn sample(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let id = gid.x + gid.y * nwg.x * 64u;
+  if (id >= run.num_steps * run.num_groups * BATCH) { return; }
+  let b = id % BATCH;
+  let g = (id / BATCH) % run.num_groups;
+  let k = id / (BATCH * run.num_groups);
+  let step = state[run.counter_index] + k;
+  let tree_base = tree_nodes[g * 4u];
+  let seed = tree_nodes[g * 4u + 1u];
+  let n_feat = tree_nodes[g * 4u + 2u];
+  for (var f = 0u; f < N_FEAT; f++) {
+    var v = 0.0;
+    if (f < n_feat) { v = tree_feature_value(tree_base, f, seed, step, b); }
+    features[feature_index(k, g, b, f)] = v;
+  }
+}
+
+@compute @workgroup_size(1)
+fn advance() {
+  state[run.counter_index] += run.num_steps;
+}
+
 @compute @workgroup_size(WG)
 fn train(
   @builtin(workgroup_id) wid: vec3u,
@@ -105,11 +173,9 @@ fn train(
   let pb = m * P;                 // this model's parameters
   let gb = m * 3u * P;            // gradient; + P first moment; + 2P second moment
   let sb = local * scratch_size();
-  let group = info.data_group * 4u;
-  let tree_base = tree_nodes[group];
-  let seed = tree_nodes[group + 1u];
-  let n_feat = tree_nodes[group + 2u];
-  let embed_base = tree_nodes[group + 3u];
+  let group = info.data_group;
+  let nf = tree_nodes[group * 4u + 2u];
+  let eb = tree_nodes[group * 4u + 3u]; // embedding E [nf][D_IN]
   let apply_bdec = select(0.0, 1.0, info.apply_b_dec_to_input != 0u);
   let by_norm = info.l1_by_decoder_norm != 0u;
   let n_terms = info.num_terms;
@@ -126,171 +192,331 @@ fn train(
     if (workgroupUniformLoad(&stop) != 0u) { break; }
     let step = t0 + k;
 
-    // ---- Phase 0: decoder row norms (for the sparsity weighting and its gradient).
-    for (var j = tid; j < D_SAE; j += WG) {
-      var s = 0.0;
-      for (var d = 0u; d < D_IN; d++) {
-        let w = params[pb + off_w_dec() + j * D_IN + d];
-        s += w * w;
-      }
-      dec_norm[j] = sqrt(s);
-    }
-    workgroupBarrier();
-
-    // ---- Phase A: one thread per batch row: sample, embed, encode, every term's loss and the
-    // gradients that stay within the row (dL/dr_t, dL/dpre, dL/d||W_dec|| contributions).
-    for (var b = tid; b < BATCH; b += WG) {
-      for (var d = 0u; d < D_IN; d++) { scratch[sb + s_x() + d * BATCH + b] = 0.0; }
-      for (var f = 0u; f < n_feat; f++) {
-        let v = tree_feature_value(tree_base, f, seed, step, b);
-        if (v != 0.0) {
-          let eb = embed_base + f * D_IN;
+    // ---- Phase 0: Gram quantities of this step's parameters (each a dot product over D_IN).
+    let n0 = nf * D_SAE + D_SAE + D_SAE * D_SAE + D_SAE * nf + D_SAE + nf + nf * nf + 1u;
+    for (var e = tid; e < n0; e += WG) {
+      var acc = 0.0;
+      var dst = 0u;
+      var r = e;
+      if (r < nf * D_SAE) {
+        let f = r / D_SAE;
+        let j = r % D_SAE;
+        for (var d = 0u; d < D_IN; d++) {
+          acc += bitcast<f32>(tree_nodes[eb + f * D_IN + d]) * params[pb + d * D_SAE + j];
+        }
+        dst = g_ew() + f * D_SAE + j;
+      } else {
+        r -= nf * D_SAE;
+        if (r < D_SAE) {
           for (var d = 0u; d < D_IN; d++) {
-            scratch[sb + s_x() + d * BATCH + b] += v * bitcast<f32>(tree_nodes[eb + d]);
+            acc += params[pb + off_b_dec() + d] * params[pb + d * D_SAE + r];
+          }
+          dst = g_bw() + r;
+        } else {
+          r -= D_SAE;
+          if (r < D_SAE * D_SAE) {
+            let i = r / D_SAE;
+            let j = r % D_SAE;
+            for (var d = 0u; d < D_IN; d++) {
+              acc += params[pb + off_w_dec() + i * D_IN + d] * params[pb + off_w_dec() + j * D_IN + d];
+            }
+            dst = g_ww() + i * D_SAE + j;
+          } else {
+            r -= D_SAE * D_SAE;
+            if (r < D_SAE * nf) {
+              let i = r / nf;
+              let f = r % nf;
+              for (var d = 0u; d < D_IN; d++) {
+                acc += params[pb + off_w_dec() + i * D_IN + d] * bitcast<f32>(tree_nodes[eb + f * D_IN + d]);
+              }
+              dst = g_we() + i * N_FEAT + f;
+            } else {
+              r -= D_SAE * nf;
+              if (r < D_SAE) {
+                for (var d = 0u; d < D_IN; d++) {
+                  acc += params[pb + off_w_dec() + r * D_IN + d] * params[pb + off_b_dec() + d];
+                }
+                dst = g_wb() + r;
+              } else {
+                r -= D_SAE;
+                if (r < nf) {
+                  for (var d = 0u; d < D_IN; d++) {
+                    acc += bitcast<f32>(tree_nodes[eb + r * D_IN + d]) * params[pb + off_b_dec() + d];
+                  }
+                  dst = g_eb() + r;
+                } else {
+                  r -= nf;
+                  if (r < nf * nf) {
+                    let f = r / nf;
+                    let h = r % nf;
+                    for (var d = 0u; d < D_IN; d++) {
+                      acc += bitcast<f32>(tree_nodes[eb + f * D_IN + d]) * bitcast<f32>(tree_nodes[eb + h * D_IN + d]);
+                    }
+                    dst = g_ee() + f * N_FEAT + h;
+                  } else {
+                    for (var d = 0u; d < D_IN; d++) {
+                      let v = params[pb + off_b_dec() + d];
+                      acc += v * v;
+                    }
+                    dst = g_bb();
+                  }
+                }
+              }
+            }
           }
         }
       }
-      // hidden_pre = (x - b_dec) @ W_enc + b_enc ; acts = ReLU(hidden_pre)      [D_SAE]
-      var act: array<f32, MAX_LATENTS>;
+      scratch[sb + dst] = acc;
+    }
+    workgroupBarrier();
+
+    // ---- Phase A: one thread per batch row, in latent space. x = f E; u_t = sum_{i<end} a_i W_i;
+    // e_t = u_t + b_dec - x; q_i = e_t . W_i; ||e_t||^2 = sum a_i q_i + e_t.b_dec - e_t.x.
+    for (var b = tid; b < BATCH; b += WG) {
+      var fv: array<f32, MAX_FEATURES>;
+      var a: array<f32, MAX_LATENTS>;
+      var h: array<f32, MAX_LATENTS>;   // x . W_i
       var dact: array<f32, MAX_LATENTS>;
       var dw: array<f32, MAX_LATENTS>;
+      for (var f = 0u; f < nf; f++) { fv[f] = features[feature_index(k, group, b, f)]; }
+      var xx = 0.0; // x . x
+      var bx = 0.0; // x . b_dec
+      for (var f = 0u; f < nf; f++) {
+        if (fv[f] != 0.0) {
+          bx += fv[f] * scratch[sb + g_eb() + f];
+          for (var g = 0u; g < nf; g++) { xx += fv[f] * fv[g] * scratch[sb + g_ee() + f * N_FEAT + g]; }
+        }
+      }
+      // hidden_pre = (x - b_dec) W_enc + b_enc = f (E W_enc) - b_dec W_enc + b_enc ; acts = ReLU
       for (var j = 0u; j < D_SAE; j++) {
-        act[j] = params[pb + off_b_enc() + j];
+        var pre = params[pb + off_b_enc() + j] - apply_bdec * scratch[sb + g_bw() + j];
+        var xw = 0.0;
+        for (var f = 0u; f < nf; f++) {
+          pre += fv[f] * scratch[sb + g_ew() + f * D_SAE + j];
+          xw += fv[f] * scratch[sb + g_we() + j * N_FEAT + f];
+        }
+        a[j] = max(pre, 0.0);
+        h[j] = xw;
         dact[j] = 0.0;
         dw[j] = 0.0;
       }
-      for (var d = 0u; d < D_IN; d++) {
-        let xin = scratch[sb + s_x() + d * BATCH + b] - apply_bdec * params[pb + off_b_dec() + d];
-        for (var j = 0u; j < D_SAE; j++) {
-          act[j] += xin * params[pb + d * D_SAE + j];
-        }
-      }
-      for (var j = 0u; j < D_SAE; j++) {
-        act[j] = max(act[j], 0.0);
-        scratch[sb + s_act() + j * BATCH + b] = act[j];
-      }
       for (var t = 0u; t < T_MAX; t++) {
+        var c = 0.0;
         var recon_row = 0.0;
         var l1_row = 0.0;
         if (t < n_terms) {
           let term = info.terms[t];
-          // e = sum_{j<end} a_j W_dec[j] + b_dec - x   (kept in the dL/dr_t slot for now)
-          let dr = sb + s_dr() + t * D_IN * BATCH;
-          var sq = 0.0;
-          for (var d = 0u; d < D_IN; d++) {
-            var e = params[pb + off_b_dec() + d] - scratch[sb + s_x() + d * BATCH + b];
-            for (var j = 0u; j < term.end; j++) {
-              e += act[j] * params[pb + off_w_dec() + j * D_IN + d];
-            }
-            scratch[dr + d * BATCH + b] = e;
-            sq += e * e;
+          var ea = 0.0; // e . u
+          var ub = 0.0; // u . b_dec
+          var ux = 0.0; // u . x
+          var q: array<f32, MAX_LATENTS>;
+          for (var i = 0u; i < term.end; i++) {
+            var qi = scratch[sb + g_wb() + i] - h[i];
+            for (var j = 0u; j < term.end; j++) { qi += a[j] * scratch[sb + g_ww() + j * D_SAE + i]; }
+            q[i] = qi;
+            ea += a[i] * qi;
+            ub += a[i] * scratch[sb + g_wb() + i];
+            ux += a[i] * h[i];
           }
+          let eb_dot = ub + scratch[sb + g_bb()] - bx;
+          let ex_dot = ux + bx - xx;
+          let sq = max(ea + eb_dot - ex_dot, 0.0);
           // MSE: mean_b sum_d e^2 -> dL/de = 2 mult e / B ; L2: mean_b ||e|| -> mult e / (B ||e||)
-          var scale = 2.0 * term.recon_mult * inv_b;
+          c = 2.0 * term.recon_mult * inv_b;
           recon_row = term.recon_mult * sq * inv_b;
           if (term.recon_kind == RECON_L2) {
             let norm = sqrt(sq);
-            scale = select(0.0, term.recon_mult * inv_b / norm, norm > 0.0);
+            c = select(0.0, term.recon_mult * inv_b / norm, norm > 0.0);
             recon_row = term.recon_mult * norm * inv_b;
           }
-          for (var d = 0u; d < D_IN; d++) {
-            let g = scratch[dr + d * BATCH + b] * scale;
-            scratch[dr + d * BATCH + b] = g;
-            // dL/da_j += g . W_dec[j] for the latents this term trains (not detached)
-            for (var j = term.detach_below; j < term.end; j++) {
-              dact[j] += g * params[pb + off_w_dec() + j * D_IN + d];
-            }
-          }
+          for (var j = term.detach_below; j < term.end; j++) { dact[j] += c * q[j]; }
           // Sparsity: l1_mult * mean_b || w (.) a[l1_start:l1_end] ||_p, w_j = ||W_dec[j]|| or 1
           if (term.l1_mult != 0.0 && term.l1_end > term.l1_start) {
             let p = info.lp_norm;
             var s = 0.0;
             for (var j = term.l1_start; j < term.l1_end; j++) {
-              let w = select(1.0, dec_norm[j], by_norm);
-              let v = w * act[j];
+              let w = select(1.0, sqrt(scratch[sb + g_ww() + j * D_SAE + j]), by_norm);
+              let v = w * a[j];
               s += select(pow(v, p), v, p == 1.0);
             }
             let norm = select(pow(s, 1.0 / p), s, p == 1.0);
             l1_row = term.l1_mult * norm * inv_b;
-            let c = term.l1_mult * inv_b;
+            let cl = term.l1_mult * inv_b;
             for (var j = term.l1_start; j < term.l1_end; j++) {
-              let w = select(1.0, dec_norm[j], by_norm);
-              let v = w * act[j];
+              let w = select(1.0, sqrt(scratch[sb + g_ww() + j * D_SAE + j]), by_norm);
+              let v = w * a[j];
               // d||v||_p / dv_j: sign(v_j) for p = 1, (v_j / ||v||_p)^(p - 1) otherwise
               var dv = select(0.0, 1.0, v > 0.0);
               if (p != 1.0) { dv = select(0.0, pow(v / norm, p - 1.0), v > 0.0 && norm > 0.0); }
-              dact[j] += c * dv * w;
-              dw[j] += c * dv * act[j];
+              dact[j] += cl * dv * w;
+              dw[j] += cl * dv * a[j];
             }
           }
         }
-        scratch[sb + s_rowloss() + t * BATCH + b] = recon_row;
-        scratch[sb + s_rowloss() + (T_MAX + t) * BATCH + b] = l1_row;
+        scratch[sb + r_c() + t * BATCH + b] = c;
+        scratch[sb + r_loss() + t * BATCH + b] = recon_row;
+        scratch[sb + r_loss() + (T_MAX + t) * BATCH + b] = l1_row;
       }
       for (var j = 0u; j < D_SAE; j++) {
+        scratch[sb + r_a() + j * BATCH + b] = a[j];
         // ReLU backward: the gradient passes where the activation is positive.
-        scratch[sb + s_dpre() + j * BATCH + b] = select(0.0, dact[j], act[j] > 0.0);
-        scratch[sb + s_dw() + j * BATCH + b] = select(0.0, dw[j], by_norm);
+        scratch[sb + r_dpre() + j * BATCH + b] = select(0.0, dact[j], a[j] > 0.0);
+        scratch[sb + r_dw() + j * BATCH + b] = select(0.0, dw[j], by_norm);
       }
     }
     workgroupBarrier();
 
-    // ---- Phase C: one thread per parameter (strided): reduce the rows into the gradient.
+    // ---- Phase C: statistics over the rows (threads over entries), each a sum over b of a row
+    // product weighted by the c_t of the terms that train it.
+    let nc = D_SAE * D_SAE + D_SAE + D_SAE * nf + D_SAE + nf + 1u + nf * D_SAE + 2u * D_SAE +
+      2u * T_MAX;
+    for (var e = tid; e < nc; e += WG) {
+      var acc = 0.0;
+      var dst = 0u;
+      var r = e;
+      if (r < D_SAE * D_SAE) {
+        // Q_AA[j][i] = sum_b a_j a_i sum_{t: detach <= j < end, i < end} c_t
+        let j = r / D_SAE;
+        let i = r % D_SAE;
+        for (var t = 0u; t < n_terms; t++) {
+          let term = info.terms[t];
+          if (j >= term.detach_below && j < term.end && i < term.end) {
+            for (var b = 0u; b < BATCH; b++) {
+              acc += scratch[sb + r_c() + t * BATCH + b] * scratch[sb + r_a() + j * BATCH + b] *
+                scratch[sb + r_a() + i * BATCH + b];
+            }
+          }
+        }
+        dst = s_aa() + r;
+      } else {
+        r -= D_SAE * D_SAE;
+        if (r < D_SAE) {
+          // Q_A[j] = sum_b a_j sum_{t: detach <= j < end} c_t
+          for (var t = 0u; t < n_terms; t++) {
+            let term = info.terms[t];
+            if (r >= term.detach_below && r < term.end) {
+              for (var b = 0u; b < BATCH; b++) {
+                acc += scratch[sb + r_c() + t * BATCH + b] * scratch[sb + r_a() + r * BATCH + b];
+              }
+            }
+          }
+          dst = s_a() + r;
+        } else {
+          r -= D_SAE;
+          if (r < D_SAE * nf) {
+            // Q_AF[j][f] = sum_b a_j f_f sum_{t: detach <= j < end} c_t
+            let j = r / nf;
+            let f = r % nf;
+            for (var t = 0u; t < n_terms; t++) {
+              let term = info.terms[t];
+              if (j >= term.detach_below && j < term.end) {
+                for (var b = 0u; b < BATCH; b++) {
+                  acc += scratch[sb + r_c() + t * BATCH + b] * scratch[sb + r_a() + j * BATCH + b] *
+                    features[feature_index(k, group, b, f)];
+                }
+              }
+            }
+            dst = s_af() + j * N_FEAT + f;
+          } else {
+            r -= D_SAE * nf;
+            if (r < D_SAE) {
+              // P_A[i] = sum_b a_i sum_{t: i < end} c_t   (b_dec's gradient)
+              for (var t = 0u; t < n_terms; t++) {
+                if (r < info.terms[t].end) {
+                  for (var b = 0u; b < BATCH; b++) {
+                    acc += scratch[sb + r_c() + t * BATCH + b] * scratch[sb + r_a() + r * BATCH + b];
+                  }
+                }
+              }
+              dst = s_pa() + r;
+            } else {
+              r -= D_SAE;
+              if (r < nf + 1u) {
+                // P_F[f] = sum_b f_f sum_t c_t ; P_C = sum_b sum_t c_t
+                for (var t = 0u; t < n_terms; t++) {
+                  for (var b = 0u; b < BATCH; b++) {
+                    var v = 1.0;
+                    if (r < nf) { v = features[feature_index(k, group, b, r)]; }
+                    acc += scratch[sb + r_c() + t * BATCH + b] * v;
+                  }
+                }
+                dst = select(s_pc(), s_pf() + r, r < nf);
+              } else {
+                r -= nf + 1u;
+                if (r < nf * D_SAE) {
+                  // S_FD[f][j] = sum_b f_f dpre_j   (W_enc's gradient, x_in = f E - b_dec)
+                  let f = r / D_SAE;
+                  let j = r % D_SAE;
+                  for (var b = 0u; b < BATCH; b++) {
+                    acc += features[feature_index(k, group, b, f)] * scratch[sb + r_dpre() + j * BATCH + b];
+                  }
+                  dst = s_fd() + f * D_SAE + j;
+                } else {
+                  r -= nf * D_SAE;
+                  if (r < 2u * D_SAE) {
+                    // S_D[j] = sum_b dpre_j ; DW[j] = sum_b dL/d||W_dec[j]||
+                    let col = select(r_dw() + (r - D_SAE) * BATCH, r_dpre() + r * BATCH, r < D_SAE);
+                    for (var b = 0u; b < BATCH; b++) { acc += scratch[sb + col + b]; }
+                    dst = select(s_dw() + r - D_SAE, s_d() + r, r < D_SAE);
+                  } else {
+                    // loss slots: recon and l1 per term, summed over rows
+                    r -= 2u * D_SAE;
+                    for (var b = 0u; b < BATCH; b++) { acc += scratch[sb + r_loss() + r * BATCH + b]; }
+                    dst = s_loss() + r;
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+      scratch[sb + dst] = acc;
+    }
+    workgroupBarrier();
+
+    // ---- Phase G: every parameter's gradient from the statistics (threads over parameters).
     var sumsq = 0.0;
     for (var i = tid; i < P; i += WG) {
       var g = 0.0;
       if (i < off_b_enc()) {
-        // W_enc[d][j] = sum_b (x - b_dec)[b][d] dpre[b][j]
+        // W_enc[d][j] = sum_f E[f][d] S_FD[f][j] - [apply] b_dec[d] S_D[j]
         let d = i / D_SAE;
         let j = i % D_SAE;
-        let bd = apply_bdec * params[pb + off_b_dec() + d];
-        for (var b = 0u; b < BATCH; b++) {
-          g += (scratch[sb + s_x() + d * BATCH + b] - bd) * scratch[sb + s_dpre() + j * BATCH + b];
+        for (var f = 0u; f < nf; f++) {
+          g += bitcast<f32>(tree_nodes[eb + f * D_IN + d]) * scratch[sb + s_fd() + f * D_SAE + j];
         }
+        g -= apply_bdec * params[pb + off_b_dec() + d] * scratch[sb + s_d() + j];
       } else if (i < off_w_dec()) {
-        let j = i - off_b_enc();
-        for (var b = 0u; b < BATCH; b++) { g += scratch[sb + s_dpre() + j * BATCH + b]; }
+        g = scratch[sb + s_d() + i - off_b_enc()];
       } else if (i < off_b_dec()) {
-        // W_dec[j][d] = sum_t [detach_t <= j < end_t] sum_b a[b][j] dr_t[b][d] + norm term
+        // W_dec[j][d] = sum_i Q_AA[j][i] W_dec[i][d] + Q_A[j] b_dec[d] - sum_f Q_AF[j][f] E[f][d]
+        //             + DW[j] W_dec[j][d] / ||W_dec[j]||
         let j = (i - off_w_dec()) / D_IN;
         let d = (i - off_w_dec()) % D_IN;
-        for (var t = 0u; t < n_terms; t++) {
-          let term = info.terms[t];
-          if (j >= term.detach_below && j < term.end) {
-            let dr = sb + s_dr() + t * D_IN * BATCH + d * BATCH;
-            for (var b = 0u; b < BATCH; b++) {
-              g += scratch[sb + s_act() + j * BATCH + b] * scratch[dr + b];
-            }
-          }
+        for (var l = 0u; l < D_SAE; l++) {
+          g += scratch[sb + s_aa() + j * D_SAE + l] * params[pb + off_w_dec() + l * D_IN + d];
         }
-        if (by_norm && dec_norm[j] > 0.0) {
-          var gw = 0.0;
-          for (var b = 0u; b < BATCH; b++) { gw += scratch[sb + s_dw() + j * BATCH + b]; }
-          g += gw * params[pb + i] / dec_norm[j];
+        g += scratch[sb + s_a() + j] * params[pb + off_b_dec() + d];
+        for (var f = 0u; f < nf; f++) {
+          g -= scratch[sb + s_af() + j * N_FEAT + f] * bitcast<f32>(tree_nodes[eb + f * D_IN + d]);
         }
+        let norm = sqrt(scratch[sb + g_ww() + j * D_SAE + j]);
+        if (by_norm && norm > 0.0) { g += scratch[sb + s_dw() + j] * params[pb + i] / norm; }
       } else {
-        // b_dec[d] = sum_t sum_b dr_t[b][d] - [apply] sum_j W_enc[d][j] sum_b dpre[b][j]
+        // b_dec[d] = sum_i P_A[i] W_dec[i][d] + P_C b_dec[d] - sum_f P_F[f] E[f][d]
+        //          - [apply] sum_j W_enc[d][j] S_D[j]
         let d = i - off_b_dec();
-        for (var t = 0u; t < n_terms; t++) {
-          let dr = sb + s_dr() + t * D_IN * BATCH + d * BATCH;
-          for (var b = 0u; b < BATCH; b++) { g += scratch[dr + b]; }
+        for (var l = 0u; l < D_SAE; l++) {
+          g += scratch[sb + s_pa() + l] * params[pb + off_w_dec() + l * D_IN + d];
+          g -= apply_bdec * params[pb + d * D_SAE + l] * scratch[sb + s_d() + l];
         }
-        if (info.apply_b_dec_to_input != 0u) {
-          for (var j = 0u; j < D_SAE; j++) {
-            var gj = 0.0;
-            for (var b = 0u; b < BATCH; b++) { gj += scratch[sb + s_dpre() + j * BATCH + b]; }
-            g -= params[pb + d * D_SAE + j] * gj;
-          }
+        g += scratch[sb + s_pc()] * params[pb + i];
+        for (var f = 0u; f < nf; f++) {
+          g -= scratch[sb + s_pf() + f] * bitcast<f32>(tree_nodes[eb + f * D_IN + d]);
         }
       }
       opt[gb + i] = g;
       sumsq += g * g;
-    }
-    // Loss record slots: [recon_t], [l1_t], summed over rows.
-    for (var s = tid; s < 2u * T_MAX; s += WG) {
-      var acc = 0.0;
-      for (var b = 0u; b < BATCH; b++) { acc += scratch[sb + s_rowloss() + s * BATCH + b]; }
-      loss_acc[s] = acc;
     }
     partial[tid] = sumsq;
     if (normalize_dec) {
@@ -310,20 +536,26 @@ fn train(
     }
     workgroupBarrier();
 
-    // ---- Phase D: global norm, divergence check, clip and Adam (one thread per parameter).
+    // ---- Phase D: global norm, divergence check, clip and Adam (threads over parameters).
     var total_sq = 0.0;
     for (var i = 0u; i < WG; i++) { total_sq += partial[i]; }
     let grad_norm = sqrt(total_sq);
     var loss = 0.0;
-    for (var s = 0u; s < 2u * T_MAX; s++) { loss += loss_acc[s]; }
+    for (var s = 0u; s < 2u * T_MAX; s++) { loss += scratch[sb + s_loss() + s]; }
     let ok = is_finite(loss) && is_finite(grad_norm);
     if (tid == 0u) {
       let lb = m * LOSS_WORDS;
       losses[lb + LOSS_TOTAL] = loss;
       losses[lb + LOSS_GRAD_NORM] = grad_norm;
       for (var t = 0u; t < MAX_TERMS; t++) {
-        losses[lb + LOSS_RECON0 + t] = select(0.0, loss_acc[t], t < T_MAX);
-        losses[lb + LOSS_L10 + t] = select(0.0, loss_acc[T_MAX + t], t < T_MAX);
+        var recon = 0.0;
+        var l1 = 0.0;
+        if (t < T_MAX) {
+          recon = scratch[sb + s_loss() + t];
+          l1 = scratch[sb + s_loss() + T_MAX + t];
+        }
+        losses[lb + LOSS_RECON0 + t] = recon;
+        losses[lb + LOSS_L10 + t] = l1;
       }
     }
     if (ok) {

@@ -24,7 +24,7 @@ export interface Latent0Reading {
  */
 export function readLatent0(
   cosSims: number[][],
-  { latent = 0, parent = 0, children, tolerance = 0.05 }: {
+  { latent = 0, parent = 0, children, tolerance = 0.02 }: {
     latent?: number;
     parent?: number;
     children?: number[];

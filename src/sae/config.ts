@@ -2,8 +2,10 @@
  * The Matryoshka SAE configuration: every switch of the published `MatryoshkaSAERunnerConfig`
  * (camelCase), its published defaults, and validation at the boundary.
  *
- * `validateSaeConfig` runs before any GPU work and throws a {@link ConfigError} naming the field,
- * what is allowed and what was given.
+ * {@link resolveSaeConfig} (defaults merged, then {@link validateSaeConfig}) runs before any GPU
+ * work and throws a {@link ConfigError} naming the field, what is allowed and what was given.
+ * Unlike the published code, which sorts and de-duplicates `matryoshka_steps` silently, unsorted or
+ * repeated steps are refused.
  */
 
 /** How `b_dec` is initialised. */
@@ -81,5 +83,223 @@ export const DEFAULT_SAE_CONFIG: Readonly<SaeConfig> = Object.freeze({
 
 /** Thrown for an invalid configuration; the message names the field. */
 export class ConfigError extends Error {
+  /** Always `"ConfigError"`. */
   override name = "ConfigError";
+}
+
+/**
+ * The notebook's shared configuration (`balancing_hedging_and_absorption`): d_in 50, d_sae 4,
+ * λ = 3e-2, decoder-norm-weighted L1 without decoder normalisation, encoder initialised as the
+ * decoder's transpose, `b_dec` applied to the input and initialised to zeros, prefixes `[1, 4]`,
+ * no outer loss. Each of the notebook's SAEs overrides some of it (`useDeltaLoss`, `matryoshkaSteps`,
+ * `matryoshkaInnerLossMultipliers`).
+ */
+export const NOTEBOOK_SAE_CONFIG: Readonly<SaeConfig> = Object.freeze({
+  ...DEFAULT_SAE_CONFIG,
+  dIn: 50,
+  dSae: 4,
+  l1Coefficient: 3e-2,
+  normalizeSaeDecoder: false,
+  scaleSparsityPenaltyByDecoderNorm: true,
+  initEncoderAsDecoderTranspose: true,
+  applyBDecToInput: true,
+  bDecInitMethod: "zeros" as BDecInitMethod,
+  matryoshkaSteps: Object.freeze([1, 4]) as number[],
+  skipOuterLoss: true,
+});
+
+const FIELDS = Object.keys(DEFAULT_SAE_CONFIG) as (keyof SaeConfig)[];
+const BOOLEAN_FIELDS = [
+  "normalizeSaeDecoder",
+  "scaleSparsityPenaltyByDecoderNorm",
+  "initEncoderAsDecoderTranspose",
+  "applyBDecToInput",
+  "includeMatryoshkaInnerL1Loss",
+  "skipOuterLoss",
+  "useDeltaLoss",
+  "normalizeLossesByNumMatryoshkaSteps",
+  "normalizeReconstructionLossesByDIn",
+  "includeBdecLoss",
+] as const satisfies readonly (keyof SaeConfig)[];
+const B_DEC_INIT_METHODS: readonly BDecInitMethod[] = ["zeros", "mean", "geometric_median"];
+const RECONSTRUCTION_LOSSES: readonly ReconstructionLoss[] = ["MSE", "L2"];
+
+/** Formats a given value for an error message: lists as `[a, b]`, strings quoted. */
+function show(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(show).join(", ")}]`;
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number") return String(value);
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === "object") {
+    try {
+      return JSON.stringify(value);
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
+  }
+  return `${String(value)} (${typeof value})`;
+}
+
+function fail(field: string, allowed: string, given: unknown): never {
+  throw new ConfigError(`Invalid SAE config: ${field} must be ${allowed}, got ${show(given)}`);
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value);
+}
+
+function checkKnownFields(input: object): void {
+  for (const key of Object.keys(input)) {
+    if (!(FIELDS as string[]).includes(key)) {
+      throw new ConfigError(
+        `Invalid SAE config: unknown field ${JSON.stringify(key)}; the fields are ${
+          FIELDS.join(", ")
+        }`,
+      );
+    }
+  }
+}
+
+function checkPositiveInteger(field: string, value: unknown): void {
+  if (!isFiniteNumber(value) || !Number.isInteger(value) || value <= 0) {
+    fail(field, "a positive integer", value);
+  }
+}
+
+function checkNonNegative(field: string, value: unknown): void {
+  if (!isFiniteNumber(value) || value < 0) fail(field, "a finite number >= 0", value);
+}
+
+/** β_i / γ_i: a finite number >= 0, or a list of them with one entry per Matryoshka step. */
+function checkMultipliers(field: string, value: unknown, nSteps: number): void {
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => {
+      if (!isFiniteNumber(v) || v < 0) fail(`${field}[${i}]`, "a finite number >= 0", v);
+    });
+    if (value.length !== nSteps) {
+      fail(
+        field,
+        `a number or a list with one entry per Matryoshka step (${nSteps})`,
+        value,
+      );
+    }
+    return;
+  }
+  if (!isFiniteNumber(value) || value < 0) {
+    fail(field, "a finite number >= 0 or a list of them", value);
+  }
+}
+
+/**
+ * Checks a complete configuration; throws a {@link ConfigError} naming the first bad field, what
+ * is allowed and what was given. Refuses: unknown or missing fields; `dIn`/`dSae` that are not
+ * positive integers; `matryoshkaSteps` unsorted, repeated, or outside integers [1, dSae];
+ * multiplier lists whose length differs from the number of steps; negative coefficients or
+ * multipliers; `lpNorm <= 0`; NaN or ±Infinity; bad enum values; non-boolean switches; decoder
+ * normalisation together with decoder-norm-weighted sparsity (as SAELens refuses it); and a
+ * configuration with no loss term at all.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_SAE_CONFIG, validateSaeConfig } from "./config.ts";
+ * validateSaeConfig({ ...DEFAULT_SAE_CONFIG, dIn: 8, dSae: 16 });
+ * ```
+ */
+export function validateSaeConfig(config: SaeConfig): void {
+  if (typeof config !== "object" || config === null || Array.isArray(config)) {
+    throw new ConfigError(`Invalid SAE config: expected an object, got ${show(config)}`);
+  }
+  checkKnownFields(config);
+  for (const key of FIELDS) {
+    if (config[key] === undefined) fail(key, "given", undefined);
+  }
+  checkPositiveInteger("dIn", config.dIn);
+  checkPositiveInteger("dSae", config.dSae);
+  checkNonNegative("l1Coefficient", config.l1Coefficient);
+  if (!isFiniteNumber(config.lpNorm) || config.lpNorm <= 0) {
+    fail("lpNorm", "a finite number > 0", config.lpNorm);
+  }
+  checkNonNegative("outerLossMultiplier", config.outerLossMultiplier);
+  for (const key of BOOLEAN_FIELDS) {
+    if (typeof config[key] !== "boolean") fail(key, "true or false", config[key]);
+  }
+  if (!B_DEC_INIT_METHODS.includes(config.bDecInitMethod)) {
+    fail("bDecInitMethod", `one of ${B_DEC_INIT_METHODS.join(", ")}`, config.bDecInitMethod);
+  }
+  if (!RECONSTRUCTION_LOSSES.includes(config.reconstructionLoss)) {
+    fail(
+      "reconstructionLoss",
+      `one of ${RECONSTRUCTION_LOSSES.join(", ")}`,
+      config.reconstructionLoss,
+    );
+  }
+  const steps: unknown = config.matryoshkaSteps;
+  if (!Array.isArray(steps)) fail("matryoshkaSteps", "a list of integers", steps);
+  steps.forEach((step, i) => {
+    if (!isFiniteNumber(step) || !Number.isInteger(step) || step < 1 || step > config.dSae) {
+      fail(`matryoshkaSteps[${i}]`, `an integer in [1, dSae = ${config.dSae}]`, step);
+    }
+  });
+  for (let i = 1; i < steps.length; i++) {
+    if (steps[i] === steps[i - 1]) {
+      fail("matryoshkaSteps", "sorted ascending without repeats", steps);
+    }
+    if (steps[i] < steps[i - 1]) fail("matryoshkaSteps", "sorted ascending", steps);
+  }
+  const nSteps = Math.max(steps.length, 1);
+  checkMultipliers("matryoshkaInnerLossMultipliers", config.matryoshkaInnerLossMultipliers, nSteps);
+  checkMultipliers(
+    "matryoshkaInnerL1LossMultipliers",
+    config.matryoshkaInnerL1LossMultipliers,
+    nSteps,
+  );
+  if (config.normalizeSaeDecoder && config.scaleSparsityPenaltyByDecoderNorm) {
+    throw new ConfigError(
+      "Invalid SAE config: scaleSparsityPenaltyByDecoderNorm must be false when " +
+        "normalizeSaeDecoder is true (decoder norms are then all 1), got true",
+    );
+  }
+  const betas = Array.isArray(config.matryoshkaInnerLossMultipliers)
+    ? config.matryoshkaInnerLossMultipliers
+    : [config.matryoshkaInnerLossMultipliers];
+  const hasPrefixTerm = betas.some((beta) => beta > 0);
+  if (!hasPrefixTerm && config.skipOuterLoss && !config.includeBdecLoss) {
+    throw new ConfigError(
+      "Invalid SAE config: the loss has no term: matryoshkaInnerLossMultipliers must have an " +
+        `entry > 0 when skipOuterLoss is true and includeBdecLoss is false, got ${
+          show(config.matryoshkaInnerLossMultipliers)
+        }`,
+    );
+  }
+}
+
+/**
+ * Merges `input` over {@link DEFAULT_SAE_CONFIG} (lists copied) and validates the result with
+ * {@link validateSaeConfig}; throws a {@link ConfigError} before any GPU work.
+ *
+ * @example
+ * ```ts
+ * import { resolveSaeConfig } from "./config.ts";
+ * const config = resolveSaeConfig({ dIn: 50, dSae: 4, matryoshkaSteps: [1, 4] });
+ * console.assert(config.l1Coefficient === 1e-3);
+ * ```
+ */
+export function resolveSaeConfig(
+  input: Partial<SaeConfig> & { dIn: number; dSae: number },
+): SaeConfig {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw new ConfigError(`Invalid SAE config: expected an object, got ${show(input)}`);
+  }
+  checkKnownFields(input);
+  if (input.dIn === undefined) fail("dIn", "a positive integer", undefined);
+  if (input.dSae === undefined) fail("dSae", "a positive integer", undefined);
+  const given = input as Record<string, unknown>;
+  const merged: Record<string, unknown> = {};
+  for (const key of FIELDS) {
+    const value = given[key] !== undefined ? given[key] : DEFAULT_SAE_CONFIG[key];
+    merged[key] = Array.isArray(value) ? [...value] : value;
+  }
+  const config = merged as unknown as SaeConfig;
+  validateSaeConfig(config);
+  return config;
 }

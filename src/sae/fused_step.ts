@@ -1,8 +1,20 @@
 /**
- * The fused training path: `shaders/train_fused.wgsl` runs many complete training steps (sample,
- * embed, encode, per-term decode and loss, backward, clip, Adam) of every model in one dispatch,
- * one workgroup per model, for SAEs small enough (dSae ≤ 64) that a batch row's latents fit in a
- * thread's registers. Models are split into chunks whose scratch fits one storage binding.
+ * The fused training path: `shaders/train_fused.wgsl` runs K complete training steps (sample,
+ * encode, per-term decode and loss, backward, clip, Adam) of every model in three dispatches:
+ * `sample` draws each data group's batches for the K steps, `train` runs one workgroup per model
+ * through the K steps, `advance` moves the data step counter. Nothing is read back per step.
+ *
+ * Inputs are `x = f E` (tree features times the toy model's embedding), so the kernel works per
+ * row in latent space. With `u = Σ_{i<end} a_i W_dec[i]` and `e = u + b_dec − x` for a term:
+ *
+ *   e·W_dec[i] = Σ_j a_j (W_dec W_decᵀ)_{ji} + (W_dec b_dec)_i − Σ_f f_f (W_dec Eᵀ)_{if}
+ *   ‖e‖²       = Σ_i a_i e·W_dec[i] + e·b_dec − e·x            (all from Gram quantities)
+ *
+ * and the gradients are rebuilt once per step in d_in-space from weighted row statistics, e.g.
+ * `∂L/∂W_dec[j] = Σ_i Q_AA[j][i] W_dec[i] + Q_A[j] b_dec − Σ_f Q_AF[j][f] E[f]` with
+ * `Q_AA[j][i] = Σ_b a_bj a_bi Σ_{t trains j, i < end_t} c_tb` (`c_tb` = ∂L_t/∂e_tb's scale). A row
+ * then costs O((dSae + nFeatures)²) instead of O(dIn · dSae). The same loss and gradients as the
+ * CPU reference, up to float32 rounding (tests/fused_step_test.ts).
  */
 import type { Gpu } from "../gpu/device.ts";
 import { createStorage, uploadStorage, uploadUniform } from "../gpu/buffers.ts";
@@ -22,8 +34,22 @@ export const FUSED_FILES: readonly ShaderFile[] = [
   { path: "shaders/train_fused.wgsl", code: fusedSrc },
 ];
 
+/** Threads per model the fused kernel supports (`MAX_WG` in the shader). */
+export const FUSED_MAX_WORKGROUP = 256;
 /** Latents per SAE the fused kernel supports (its per-thread arrays). */
 export const FUSED_MAX_LATENTS = 64;
+/** Read-out features per tree the fused kernel supports. */
+export const FUSED_MAX_FEATURES = 64;
+/** Most steps one dispatch runs (bounds the features buffer). */
+export const FUSED_MAX_STEPS_PER_DISPATCH = 256;
+
+/**
+ * Loop iterations one invocation may execute per dispatch. Mesa's llvmpipe and lavapipe stop every
+ * loop of an invocation once 65,535 iterations have run in total (measured: a 100,000-iteration
+ * loop runs 65,535 times, and nested loops share the count), silently, so the number of steps per
+ * dispatch is bounded by an upper estimate of the iterations per step.
+ */
+export const LOOP_ITERATION_BUDGET = 60_000;
 
 /** The learning-rate schedule shared by all models of a run. */
 export interface Schedule {
@@ -43,8 +69,10 @@ export interface FusedStepOptions {
   dSae: number;
   /** Packed data groups, trees and embeddings (src/sae/world.ts). */
   world: Uint32Array<ArrayBuffer>;
+  /** Number of data groups in `world`, their most read-out features and deepest feature. */
+  trees: { groups: number; maxFeatures: number; maxDepth: number };
   schedule: Schedule;
-  /** Threads per workgroup (default: min(batch, 128) rounded up to a multiple of 8). */
+  /** Threads per model (default: {@link defaultWorkgroupSize}). */
   workgroupSize?: number;
   /** Cap on models per dispatch (default: what one scratch binding holds). */
   maxModelsPerDispatch?: number;
@@ -58,7 +86,7 @@ export interface FusedBuffers {
   opt: GPUBuffer;
   /** [M][LOSS_WORDS] latest loss records. */
   losses: GPUBuffer;
-  /** [M][2] u32: steps done, divergence status (0, or the 1-based step that diverged). */
+  /** [M][2] u32 (steps done, divergence status: 0 or the 1-based step), then the data step. */
   state: GPUBuffer;
 }
 
@@ -66,32 +94,130 @@ export interface FusedBuffers {
 export interface FusedStep {
   buffers: FusedBuffers;
   modelsPerDispatch: number;
+  /** Threads per model. */
+  workgroupSize: number;
+  /** The most steps one dispatch may run (loop budget and features buffer). */
+  maxStepsPerDispatch: number;
   encodeSteps(encoder: GPUCommandEncoder, steps: number): void;
 }
 
 /** Why the fused kernel cannot train this shape, or null when it can. */
-export function fusedUnsupportedReason(dSae: number, models: readonly ModelEntry[]): string | null {
+export function fusedUnsupportedReason(
+  dSae: number,
+  maxFeatures: number,
+  models: readonly ModelEntry[],
+): string | null {
   if (dSae > FUSED_MAX_LATENTS) return `dSae ${dSae} > ${FUSED_MAX_LATENTS}`;
+  if (maxFeatures > FUSED_MAX_FEATURES) return `${maxFeatures} features > ${FUSED_MAX_FEATURES}`;
   const terms = Math.max(...models.map((m) => m.plan.terms.length));
   if (terms > MAX_TERMS) return `${terms} loss terms > ${MAX_TERMS}`;
   return null;
 }
 
-/** Floats of per-model scratch (mirrors `scratch_size()` in the shader). */
-export function fusedScratchFloats(batch: number, dIn: number, dSae: number, tMax: number): number {
-  return (dIn + 3 * dSae + tMax * dIn + 2 * tMax) * batch;
+/** The shape quantities the loop-iteration estimate needs. */
+export interface FusedShape {
+  workgroupSize: number;
+  batch: number;
+  dIn: number;
+  dSae: number;
+  terms: number;
+  maxFeatures: number;
+  maxDepth: number;
 }
 
-/** Builds the buffers and pipeline of a fused run (parameters start at zero: upload them). */
+/** An upper bound of the loop iterations one `train` invocation runs per step. */
+export function fusedLoopIterationsPerStep(shape: FusedShape): number {
+  const { workgroupSize: wg, batch: B, dIn: D, dSae: S, terms: T, maxFeatures: F } = shape;
+  const per = (n: number) => Math.ceil(n / wg);
+  const P = 2 * D * S + S + D;
+  const phase0 = per(2 * F * S + 2 * S + S * S + F + F * F + 1) * (D + 1);
+  const row = 3 * F + F * F + S * (2 * F + 2) + T * (S * (S + 2) + 4 * S + 4) + S + 1;
+  const phaseA = per(B) * row;
+  const entries = S * S + 2 * S + 2 * S * F + F + 1 + 2 * S + 2 * T;
+  const phaseC = per(entries) * (T + 1) * (B + 1);
+  const phaseG = per(P) * (2 * S + F + 2);
+  const normalize = 2 * per(S) * (2 * D + 2) + per(P);
+  const phaseD = wg + 2 * T + MAX_TERMS + per(P) + 2;
+  return phase0 + phaseA + phaseC + phaseG + normalize + phaseD + 2;
+}
+
+/** Upper bound of the loop iterations one `sample` invocation runs per dispatch. */
+function sampleLoopIterations(maxFeatures: number, maxDepth: number): number {
+  return maxFeatures * ((maxDepth + 1) * 12 + 2) + 1;
+}
+
+/**
+ * Threads per model: on a CPU adapter, where every `workgroupBarrier` switches between the
+ * workgroup's SIMD fibers (fewer threads are faster), the smallest power of two from 8 (one SIMD
+ * group) whose step fits the loop budget at least 8 times; on a GPU, one thread per batch row (up
+ * to 128) with barriers between the phases.
+ */
+export function defaultWorkgroupSize(
+  gpu: Gpu,
+  batch: number,
+  iterationsPerStep: (workgroupSize: number) => number,
+): number {
+  if (!gpu.summary.isFallback) return Math.min(128, Math.ceil(Math.min(batch, 128) / 32) * 32);
+  for (let wg = 8; wg < FUSED_MAX_WORKGROUP; wg *= 2) {
+    if (iterationsPerStep(wg) * 8 <= LOOP_ITERATION_BUDGET) return wg;
+  }
+  return FUSED_MAX_WORKGROUP;
+}
+
+/** Floats of per-model scratch (mirrors `scratch_size()` in the shader). */
+export function fusedScratchFloats(
+  batch: number,
+  dSae: number,
+  nFeatures: number,
+  tMax: number,
+): number {
+  const S = dSae, F = nFeatures, T = tMax, B = batch;
+  const gram = F * S + S + S * S + S * F + S + F + F * F + 1;
+  const rows = (T + 3 * S + 2 * T) * B;
+  const stats = S * S + S + S * F + S + F + 1 + F * S + 2 * S + 2 * T;
+  return gram + rows + stats;
+}
+
+/** Builds the buffers and pipelines of a fused run (parameters start at zero: upload them). */
 export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Promise<FusedStep> {
-  const { models, batch, dIn, dSae, schedule } = options;
-  const reason = fusedUnsupportedReason(dSae, models);
+  const { models, batch, dIn, dSae, schedule, trees } = options;
+  const reason = fusedUnsupportedReason(dSae, trees.maxFeatures, models);
   if (reason) throw new RangeError(`The fused kernel cannot train this run: ${reason}`);
   const M = models.length;
   const layout = paramLayout(dIn, dSae);
   const tMax = Math.max(1, ...models.map((m) => m.plan.terms.length));
-  const wg = options.workgroupSize ?? Math.min(128, Math.ceil(Math.min(batch, 128) / 8) * 8);
-  const scratchPerModel = fusedScratchFloats(batch, dIn, dSae, tMax) * 4;
+  const nFeat = Math.max(1, trees.maxFeatures);
+  const iterations = (wg: number) =>
+    fusedLoopIterationsPerStep({
+      workgroupSize: wg,
+      batch,
+      dIn,
+      dSae,
+      terms: tMax,
+      maxFeatures: nFeat,
+      maxDepth: trees.maxDepth,
+    });
+  const wg = options.workgroupSize ?? defaultWorkgroupSize(gpu, batch, iterations);
+  if (!Number.isInteger(wg) || wg < 1 || wg > FUSED_MAX_WORKGROUP) {
+    throw new RangeError(
+      `Invalid workgroupSize: expected an integer from 1 to ${FUSED_MAX_WORKGROUP}, got ${wg}`,
+    );
+  }
+  if (sampleLoopIterations(nFeat, trees.maxDepth) > LOOP_ITERATION_BUDGET) {
+    throw new RangeError(`The fused kernel cannot sample trees this deep (${trees.maxDepth})`);
+  }
+  const maxSteps = Math.min(
+    FUSED_MAX_STEPS_PER_DISPATCH,
+    Math.floor(LOOP_ITERATION_BUDGET / iterations(wg)),
+    Math.floor(gpu.device.limits.maxStorageBufferBindingSize / (trees.groups * batch * nFeat * 4)),
+  );
+  if (maxSteps < 1) {
+    throw new RangeError(
+      `The fused kernel cannot run one step of this shape with ${wg} threads per model within ` +
+        `${LOOP_ITERATION_BUDGET} loop iterations per invocation (needs ${iterations(wg)})`,
+    );
+  }
+  const scratchPerModel = fusedScratchFloats(batch, dSae, nFeat, tMax) * 4;
   const fit = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / scratchPerModel);
   const perDispatch = Math.max(1, Math.min(M, fit, options.maxModelsPerDispatch ?? M));
 
@@ -99,60 +225,135 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
     params: createStorage(gpu, "params", M * layout.size * 4),
     opt: createStorage(gpu, "gradient and Adam moments", M * 3 * layout.size * 4),
     losses: createStorage(gpu, "losses", M * LOSS_WORDS * 4),
-    state: createStorage(gpu, "training state", M * 2 * 4),
+    state: createStorage(gpu, "training state", (M * 2 + 1) * 4),
   };
   const modelTable = uploadStorage(gpu, "model table", packModelTable(models));
   const world = uploadStorage(gpu, "data groups, trees and embeddings", options.world);
   const scratch = createStorage(gpu, "fused scratch", perDispatch * scratchPerModel);
-  const pipeline = await getPipeline(gpu, {
-    label: "train_fused",
+  const features = createStorage(
+    gpu,
+    "batch features",
+    maxSteps * trees.groups * batch * nFeat * 4,
+  );
+  const constants = {
+    WG: wg,
+    BATCH: batch,
+    D_IN: dIn,
+    D_SAE: dSae,
+    N_FEAT: nFeat,
+    T_MAX: tMax,
+  };
+  const spec = (entryPoint: string, c: Record<string, number>) => ({
+    label: `train_fused.${entryPoint}`,
     files: FUSED_FILES,
-    entryPoint: "train",
-    constants: { WG: wg, BATCH: batch, D_IN: dIn, D_SAE: dSae, T_MAX: tMax },
+    entryPoint,
+    constants: c,
   });
+  const [trainPipeline, samplePipeline, advancePipeline] = await Promise.all([
+    getPipeline(gpu, spec("train", constants)),
+    getPipeline(gpu, spec("sample", { BATCH: batch, N_FEAT: nFeat })),
+    getPipeline(gpu, spec("advance", {})),
+  ]);
 
-  // One uniform per (chunk, steps-per-dispatch), made on first use and kept.
-  const chunks: { first: number; count: number; groups: Map<number, GPUBindGroup> }[] = [];
+  // A uniform per (chunk, steps-per-dispatch), made on first use and kept.
+  const chunks: { first: number; count: number }[] = [];
   for (let first = 0; first < M; first += perDispatch) {
-    chunks.push({ first, count: Math.min(perDispatch, M - first), groups: new Map() });
+    chunks.push({ first, count: Math.min(perDispatch, M - first) });
   }
-  const groupFor = (chunk: (typeof chunks)[number], steps: number): GPUBindGroup => {
-    let group = chunk.groups.get(steps);
-    if (!group) {
-      const run = new Uint32Array(8);
-      run.set([
-        chunk.first,
-        chunk.count,
-        steps,
-        schedule.totalSteps,
-        schedule.warmupSteps,
-        schedule.decaySteps,
-      ]);
-      new Float32Array(run.buffer)[6] = schedule.lrEndFactor;
-      const uniform = uploadUniform(gpu, `fused run ${chunk.first}+${steps}`, run);
-      group = bindGroup(gpu, pipeline, [
-        buffers.params,
-        buffers.opt,
-        modelTable,
-        world,
-        buffers.losses,
-        buffers.state,
-        scratch,
-        uniform,
-      ]);
-      chunk.groups.set(steps, group);
+  const groups = new Map<string, GPUBindGroup>();
+  const uniformFor = (first: number, count: number, steps: number) => {
+    const run = new Uint32Array(12);
+    run.set([
+      first,
+      count,
+      steps,
+      schedule.totalSteps,
+      schedule.warmupSteps,
+      schedule.decaySteps,
+      0,
+      trees.groups,
+      M * 2,
+    ]);
+    new Float32Array(run.buffer)[6] = schedule.lrEndFactor;
+    return uploadUniform(gpu, `fused run ${first}+${steps}`, run);
+  };
+  const group = (
+    kind: "train" | "sample" | "advance",
+    first: number,
+    count: number,
+    steps: number,
+  ) => {
+    const key = `${kind}/${first}/${steps}`;
+    let g = groups.get(key);
+    if (!g) {
+      const uniform = uniformFor(first, count, steps);
+      if (kind === "train") {
+        g = bindGroup(gpu, trainPipeline, [
+          buffers.params,
+          buffers.opt,
+          modelTable,
+          world,
+          buffers.losses,
+          buffers.state,
+          scratch,
+          features,
+          uniform,
+        ]);
+      } else {
+        // Only the bindings the entry point uses (auto layouts drop the others).
+        const pipeline = kind === "sample" ? samplePipeline : advancePipeline;
+        const entries: GPUBindGroupEntry[] = kind === "sample"
+          ? [
+            { binding: 3, resource: { buffer: world } },
+            { binding: 5, resource: { buffer: buffers.state } },
+            { binding: 7, resource: { buffer: features } },
+            { binding: 8, resource: { buffer: uniform } },
+          ]
+          : [
+            { binding: 5, resource: { buffer: buffers.state } },
+            { binding: 8, resource: { buffer: uniform } },
+          ];
+        g = gpu.device.createBindGroup({
+          label: `train_fused.${kind}`,
+          layout: pipeline.getBindGroupLayout(0),
+          entries,
+        });
+      }
+      groups.set(key, g);
     }
-    return group;
+    return g;
   };
 
   return {
     buffers,
     modelsPerDispatch: perDispatch,
+    workgroupSize: wg,
+    maxStepsPerDispatch: maxSteps,
     encodeSteps(encoder, steps) {
-      const pass = encoder.beginComputePass({ label: `train_fused x${steps}` });
-      for (const chunk of chunks) {
-        dispatch(gpu, pass, pipeline, groupFor(chunk, steps), chunk.count);
+      if (steps < 1 || steps > maxSteps) {
+        throw new RangeError(
+          `encodeSteps: expected 1 to ${maxSteps} steps per dispatch, got ${steps}`,
+        );
       }
+      const pass = encoder.beginComputePass({ label: `train_fused x${steps}` });
+      const sampleThreads = steps * trees.groups * batch;
+      dispatch(
+        gpu,
+        pass,
+        samplePipeline,
+        group("sample", 0, M, steps),
+        Math.ceil(sampleThreads / 64),
+      );
+      for (const chunk of chunks) {
+        dispatch(
+          gpu,
+          pass,
+          trainPipeline,
+          group("train", chunk.first, chunk.count, steps),
+          chunk.count,
+        );
+      }
+      dispatch(gpu, pass, advancePipeline, group("advance", 0, M, steps), 1);
       pass.end();
     },
   };

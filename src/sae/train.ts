@@ -54,6 +54,8 @@ export interface TrainOptions {
   lrEnd?: number;
   /** Seed of the batches (default 0). Runs may override it. */
   seed?: number;
+  /** Threads per model in the fused kernel (default: by adapter, see `defaultWorkgroupSize`). */
+  workgroupSize?: number;
   /** Steps per dispatch (default: chosen from the run's size). */
   stepsPerDispatch?: number;
   /** Read losses back and report progress every this many steps (default 500). */
@@ -131,6 +133,11 @@ function nonNegative(name: string, value: number): number {
   return value;
 }
 
+/** Depth of the deepest read-out feature (the root has depth 0). */
+function treeDepth(tree: TreeFeatureGenerator): number {
+  return Math.max(0, ...tree.features.map((f) => tree.ancestry(f).length - 1));
+}
+
 /** Data groups of the runs: one per distinct (tree, toy model, seed). */
 function dataGroups(
   runs: readonly TrainRun[],
@@ -199,7 +206,8 @@ export async function trainToySaes(
     optimizer: { lr, beta1, beta2, eps, clipNorm },
     dataGroup: of[i]!,
   }));
-  const reason = fusedUnsupportedReason(dSae, models);
+  const maxFeatures = Math.max(...groups.map((g) => g.tree.nFeatures));
+  const reason = fusedUnsupportedReason(dSae, maxFeatures, models);
   if (reason) throw new RangeError(`Cannot train this run on the GPU yet: ${reason}`);
   gpu ??= await getGpu();
   const schedule: Schedule = {
@@ -214,7 +222,13 @@ export async function trainToySaes(
     dIn,
     dSae,
     world: packWorld(groups, dIn),
+    trees: {
+      groups: groups.length,
+      maxFeatures,
+      maxDepth: Math.max(...groups.map((g) => treeDepth(g.tree))),
+    },
     schedule,
+    ...(options.workgroupSize ? { workgroupSize: options.workgroupSize } : {}),
   });
   const M = runs.length;
   const P = runs[0]!.sae.layout.size;
@@ -222,10 +236,11 @@ export async function trainToySaes(
   runs.forEach((run, m) => packed.set(run.sae.params, m * P));
   gpu.device.queue.writeBuffer(fused.buffers.params, 0, packed);
 
-  // Steps per dispatch: about 2^21 row-latent-dims of work per workgroup and dispatch.
-  const work = batch * dIn * Math.max(dSae, 4);
-  const perDispatch = options.stepsPerDispatch ??
-    Math.max(1, Math.min(progressEvery, Math.round(2 ** 22 / work)));
+  // As many steps per dispatch as the loop budget allows (llvmpipe), at most 256 (a GPU).
+  const perDispatch = Math.min(
+    options.stepsPerDispatch ?? 256,
+    fused.maxStepsPerDispatch,
+  );
   const bar = new ProgressBar({
     total: steps,
     label: options.label ?? `training ${M} SAE${M > 1 ? "s" : ""}`,

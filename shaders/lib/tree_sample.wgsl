@@ -1,0 +1,117 @@
+// tree_sample.wgsl — the tree feature generator on the GPU: whether a node of a tree is active,
+// and the value of a read-out feature, in one row of the batch of one step. A library: plain
+// functions, no bindings of its own; include it after prng.wgsl. Host twin: src/toy/cpu_sampler.ts.
+//
+// REQUIRES the including shader to declare, at module scope, with any group/binding:
+//   var<storage, read> tree_nodes: array<u32>;
+// holding all trees concatenated, each flattened by flattenTree() / packTrees() of
+// src/toy/tree_flat.ts. A tree is addressed by its base word offset `tree_base`. Layout from base:
+//   [0] n_nodes   [1] n_features (F)   [2 .. 2+F) feature_node[f] (pre-order node index)
+//   [2+F+8n .. 2+F+8n+8) record of node n (pre-order, root = 0):
+//     +0 parent node (0xFFFFFFFF for the root)   +1 flags: 1 read out, 2 chosen by a mutually
+//     exclusive parent, 4 has mutually exclusive children   +2 active_prob (f32 bits)
+//     +3 magnitude_mean (f32)   +4 magnitude_std (f32)   +5, +6 [lo, hi) (f32): chosen by its
+//     mutually exclusive parent iff lo <= u < hi   +7 feature index (0xFFFFFFFF if not read out)
+//
+// Randomness: every decision about node n in row `row` of step `step` comes from one Philox block
+//   tree_random(seed, step, row, n) = philox4x32_10((step, row, n, 0), (seed, 0x54524545 "TREE"))
+// draw 0 (.x): n's own Bernoulli, active iff prng_unit(.x) < active_prob;
+// draw 1 (.y): the choice among n's children when they are mutually exclusive, u = prng_unit(.y)
+//              (drawn whether or not n is active);
+// draws 2, 3 (.z, .w): Box–Muller normal for n's magnitude when magnitude_std > 0.
+// So a batch is a pure function of (seed, step); trees packed together with the same seed share
+// the draws of equal node indices (common random numbers).
+//
+// Semantics (the published generator): n is active iff every node on the path root..n passes its
+// own test: a child of a mutually exclusive parent passes iff it is the chosen one, any other node
+// iff its Bernoulli succeeds. An active read-out node's value is magnitude_mean, or
+// |magnitude_mean + magnitude_std·z| when magnitude_std > 0; otherwise 0.
+//
+// API:
+//   fn tree_n_nodes(tree_base: u32) -> u32
+//   fn tree_n_features(tree_base: u32) -> u32
+//   fn tree_feature_node(tree_base: u32, feature: u32) -> u32
+//   fn tree_random(seed: u32, step: u32, row: u32, node: u32) -> vec4<u32>
+//   fn tree_node_active(tree_base: u32, node: u32, seed: u32, step: u32, row: u32) -> bool
+//   fn tree_feature_value(tree_base: u32, feature: u32, seed: u32, step: u32, row: u32) -> f32
+// Each walks from the node up to the root: cost ≈ depth Philox blocks; any thread can evaluate any
+// (feature, row) independently.
+
+const TREE_NONE: u32 = 0xFFFFFFFFu;
+const TREE_HEADER_WORDS: u32 = 2u;
+const TREE_NODE_WORDS: u32 = 8u;
+const TREE_FLAG_READ_OUT: u32 = 1u;
+const TREE_FLAG_ME_CHILD: u32 = 2u;
+const TREE_FLAG_ME_PARENT: u32 = 4u;
+const TREE_KEY_DOMAIN: u32 = 0x54524545u;
+
+fn tree_n_nodes(tree_base: u32) -> u32 {
+  return tree_nodes[tree_base];
+}
+
+fn tree_n_features(tree_base: u32) -> u32 {
+  return tree_nodes[tree_base + 1u];
+}
+
+fn tree_feature_node(tree_base: u32, feature: u32) -> u32 {
+  return tree_nodes[tree_base + TREE_HEADER_WORDS + feature];
+}
+
+// Word offset of node `node`'s record.
+fn tree_record(tree_base: u32, node: u32) -> u32 {
+  return tree_base + TREE_HEADER_WORDS + tree_nodes[tree_base + 1u] + node * TREE_NODE_WORDS;
+}
+
+fn tree_random(seed: u32, step: u32, row: u32, node: u32) -> vec4<u32> {
+  return philox4x32_10(vec4<u32>(step, row, node, 0u), vec2<u32>(seed, TREE_KEY_DOMAIN));
+}
+
+// Whether `node` is active, given its own Philox block `block` (saves recomputing it).
+fn tree_node_active_from(
+  tree_base: u32, node: u32, block: vec4<u32>, seed: u32, step: u32, row: u32,
+) -> bool {
+  var n = node;
+  var own_block = block;
+  let limit = tree_n_nodes(tree_base);
+  for (var depth = 0u; depth < limit; depth++) {
+    let rec = tree_record(tree_base, n);
+    let parent = tree_nodes[rec];
+    let flags = tree_nodes[rec + 1u];
+    if (parent == TREE_NONE) {
+      return prng_unit(own_block.x) < bitcast<f32>(tree_nodes[rec + 2u]);
+    }
+    let parent_block = tree_random(seed, step, row, parent);
+    var passes: bool;
+    if ((flags & TREE_FLAG_ME_CHILD) != 0u) {
+      let u = prng_unit(parent_block.y);
+      passes = u >= bitcast<f32>(tree_nodes[rec + 5u]) && u < bitcast<f32>(tree_nodes[rec + 6u]);
+    } else {
+      passes = prng_unit(own_block.x) < bitcast<f32>(tree_nodes[rec + 2u]);
+    }
+    if (!passes) {
+      return false;
+    }
+    n = parent;
+    own_block = parent_block;
+  }
+  return false; // only reached for a malformed tree (a parent cycle)
+}
+
+fn tree_node_active(tree_base: u32, node: u32, seed: u32, step: u32, row: u32) -> bool {
+  return tree_node_active_from(tree_base, node, tree_random(seed, step, row, node), seed, step, row);
+}
+
+fn tree_feature_value(tree_base: u32, feature: u32, seed: u32, step: u32, row: u32) -> f32 {
+  let node = tree_feature_node(tree_base, feature);
+  let block = tree_random(seed, step, row, node);
+  if (!tree_node_active_from(tree_base, node, block, seed, step, row)) {
+    return 0.0;
+  }
+  let rec = tree_record(tree_base, node);
+  let mean = bitcast<f32>(tree_nodes[rec + 3u]);
+  let spread = bitcast<f32>(tree_nodes[rec + 4u]);
+  if (spread > 0.0) {
+    return abs(mean + spread * prng_normal(block.z, block.w));
+  }
+  return mean;
+}

@@ -1,0 +1,42 @@
+/**
+ * The seed notebook's trees: a root (p = 1, not read out) with one parent (p = 0.25, feature 0)
+ * whose children are features 1..k plus a p = 0.55 child that is not read out; children not
+ * mutually exclusive.
+ */
+import { TreeFeatureGenerator } from "./tree.ts";
+
+/**
+ * The notebook's tree with the given read-out children probabilities (features 1..k).
+ *
+ * @param childProbs active_prob of each read-out child (default `[0.15, 0.15, 0.15]`).
+ * @example
+ * ```ts
+ * import { notebookTree } from "./notebook_trees.ts";
+ * notebookTree().nFeatures; // 4
+ * ```
+ */
+export function notebookTree(
+  childProbs: readonly number[] = [0.15, 0.15, 0.15],
+): TreeFeatureGenerator {
+  return new TreeFeatureGenerator({
+    activeProb: 1.0,
+    isReadOut: false,
+    children: [{
+      activeProb: 0.25,
+      children: [
+        ...childProbs.map((activeProb) => ({ activeProb })),
+        { activeProb: 0.55, isReadOut: false },
+      ],
+    }],
+  });
+}
+
+/** The notebook's balanced tree: children 0.15, 0.15, 0.15. */
+export function balancedTree(): TreeFeatureGenerator {
+  return notebookTree([0.15, 0.15, 0.15]);
+}
+
+/** The notebook's unbalanced tree: children 0.02, 0.15, 0.5. */
+export function unbalancedTree(): TreeFeatureGenerator {
+  return notebookTree([0.02, 0.15, 0.5]);
+}

@@ -1,0 +1,211 @@
+/**
+ * The tree feature generator's structure: a tree of features, each active with its own
+ * probability given its parent, optionally with mutually exclusive children, read out or not, with
+ * a magnitude distribution. Read-out nodes are numbered in depth-first pre-order; `nFeatures`
+ * counts them. Sampling lives in `cpu_sampler.ts` (host) and `shaders/lib/tree_sample.wgsl` (GPU);
+ * the published JSON format in `tree_json.ts`.
+ */
+
+/** A tree as written by hand: only `activeProb` is required; the rest take the published defaults. */
+export interface TreeSpec {
+  /** Probability that the node is active given its parent is active, in [0, 1]. */
+  activeProb: number;
+  /** Child nodes, in order (default none). */
+  children?: readonly TreeSpec[];
+  /** Exactly one child is active whenever this node is (needs ≥ 2 children; default false). */
+  mutuallyExclusiveChildren?: boolean;
+  /** Whether the node is a feature of the samples (default true). */
+  isReadOut?: boolean;
+  /** Magnitude of an active read-out node (default 1). */
+  magnitudeMean?: number;
+  /** Standard deviation of the magnitude, ≥ 0; with std > 0 the value is |N(mean, std)| (default 0). */
+  magnitudeStd?: number;
+  /** Optional name of the feature. */
+  id?: string;
+}
+
+/** A node of a built tree: every option resolved, plus its place in the tree. */
+export interface TreeNode {
+  readonly activeProb: number;
+  readonly children: readonly TreeNode[];
+  readonly mutuallyExclusiveChildren: boolean;
+  readonly isReadOut: boolean;
+  readonly magnitudeMean: number;
+  readonly magnitudeStd: number;
+  readonly id?: string;
+  /** Feature index (depth-first pre-order over read-out nodes), or null when not read out. */
+  readonly index: number | null;
+  /** Position of the node in depth-first pre-order over all nodes (root = 0). */
+  readonly nodeIndex: number;
+  /** `nodeIndex` of the parent, or null for the root. */
+  readonly parent: number | null;
+}
+
+/** Thrown for a tree that breaks a rule; `path` is a JSON pointer into the spec. */
+export class InvalidTreeError extends Error {
+  override name = "InvalidTreeError";
+  /** JSON pointer of the offending field, e.g. `/children/1/activeProb`. */
+  readonly path: string;
+  /** What the field may hold. */
+  readonly allowed: string;
+
+  constructor(path: string, problem: string, allowed: string) {
+    super(`Invalid tree at ${path || "/"}: ${problem}; allowed: ${allowed}`);
+    this.path = path;
+    this.allowed = allowed;
+  }
+}
+
+const SPEC_FIELDS = new Set([
+  "activeProb",
+  "children",
+  "mutuallyExclusiveChildren",
+  "isReadOut",
+  "magnitudeMean",
+  "magnitudeStd",
+  "id",
+]);
+
+function show(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+function checkSpec(spec: TreeSpec, path: string): void {
+  if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
+    throw new InvalidTreeError(path, `got ${show(spec)}`, "an object with at least activeProb");
+  }
+  for (const key of Object.keys(spec)) {
+    if (!SPEC_FIELDS.has(key) && (spec as unknown as Record<string, unknown>)[key] !== undefined) {
+      // TreeNode objects carry index, nodeIndex and parent: allowed, ignored.
+      if (key === "index" || key === "nodeIndex" || key === "parent") continue;
+      throw new InvalidTreeError(`${path}/${key}`, "unknown field", [...SPEC_FIELDS].join(", "));
+    }
+  }
+  const p = spec.activeProb;
+  if (typeof p !== "number" || !(p >= 0 && p <= 1)) {
+    throw new InvalidTreeError(`${path}/activeProb`, `got ${show(p)}`, "a number from 0 to 1");
+  }
+  const mean = spec.magnitudeMean;
+  if (mean !== undefined && (typeof mean !== "number" || !Number.isFinite(mean))) {
+    throw new InvalidTreeError(`${path}/magnitudeMean`, `got ${show(mean)}`, "a finite number");
+  }
+  const std = spec.magnitudeStd;
+  if (std !== undefined && (typeof std !== "number" || !(std >= 0 && std < Infinity))) {
+    throw new InvalidTreeError(`${path}/magnitudeStd`, `got ${show(std)}`, "a finite number ≥ 0");
+  }
+  for (const flag of ["mutuallyExclusiveChildren", "isReadOut"] as const) {
+    const value = spec[flag];
+    if (value !== undefined && typeof value !== "boolean") {
+      throw new InvalidTreeError(`${path}/${flag}`, `got ${show(value)}`, "true or false");
+    }
+  }
+  if (spec.id !== undefined && typeof spec.id !== "string") {
+    throw new InvalidTreeError(`${path}/id`, `got ${show(spec.id)}`, "a string");
+  }
+  const children = spec.children ?? [];
+  if (!Array.isArray(children)) {
+    throw new InvalidTreeError(`${path}/children`, `got ${show(children)}`, "an array of trees");
+  }
+  if (spec.mutuallyExclusiveChildren) {
+    if (children.length < 2) {
+      throw new InvalidTreeError(
+        `${path}/children`,
+        `mutuallyExclusiveChildren is true but there are ${children.length} children`,
+        "at least 2 children under a node with mutually exclusive children",
+      );
+    }
+    if (!children.some((c) => typeof c?.activeProb === "number" && c.activeProb > 0)) {
+      throw new InvalidTreeError(
+        `${path}/children`,
+        "mutuallyExclusiveChildren is true but every child has activeProb 0",
+        "at least one child with activeProb > 0 (children are chosen with weight activeProb)",
+      );
+    }
+  }
+  children.forEach((child, i) => checkSpec(child, `${path}/children/${i}`));
+}
+
+/**
+ * A hierarchical feature generator (the published `TreeFeatureGenerator`): an immutable, validated
+ * tree with its read-out nodes numbered in depth-first pre-order.
+ *
+ * @example
+ * ```ts
+ * import { TreeFeatureGenerator } from "./tree.ts";
+ * const tree = new TreeFeatureGenerator({
+ *   activeProb: 1,
+ *   isReadOut: false,
+ *   children: [{ activeProb: 0.25, children: [{ activeProb: 0.15 }, { activeProb: 0.15 }] }],
+ * });
+ * tree.nFeatures; // 3
+ * ```
+ */
+export class TreeFeatureGenerator {
+  /** The root node. */
+  readonly root: TreeNode;
+  /** Every node in depth-first pre-order (`nodes[n].nodeIndex === n`). */
+  readonly nodes: readonly TreeNode[];
+  /** The read-out nodes by feature index (`features[f].index === f`). */
+  readonly features: readonly TreeNode[];
+
+  /**
+   * Builds and validates a tree. A {@link TreeNode} (e.g. another tree's root) is a valid spec.
+   *
+   * @throws {InvalidTreeError} naming the offending field's path (e.g. `/children/1/activeProb`).
+   */
+  constructor(spec: TreeSpec) {
+    checkSpec(spec, "");
+    const nodes: TreeNode[] = [];
+    const features: TreeNode[] = [];
+    const build = (s: TreeSpec, parent: number | null): TreeNode => {
+      const isReadOut = s.isReadOut ?? true;
+      const node = {
+        activeProb: s.activeProb,
+        children: [] as TreeNode[],
+        mutuallyExclusiveChildren: s.mutuallyExclusiveChildren ?? false,
+        isReadOut,
+        magnitudeMean: s.magnitudeMean ?? 1,
+        magnitudeStd: s.magnitudeStd ?? 0,
+        ...(s.id !== undefined ? { id: s.id } : {}),
+        index: isReadOut ? features.length : null,
+        nodeIndex: nodes.length,
+        parent,
+      };
+      nodes.push(node);
+      if (isReadOut) features.push(node);
+      for (const child of s.children ?? []) node.children.push(build(child, node.nodeIndex));
+      Object.freeze(node.children);
+      return Object.freeze(node);
+    };
+    this.root = build(spec, null);
+    this.nodes = Object.freeze(nodes);
+    this.features = Object.freeze(features);
+  }
+
+  /** Number of read-out nodes: the width of a sample. */
+  get nFeatures(): number {
+    return this.features.length;
+  }
+
+  /** The nodes from `node` up to the root (inclusive), nearest first. */
+  ancestry(node: TreeNode): TreeNode[] {
+    const chain = [node];
+    for (let p = node.parent; p !== null; p = this.nodes[p]!.parent) chain.push(this.nodes[p]!);
+    return chain;
+  }
+
+  /** An indented outline of the tree (`index`, `x` for mutually exclusive children, activeProb). */
+  toString(): string {
+    const width = String(Math.max(0, this.nFeatures - 1)).length;
+    const lines: string[] = [];
+    const visit = (node: TreeNode, depth: number) => {
+      const index = node.index === null ? " ".repeat(width) : String(node.index).padStart(width);
+      const me = node.mutuallyExclusiveChildren ? "x" : " ";
+      const id = node.id !== undefined ? ` ${node.id}` : "";
+      lines.push(`${"  ".repeat(depth)}${index} ${me} ${node.activeProb}${id}`);
+      for (const child of node.children) visit(child, depth + 1);
+    };
+    visit(this.root, 0);
+    return lines.join("\n");
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * Trees in the published JSON format (the `hedging_paper` tree files: snake_case fields
+ * `active_prob` (required), `children`, `mutually_exclusive_children`, `is_read_out`, `id`,
+ * `magnitude_mean`, `magnitude_std`; nothing else), validated against `tree.schema.json` with Ajv
+ * before use. Every refusal names the file, the JSON pointer of the offending field inside the tree
+ * and what the schema allows there.
+ */
+import { Ajv, type ErrorObject } from "ajv";
+import schema from "./tree.schema.json" with { type: "json" };
+import { TreeFeatureGenerator, type TreeNode, type TreeSpec } from "./tree.ts";
+
+/** One node of a tree file, as the published format writes it. */
+export interface TreeJson {
+  active_prob: number;
+  children?: TreeJson[];
+  mutually_exclusive_children?: boolean;
+  is_read_out?: boolean;
+  id?: string;
+  magnitude_mean?: number;
+  magnitude_std?: number;
+}
+
+/** One rule a tree file breaks. */
+export interface TreeJsonIssue {
+  /** JSON pointer inside the tree, e.g. `/children/1/active_prob` (`/` for the whole document). */
+  path: string;
+  /** What is wrong, with the value given. */
+  problem: string;
+  /** What the schema allows there. */
+  allowed: string;
+}
+
+/** Thrown when a tree file cannot be read, parsed or validated; the message lists every issue. */
+export class TreeJsonError extends Error {
+  override name = "TreeJsonError";
+  /** The file (or other source name) that was refused. */
+  readonly file: string;
+  /** Every issue found, most specific first. */
+  readonly issues: readonly TreeJsonIssue[];
+
+  constructor(file: string, issues: readonly TreeJsonIssue[]) {
+    const lines = issues.map((i) => `${i.path}: ${i.problem}; allowed: ${i.allowed}`);
+    super(
+      issues.length === 1
+        ? `Invalid tree in ${file} at ${lines[0]}`
+        : `Invalid tree in ${file}:\n  ${lines.join("\n  ")}`,
+    );
+    this.file = file;
+    this.issues = issues;
+  }
+}
+
+/** The JSON Schema of tree files (draft-07), as shipped in `src/toy/tree.schema.json`. */
+export const treeSchema: Readonly<Record<string, unknown>> = schema;
+
+const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
+const validate = ajv.compile<TreeJson>(schema);
+
+type Schema = {
+  type?: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  minItems?: number;
+  contains?: Schema;
+  properties?: Record<string, Schema>;
+  required?: string[];
+};
+
+function showValue(value: unknown): string {
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value === undefined) return "nothing";
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** `> x` or `≥ x` for a number schema with a lower bound. */
+function lowerBound(s: Schema): string | undefined {
+  if (s.exclusiveMinimum !== undefined) return `> ${s.exclusiveMinimum}`;
+  if (s.minimum !== undefined) return `≥ ${s.minimum}`;
+  return undefined;
+}
+
+/** Describes in words what `s` (a subschema of tree.schema.json) accepts. */
+function allowedBy(s: Schema | undefined): string {
+  if (!s) return "nothing (unknown field)";
+  switch (s.type) {
+    case "number": {
+      if (s.minimum !== undefined && s.maximum !== undefined) {
+        return `a number from ${s.minimum} to ${s.maximum}`;
+      }
+      const bound = lowerBound(s);
+      return bound ? `a number ${bound}` : "a number";
+    }
+    case "boolean":
+      return "true or false";
+    case "string":
+      return "a string";
+    case "array": {
+      let text = "an array of trees";
+      if (s.minItems) text += ` with at least ${s.minItems} items`;
+      if (s.contains?.properties) {
+        const [name, sub] = Object.entries(s.contains.properties)[0]!;
+        text += `, at least one of them with ${name} ${lowerBound(sub) ?? "set"}`;
+      }
+      return text;
+    }
+    case "object": {
+      const required = s.required ?? [];
+      const optional = Object.keys(s.properties ?? {}).filter((k) => !required.includes(k));
+      return `a tree: an object with ${required.join(", ")} and optionally ${optional.join(", ")}`;
+    }
+    default:
+      return "a value of the tree format";
+  }
+}
+
+function issueOf(error: ErrorObject): TreeJsonIssue {
+  const parent = error.parentSchema as Schema;
+  const conditional = error.schemaPath.includes("/then/")
+    ? " (because mutually_exclusive_children is true)"
+    : "";
+  switch (error.keyword) {
+    case "additionalProperties": {
+      const name = (error.params as { additionalProperty: string }).additionalProperty;
+      return {
+        path: `${error.instancePath}/${name}`,
+        problem: `unknown field "${name}"`,
+        allowed: `only the fields ${Object.keys(parent.properties ?? {}).join(", ")}`,
+      };
+    }
+    case "required": {
+      const name = (error.params as { missingProperty: string }).missingProperty;
+      return {
+        path: `${error.instancePath}/${name}`,
+        problem: `required field is missing${conditional}`,
+        allowed: allowedBy(parent.properties?.[name]),
+      };
+    }
+    default:
+      return {
+        path: error.instancePath || "/",
+        problem: `${error.message}${conditional}, got ${showValue(error.data)}`,
+        allowed: allowedBy(parent),
+      };
+  }
+}
+
+/** The issues Ajv found, without the summary errors of `if` and the per-item noise of `contains`. */
+function issuesOf(errors: readonly ErrorObject[]): TreeJsonIssue[] {
+  const kept = errors.filter((e) => e.keyword !== "if" && !e.schemaPath.includes("/contains/"));
+  return kept.map(issueOf);
+}
+
+/**
+ * Checks `value` against the tree schema.
+ *
+ * @returns the issues found; empty when the value is a valid tree.
+ */
+export function validateTreeJson(value: unknown): TreeJsonIssue[] {
+  return validate(value) ? [] : issuesOf(validate.errors ?? []);
+}
+
+function specOf(json: TreeJson): TreeSpec {
+  return {
+    activeProb: json.active_prob,
+    ...(json.children !== undefined ? { children: json.children.map(specOf) } : {}),
+    ...(json.mutually_exclusive_children !== undefined
+      ? { mutuallyExclusiveChildren: json.mutually_exclusive_children }
+      : {}),
+    ...(json.is_read_out !== undefined ? { isReadOut: json.is_read_out } : {}),
+    ...(json.id !== undefined ? { id: json.id } : {}),
+    ...(json.magnitude_mean !== undefined ? { magnitudeMean: json.magnitude_mean } : {}),
+    ...(json.magnitude_std !== undefined ? { magnitudeStd: json.magnitude_std } : {}),
+  };
+}
+
+/**
+ * Builds a tree from an already parsed JSON value in the published format.
+ *
+ * @param source name of the value's origin for error messages (a file path).
+ * @throws {TreeJsonError} when the value breaks the schema.
+ */
+export function treeFromJson(value: unknown, source = "<value>"): TreeFeatureGenerator {
+  const issues = validateTreeJson(value);
+  if (issues.length > 0) throw new TreeJsonError(source, issues);
+  return new TreeFeatureGenerator(specOf(value as TreeJson));
+}
+
+/**
+ * Parses the text of a tree file.
+ *
+ * @param source name of the text's origin for error messages (a file path).
+ * @throws {TreeJsonError} for an empty text, text that is not JSON, or JSON that breaks the schema.
+ */
+export function parseTreeJson(text: string, source = "<string>"): TreeFeatureGenerator {
+  const whole = schema as unknown as Schema;
+  if (text.trim() === "") {
+    throw new TreeJsonError(source, [
+      { path: "/", problem: "the file is empty", allowed: `JSON holding ${allowedBy(whole)}` },
+    ]);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new TreeJsonError(source, [
+      {
+        path: "/",
+        problem: `not valid JSON (${reason})`,
+        allowed: `JSON holding ${allowedBy(whole)}`,
+      },
+    ]);
+  }
+  return treeFromJson(value, source);
+}
+
+/**
+ * Reads and validates a tree file in the published format.
+ *
+ * @example
+ * ```ts ignore
+ * import { readTreeFile } from "./tree_json.ts";
+ * const tree = await readTreeFile("tests/fixtures/trees/notebook_balanced.json");
+ * ```
+ * @throws {TreeJsonError} naming the file and the offending path inside the tree.
+ */
+export async function readTreeFile(path: string | URL): Promise<TreeFeatureGenerator> {
+  const name = path instanceof URL ? path.pathname : path;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new TreeJsonError(name, [
+      { path: "/", problem: `cannot read the file (${reason})`, allowed: "a readable JSON file" },
+    ]);
+  }
+  return parseTreeJson(text, name);
+}
+
+/**
+ * The published JSON form of a tree, writing only fields that differ from their defaults (so a
+ * minimal file round-trips unchanged).
+ */
+export function treeToJson(tree: TreeFeatureGenerator | TreeNode): TreeJson {
+  const node = tree instanceof TreeFeatureGenerator ? tree.root : tree;
+  const json: TreeJson = { active_prob: node.activeProb };
+  if (node.id !== undefined) json.id = node.id;
+  if (node.mutuallyExclusiveChildren) json.mutually_exclusive_children = true;
+  if (!node.isReadOut) json.is_read_out = false;
+  if (node.magnitudeMean !== 1) json.magnitude_mean = node.magnitudeMean;
+  if (node.magnitudeStd !== 0) json.magnitude_std = node.magnitudeStd;
+  if (node.children.length > 0) json.children = node.children.map((c) => treeToJson(c));
+  return json;
+}
