@@ -1,8 +1,159 @@
 /**
  * matryoshka-gpu: train toy Matryoshka sparse autoencoders with raw WebGPU and hand-written WGSL,
- * many at once, to study hedging and absorption and the per-prefix loss multiplier β that balances
- * them.
+ * many at once, to study how hedging and absorption pull an SAE's latents away from the true
+ * features, and how the per-prefix loss multiplier β balances them.
+ *
+ * The notebook's balanced-SAE cell, line by line:
+ *
+ * ```ts ignore
+ * import {
+ *   initSaeToMatchModel, MatryoshkaSAE, NOTEBOOK_SAE_CONFIG, notebookTree, plotSaeFeatCosSims,
+ *   ToyModel, trainToySae,
+ * } from "./mod.ts";
+ * const toyModel = new ToyModel({ nFeatures: 4, hiddenDim: 50 });
+ * const featGenerator = notebookTree([0.15, 0.15, 0.15]);
+ * const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, matryoshkaInnerLossMultipliers: [0.25, 1] });
+ * initSaeToMatchModel(sae, toyModel, { noiseLevel: 0, featureOrdering: [0, 1, 2, 3] });
+ * await trainToySae(sae, toyModel, featGenerator);
+ * await plotSaeFeatCosSims(sae, toyModel, {
+ *   title: "Balanced Matryoshka SAE (β = 0.25)",
+ *   savePath: "plots/toy_mat_balanced.svg",
+ * });
+ * ```
  *
  * @module
  */
-export { type AdapterSummary, describeAdapter, getGpu, type Gpu, GpuUnavailableError } from "./src/gpu/device.ts";
+
+// The WebGPU runtime.
+export {
+  type AdapterSummary,
+  describeAdapter,
+  getGpu,
+  type Gpu,
+  GpuUnavailableError,
+} from "./src/gpu/device.ts";
+export { BufferLimitError } from "./src/gpu/buffers.ts";
+export { ShaderCompileError } from "./src/gpu/pipelines.ts";
+
+// The toy world: feature trees, sampling, the toy model.
+export {
+  InvalidTreeError,
+  TreeFeatureGenerator,
+  type TreeNode,
+  type TreeSpec,
+} from "./src/toy/tree.ts";
+export {
+  parseTreeJson,
+  readTreeFile,
+  treeFromJson,
+  type TreeJson,
+  TreeJsonError,
+  type TreeJsonIssue,
+  treeSchema,
+  treeToJson,
+  validateTreeJson,
+} from "./src/toy/tree_json.ts";
+export { flattenTree, type PackedTrees, packTrees } from "./src/toy/tree_flat.ts";
+export { Rng } from "./src/toy/rng.ts";
+export { type BatchAddress, embedCpu, sampleBatchCpu } from "./src/toy/cpu_sampler.ts";
+export {
+  embedOnGpu,
+  type GpuSamplerGroup,
+  GpuTreeSampler,
+  type GpuTreeSamplerOptions,
+} from "./src/toy/gpu_sampler.ts";
+export {
+  orthogonalize,
+  type OrthogonalizeOptions,
+  ToyModel,
+  type ToyModelOptions,
+} from "./src/toy/toy_model.ts";
+export { balancedTree, notebookTree, unbalancedTree } from "./src/toy/notebook_trees.ts";
+
+// The SAE, its loss, initialisation and training.
+export {
+  type BDecInitMethod,
+  ConfigError,
+  DEFAULT_SAE_CONFIG,
+  NOTEBOOK_SAE_CONFIG,
+  type ReconstructionLoss,
+  resolveSaeConfig,
+  type SaeConfig,
+  validateSaeConfig,
+} from "./src/sae/config.ts";
+export { MatryoshkaSAE } from "./src/sae/sae.ts";
+export { type ParamLayout, paramLayout, type ParamViews, paramViews } from "./src/sae/layout.ts";
+export {
+  type LossPlan,
+  lossPlan,
+  type LossTerm,
+  type LossTermKind,
+  resolvedSteps,
+} from "./src/sae/loss_plan.ts";
+export {
+  type FeatureDirections,
+  initSaeRandom,
+  initSaeToMatchModel,
+  type MatchModelOptions,
+} from "./src/sae/sae_init.ts";
+export {
+  initBDec,
+  initSaeRandom as initParamsRandom,
+  initSaeToMatchModel as initParamsToMatchModel,
+} from "./src/sae/init.ts";
+export {
+  type EmbeddingSource,
+  type FinalLosses,
+  type ProgressUpdate,
+  PUBLISHED_STEPS,
+  TrainingDivergedError,
+  type TrainOptions,
+  type TrainResult,
+  type TrainRun,
+  trainToySae,
+  trainToySaes,
+} from "./src/sae/train.ts";
+
+// The CPU reference (float64): the oracle of the GPU kernels.
+export { referenceLossAndGrad, type ReferenceResult } from "./src/reference/sae_reference.ts";
+export {
+  type AdamHyper,
+  type AdamState,
+  DEFAULT_ADAM,
+  newAdamState,
+  referenceOptimizerStep,
+  referenceTrainStep,
+} from "./src/reference/optimizer_reference.ts";
+
+// Metrics.
+export { decoderCosSims, encoderCosSims } from "./src/metrics/cosine.ts";
+export { mcc, type MccResult } from "./src/metrics/matching.ts";
+export { describeLatent0, type Latent0Reading, readLatent0 } from "./src/metrics/latent0.ts";
+export {
+  evaluate,
+  type EvaluateItem,
+  type EvaluateOptions,
+  type SaeMetrics,
+} from "./src/metrics/evaluate.ts";
+export { evaluateCpu } from "./src/metrics/evaluate_cpu.ts";
+
+// Files and figures.
+export { type LoadedSae, loadSae, SaeFileError, saveSae } from "./src/io/sae_files.ts";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  type F32Tensor,
+  type RawTensor,
+  SafetensorsError,
+  type SafetensorsFile,
+} from "./src/io/safetensors.ts";
+export { replaceDirAtomic, writeFileAtomic } from "./src/io/atomic.ts";
+export { type CosSimHeatmapOptions, cosSimHeatmapSvg } from "./src/plot/heatmap.ts";
+export {
+  type LineMarker,
+  type LinePlotOptions,
+  linePlotSvg,
+  type LineSeries,
+  type Tick,
+} from "./src/plot/line_plot.ts";
+export { plotSaeFeatCosSims, type PlotSaeOptions } from "./src/plot/sae_cos_sims.ts";

@@ -23,7 +23,8 @@ import { describeLatent0, readLatent0 } from "../src/metrics/latent0.ts";
 import { cosSimHeatmapSvg } from "../src/plot/heatmap.ts";
 import { replaceDirAtomic } from "../src/io/atomic.ts";
 import { saveSae } from "../src/io/sae_files.ts";
-import { cosSimTable, sideBySide } from "../src/report/tables.ts";
+import { cosSimTable, metricsTable, sideBySide } from "../src/report/tables.ts";
+import { evaluate, type SaeMetrics } from "../src/metrics/evaluate.ts";
 
 const USAGE = `Usage: deno task balanced [options]
 
@@ -105,6 +106,8 @@ export interface BalancedRunResult {
   encoderCosSims: number[][];
   decoderCosSims: number[][];
   finalLoss: number;
+  /** The synthetic-SAE evaluation on held-out rows (src/metrics/evaluate.ts). */
+  metrics: SaeMetrics;
 }
 
 /** The content of `results.json`. */
@@ -163,6 +166,11 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
     gpu,
   );
   const seconds = (performance.now() - started) / 1000;
+  const metrics = await evaluate(
+    NOTEBOOK_SAES.map((spec, i) => ({ sae: saes[i]!, model: toyModel, tree: trees[spec.tree] })),
+    { seed: options.seed },
+    gpu,
+  );
 
   const runs: BalancedRunResult[] = NOTEBOOK_SAES.map((spec, i) => {
     const sae = saes[i]!;
@@ -177,6 +185,7 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
       encoderCosSims: encoder.map((row) => row.map(round)),
       decoderCosSims: decoder.map((row) => row.map(round)),
       finalLoss: result.finalLosses.total,
+      metrics: metrics[i]!,
     };
   });
 
@@ -190,6 +199,8 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
     log(describeLatent0(readLatent0(run.encoderCosSims), "encoder"));
     log(describeLatent0(readLatent0(run.decoderCosSims), "decoder"));
   }
+  log();
+  log(metricsTable(runs.map((r) => ({ name: r.name, metrics: r.metrics }))));
   log();
   log(`trained ${runs.length} SAEs × ${options.steps} steps in ${seconds.toFixed(2)} s`);
 

@@ -8,6 +8,7 @@ import type { Gpu } from "./device.ts";
 
 /** Thrown when a requested buffer exceeds a device limit. */
 export class BufferLimitError extends RangeError {
+  /** Error name shown in stack traces and messages. */
   override name = "BufferLimitError";
 }
 

@@ -21,13 +21,17 @@ export interface AdapterSummary {
 
 /** The process-wide GPU handles. */
 export interface Gpu {
+  /** The WebGPU adapter the device was requested from. */
   adapter: GPUAdapter;
+  /** The device every buffer, pipeline and dispatch of the process uses. */
   device: GPUDevice;
+  /** The adapter's description for experiment headers. */
   summary: AdapterSummary;
 }
 
 /** Thrown when no WebGPU adapter or device could be acquired. */
 export class GpuUnavailableError extends Error {
+  /** Error name shown in stack traces and messages. */
   override name = "GpuUnavailableError";
 }
 

@@ -29,6 +29,7 @@ export interface KernelSpec {
 
 /** Thrown when WGSL fails to compile or a pipeline fails validation. */
 export class ShaderCompileError extends Error {
+  /** Error name shown in stack traces and messages. */
   override name = "ShaderCompileError";
 }
 

@@ -1,4 +1,5 @@
-/** Plain-text tables for the terminal: cosine-similarity tables with one-based labels. */
+/** Plain-text tables for the terminal: cosine-similarity tables and the metrics summary. */
+import type { SaeMetrics } from "../metrics/evaluate.ts";
 
 /** A `[latent][feature]` table with one-based labels and two decimals. */
 export function cosSimTable(title: string, table: number[][]): string {
@@ -23,4 +24,37 @@ export function sideBySide(blocks: string[], gap = 4): string {
     out.push(lines.map((l, k) => (l[i] ?? "").padEnd(widths[k]!)).join(" ".repeat(gap)).trimEnd());
   }
   return out.join("\n");
+}
+
+/** One row per SAE: MCC, explained variance (full and per prefix), L0 vs true L0, dead, shrinkage. */
+export function metricsTable(rows: { name: string; metrics: SaeMetrics }[]): string {
+  const head = [
+    "SAE",
+    "MCC enc",
+    "MCC dec",
+    "EV",
+    "EV prefixes",
+    "L0",
+    "true L0",
+    "dead",
+    "shrink",
+  ];
+  const body = rows.map(({ name, metrics: m }) => [
+    name,
+    m.mccEncoder.toFixed(3),
+    m.mccDecoder.toFixed(3),
+    m.explainedVariance.toFixed(4),
+    m.prefixExplainedVariance.map((v) => v.toFixed(3)).join("/"),
+    m.l0.toFixed(3),
+    m.trueL0.toFixed(3),
+    String(m.deadCount),
+    m.shrinkage.toFixed(3),
+  ]);
+  const widths = head.map((h, c) => Math.max(h.length, ...body.map((r) => r[c]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join("  ");
+  const rowsOut = body.map(line);
+  return [`metrics on ${rows[0]?.metrics.rows ?? 0} held-out rows`, line(head), ...rowsOut].join(
+    "\n",
+  );
 }

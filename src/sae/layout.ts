@@ -9,11 +9,17 @@
 
 /** Offsets (in floats) of the four tensors within one model's block, and the block size. */
 export interface ParamLayout {
+  /** Input (activation) dimension of the SAE. */
   dIn: number;
+  /** Number of SAE latents (dictionary size). */
   dSae: number;
+  /** Offset of `W_enc [dIn][dSae]`. */
   wEnc: number;
+  /** Offset of `b_enc [dSae]`. */
   bEnc: number;
+  /** Offset of `W_dec [dSae][dIn]`. */
   wDec: number;
+  /** Offset of `b_dec [dIn]`. */
   bDec: number;
   /** Floats per model. */
   size: number;
@@ -30,9 +36,13 @@ export function paramLayout(dIn: number, dSae: number): ParamLayout {
 
 /** The four tensors of one model, as views into a flat block (float32 or float64). */
 export interface ParamViews<T extends Float32Array | Float64Array> {
+  /** Encoder weights `W_enc [dIn][dSae]`. */
   wEnc: T;
+  /** Encoder bias `b_enc [dSae]`. */
   bEnc: T;
+  /** Decoder weights `W_dec [dSae][dIn]` (row j is latent j's direction). */
   wDec: T;
+  /** Decoder bias `b_dec [dIn]`. */
   bDec: T;
 }
 

@@ -20,6 +20,7 @@ export type LossTermKind = "prefix" | "outer" | "bdec";
 
 /** One additive term of the total loss. */
 export interface LossTerm {
+  /** Whether the term is a Matryoshka prefix, the outer (full-width) loss or the `b_dec` term. */
   kind: LossTermKind;
   /** For `prefix` terms, the index of the Matryoshka step; -1 otherwise. */
   prefixIndex: number;
@@ -33,6 +34,7 @@ export interface LossTerm {
   reconMult: number;
   /** Latents [l1Start, l1End) are penalised. */
   l1Start: number;
+  /** End (exclusive) of the penalised latent range. */
   l1End: number;
   /** Multiplier of the sparsity penalty (0: none). */
   l1Mult: number;
@@ -40,6 +42,7 @@ export interface LossTerm {
 
 /** The whole loss of one SAE. */
 export interface LossPlan {
+  /** The additive terms, in order (their sum is the total loss). */
   terms: LossTerm[];
   /** p of the per-row sparsity norm. */
   lpNorm: number;

@@ -16,7 +16,11 @@ export class MatryoshkaSAE {
   readonly params: Float32Array;
 
   /**
+   * Builds an SAE from a configuration, with given parameters or all zeros.
+   *
    * @param config every field of {@link SaeConfig} may be given; `dIn` and `dSae` are required.
+   * @param params the flat parameter block to adopt (not copied; length `layout.size`); zeros if
+   *   omitted.
    * @throws {ConfigError} naming the field when the configuration is invalid.
    */
   constructor(config: Partial<SaeConfig> & { dIn: number; dSae: number }, params?: Float32Array) {

@@ -23,10 +23,11 @@ import { ProgressBar } from "./progress.ts";
 export const PUBLISHED_TOKENS = 100_000_000;
 export const PUBLISHED_TOKENS_PER_STEP = 4096;
 /** Steps of the published schedule: `ceil(100M / 4096)` = 24,415. */
-export const PUBLISHED_STEPS = Math.ceil(PUBLISHED_TOKENS / PUBLISHED_TOKENS_PER_STEP);
+export const PUBLISHED_STEPS: number = Math.ceil(PUBLISHED_TOKENS / PUBLISHED_TOKENS_PER_STEP);
 
 /** Anything with a true-feature embedding `[nFeatures][dIn]` (a {@link ToyModel}). */
 export interface EmbeddingSource {
+  /** `[nFeatures][dIn]`: row f is true feature f's direction. */
   readonly embedding: Float32Array;
 }
 
@@ -70,7 +71,9 @@ export interface TrainOptions {
 
 /** What the trainer reports every `progressEvery` steps. */
 export interface ProgressUpdate {
+  /** Steps done when the losses were read. */
   step: number;
+  /** Steps the run will take in all. */
   totalSteps: number;
   /** Latest total loss per model. */
   losses: number[];
@@ -78,26 +81,40 @@ export interface ProgressUpdate {
 
 /** One SAE to train: the SAE (initialised), its data, and an optional data seed and name. */
 export interface TrainRun {
+  /** The SAE to train, already initialised; its params are overwritten with the result. */
   sae: MatryoshkaSAE;
+  /** The toy model whose embedding turns feature activations into SAE inputs. */
   model: EmbeddingSource;
+  /** The feature tree the batches are sampled from. */
   tree: TreeFeatureGenerator;
   /** Data seed (default: `options.seed`). Runs with equal tree, model and seed share batches. */
   seed?: number;
+  /** Name in progress output and results (default `#i`, the run's index). */
   name?: string;
 }
 
 /** The final loss record of one model (the last step's batch). */
 export interface FinalLosses {
+  /** Total loss of the last step, all terms multiplied and summed. */
   total: number;
+  /** Global gradient norm of the last step, before clipping. */
   gradNorm: number;
   /** Per loss term (see `sae.lossPlan().terms`), multiplied as in the total. */
   recon: number[];
+  /** Per loss term, the sparsity penalty multiplied as in the total. */
   l1: number[];
 }
 
 /** Thrown (or reported per model) when a model's loss or gradient stopped being finite. */
 export class TrainingDivergedError extends Error {
+  /** Error name shown in stack traces and messages. */
   override name = "TrainingDivergedError";
+  /**
+   * Records which model diverged and when.
+   *
+   * @param model the run's name.
+   * @param step the step at which the loss or gradient norm stopped being finite.
+   */
   constructor(readonly model: string, readonly step: number) {
     super(
       `Model ${model} diverged at step ${step}: its loss or gradient norm is not finite; ` +
@@ -108,8 +125,11 @@ export class TrainingDivergedError extends Error {
 
 /** The outcome of one run; its `sae.params` hold the trained parameters. */
 export interface TrainResult {
+  /** The run's name (its `TrainRun.name`, or `#i`). */
   name: string;
+  /** Optimiser steps completed (fewer than asked when the model diverged). */
   stepsDone: number;
+  /** Losses of the last completed step. */
   finalLosses: FinalLosses;
   /** Set when the model diverged; the others still finished. */
   error?: TrainingDivergedError;

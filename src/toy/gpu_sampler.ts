@@ -72,6 +72,7 @@ export interface GpuSamplerGroup {
 
 /** What {@link GpuTreeSampler.create} builds. */
 export interface GpuTreeSamplerOptions {
+  /** The groups to sample, each a tree and a seed (one batch stream per group). */
   groups: readonly GpuSamplerGroup[];
   /** Rows per batch (B). */
   batchSize: number;
@@ -112,6 +113,7 @@ export class GpuTreeSampler {
   readonly step: GPUBuffer;
   /** Packed trees (`tree_nodes`), and each group's tree base offset. */
   readonly treeNodes: GPUBuffer;
+  /** Offset of each group's tree within `treeNodes`. */
   readonly bases: readonly number[];
 
   readonly #gpu: Gpu;

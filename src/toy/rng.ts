@@ -91,12 +91,17 @@ const HOST_STREAM_DOMAIN = 0x484f5354; // "HOST"
  * ```
  */
 export class Rng {
+  /** The seed as an unsigned 32-bit integer. */
   readonly seed: number;
   #block = 0;
   #words: number[] = [];
   #spareNormal: number | null = null;
 
-  /** @param seed any integer; only its low 32 bits are used. */
+  /**
+   * Starts a deterministic random stream from a seed.
+   *
+   * @param seed any integer; only its low 32 bits are used.
+   */
   constructor(seed: number) {
     if (!Number.isInteger(seed)) {
       throw new RangeError(`Rng seed must be an integer, got ${seed}`);

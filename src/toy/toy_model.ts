@@ -123,13 +123,20 @@ export interface ToyModelOptions extends OrthogonalizeOptions {
  * ```
  */
 export class ToyModel {
+  /** Number of true features (rows of the embedding). */
   readonly nFeatures: number;
+  /** Dimension of the model's activations (d_in of the SAEs). */
   readonly hiddenDim: number;
   /** `[nFeatures][hiddenDim]` float64, as optimised. */
   readonly embedding64: Float64Array;
   /** `[nFeatures][hiddenDim]` float32: row f is feature f's direction. */
   readonly embedding: Float32Array;
 
+  /**
+   * Builds the embedding: `nFeatures` unit vectors in `hiddenDim` dimensions.
+   *
+   * @param options sizes, plus the seed and optimisation settings of {@link orthogonalize}.
+   */
   constructor(options: ToyModelOptions) {
     const { nFeatures, hiddenDim, ...rest } = options;
     this.nFeatures = nFeatures;

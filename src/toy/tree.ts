@@ -26,12 +26,19 @@ export interface TreeSpec {
 
 /** A node of a built tree: every option resolved, plus its place in the tree. */
 export interface TreeNode {
+  /** Probability that the node is active given its parent is active, in [0, 1]. */
   readonly activeProb: number;
+  /** Child nodes, in order. */
   readonly children: readonly TreeNode[];
+  /** Exactly one child is active whenever this node is. */
   readonly mutuallyExclusiveChildren: boolean;
+  /** Whether the node is a feature of the samples. */
   readonly isReadOut: boolean;
+  /** Magnitude of the node when active (mean of its distribution). */
   readonly magnitudeMean: number;
+  /** Standard deviation of the magnitude (0: always `magnitudeMean`). */
   readonly magnitudeStd: number;
+  /** Optional name of the feature. */
   readonly id?: string;
   /** Feature index (depth-first pre-order over read-out nodes), or null when not read out. */
   readonly index: number | null;
@@ -43,12 +50,20 @@ export interface TreeNode {
 
 /** Thrown for a tree that breaks a rule; `path` is a JSON pointer into the spec. */
 export class InvalidTreeError extends Error {
+  /** Error name shown in stack traces and messages. */
   override name = "InvalidTreeError";
   /** JSON pointer of the offending field, e.g. `/children/1/activeProb`. */
   readonly path: string;
   /** What the field may hold. */
   readonly allowed: string;
 
+  /**
+   * Builds the error and its message from the place, the problem and what is allowed.
+   *
+   * @param path JSON pointer of the offending field (`""` for the root).
+   * @param problem what is wrong, with the value given.
+   * @param allowed what the field may hold.
+   */
   constructor(path: string, problem: string, allowed: string) {
     super(`Invalid tree at ${path || "/"}: ${problem}; allowed: ${allowed}`);
     this.path = path;

@@ -11,12 +11,19 @@ import { TreeFeatureGenerator, type TreeNode, type TreeSpec } from "./tree.ts";
 
 /** One node of a tree file, as the published format writes it. */
 export interface TreeJson {
+  /** Probability that the node is active given its parent is active, in [0, 1]. */
   active_prob: number;
+  /** Child nodes, in order (default none). */
   children?: TreeJson[];
+  /** Exactly one child is active whenever this node is (default false). */
   mutually_exclusive_children?: boolean;
+  /** Whether the node is a feature of the samples (default true). */
   is_read_out?: boolean;
+  /** Optional name of the feature. */
   id?: string;
+  /** Magnitude of an active read-out node (default 1). */
   magnitude_mean?: number;
+  /** Standard deviation of the magnitude (default 0). */
   magnitude_std?: number;
 }
 
@@ -32,12 +39,19 @@ export interface TreeJsonIssue {
 
 /** Thrown when a tree file cannot be read, parsed or validated; the message lists every issue. */
 export class TreeJsonError extends Error {
+  /** Error name shown in stack traces and messages. */
   override name = "TreeJsonError";
   /** The file (or other source name) that was refused. */
   readonly file: string;
   /** Every issue found, most specific first. */
   readonly issues: readonly TreeJsonIssue[];
 
+  /**
+   * Builds the error and its message, one line per issue.
+   *
+   * @param file the file (or other source name) that was refused.
+   * @param issues every issue found, most specific first.
+   */
   constructor(file: string, issues: readonly TreeJsonIssue[]) {
     const lines = issues.map((i) => `${i.path}: ${i.problem}; allowed: ${i.allowed}`);
     super(
