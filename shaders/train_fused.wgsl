@@ -45,11 +45,17 @@ override D_IN: u32 = 50u;
 override D_SAE: u32 = 4u;
 override N_FEAT: u32 = 4u;
 override T_MAX: u32 = 2u;
+// Accumulate the row statistics per thread in registers while visiting the rows (lanes = rows,
+// uniform indices: fast on CPU adapters), then reduce the WG partial sums; when the statistics
+// do not fit MAX_STATS, threads over statistics loop over the stored row values instead.
+override PRIVATE_STATS: bool = true;
 
 const MAX_LATENTS: u32 = 64u;
 const MAX_FEATURES: u32 = 64u;
 // Fixed-size workgroup arrays: override-sized ones are avoided on purpose (wgpu/naga).
 const MAX_WG: u32 = 256u;
+const MAX_STATS: u32 = 512u;
+const MAX_GRAM: u32 = 512u;
 
 struct Run {
   first_model: u32,
@@ -112,8 +118,10 @@ fn s_fd() -> u32 { return s_pc() + 1u; }                    // S_FD [F][S]
 fn s_d() -> u32 { return s_fd() + N_FEAT * D_SAE; }         // S_D  [S]
 fn s_dw() -> u32 { return s_d() + D_SAE; }                  // DW   [S]
 fn s_loss() -> u32 { return s_dw() + D_SAE; }               // loss slots [2T]
+fn n_stats() -> u32 { return s_loss() + 2u * T_MAX - s_aa(); }
+fn p_part() -> u32 { return s_loss() + 2u * T_MAX; }       // per-thread partial statistics [n_stats][WG]
 /** Floats of scratch per model (mirrored in src/sae/fused_step.ts). */
-fn scratch_size() -> u32 { return s_loss() + 2u * T_MAX; }
+fn scratch_size() -> u32 { return p_part() + select(0u, n_stats() * WG, PRIVATE_STATS); }
 
 fn lr_factor(step: u32) -> f32 {
   var f = 1.0;
@@ -270,55 +278,69 @@ fn train(
     }
     workgroupBarrier();
 
+    // This thread's copy of the Gram quantities, read per row with uniform indices.
+    var gr: array<f32, MAX_GRAM>;
+    for (var e = 0u; e <= g_bb(); e++) { gr[e] = scratch[sb + e]; }
+    // This thread's partial row statistics (PRIVATE_STATS). Zeroed explicitly: a declaration in
+    // a loop body is not re-initialised per iteration by every WGSL compiler.
+    var st: array<f32, MAX_STATS>;
+    if (PRIVATE_STATS) {
+      for (var e = 0u; e < n_stats(); e++) { st[e] = 0.0; }
+    }
     // ---- Phase A: one thread per batch row, in latent space. x = f E; u_t = sum_{i<end} a_i W_i;
     // e_t = u_t + b_dec - x; q_i = e_t . W_i; ||e_t||^2 = sum a_i q_i + e_t.b_dec - e_t.x.
+    // Every loop here runs a compile-time number of times (D_SAE, N_FEAT, T_MAX; ranges become
+    // masks), so the shader compiler can unroll them: features past a tree's own count are 0.
     for (var b = tid; b < BATCH; b += WG) {
       var fv: array<f32, MAX_FEATURES>;
       var a: array<f32, MAX_LATENTS>;
       var h: array<f32, MAX_LATENTS>;   // x . W_i
       var dact: array<f32, MAX_LATENTS>;
       var dw: array<f32, MAX_LATENTS>;
-      for (var f = 0u; f < nf; f++) { fv[f] = features[feature_index(k, group, b, f)]; }
+      var am: array<f32, MAX_LATENTS>;  // a masked to the term's decoded latents
+      var q: array<f32, MAX_LATENTS>;   // e_t . W_i
+      for (var f = 0u; f < N_FEAT; f++) { fv[f] = features[feature_index(k, group, b, f)]; }
       var xx = 0.0; // x . x
       var bx = 0.0; // x . b_dec
-      for (var f = 0u; f < nf; f++) {
-        if (fv[f] != 0.0) {
-          bx += fv[f] * scratch[sb + g_eb() + f];
-          for (var g = 0u; g < nf; g++) { xx += fv[f] * fv[g] * scratch[sb + g_ee() + f * N_FEAT + g]; }
-        }
+      for (var f = 0u; f < N_FEAT; f++) {
+        bx += fv[f] * gr[g_eb() + f];
+        for (var g = 0u; g < N_FEAT; g++) { xx += fv[f] * fv[g] * gr[g_ee() + f * N_FEAT + g]; }
       }
       // hidden_pre = (x - b_dec) W_enc + b_enc = f (E W_enc) - b_dec W_enc + b_enc ; acts = ReLU
       for (var j = 0u; j < D_SAE; j++) {
-        var pre = params[pb + off_b_enc() + j] - apply_bdec * scratch[sb + g_bw() + j];
+        var pre = params[pb + off_b_enc() + j] - apply_bdec * gr[g_bw() + j];
         var xw = 0.0;
-        for (var f = 0u; f < nf; f++) {
-          pre += fv[f] * scratch[sb + g_ew() + f * D_SAE + j];
-          xw += fv[f] * scratch[sb + g_we() + j * N_FEAT + f];
+        for (var f = 0u; f < N_FEAT; f++) {
+          pre += fv[f] * gr[g_ew() + f * D_SAE + j];
+          xw += fv[f] * gr[g_we() + j * N_FEAT + f];
         }
         a[j] = max(pre, 0.0);
         h[j] = xw;
         dact[j] = 0.0;
         dw[j] = 0.0;
       }
+      var cs: array<f32, MAX_TERMS>;
+      var rls: array<f32, MAX_TERMS>;
+      var lls: array<f32, MAX_TERMS>;
       for (var t = 0u; t < T_MAX; t++) {
         var c = 0.0;
         var recon_row = 0.0;
         var l1_row = 0.0;
         if (t < n_terms) {
           let term = info.terms[t];
+          for (var j = 0u; j < D_SAE; j++) { am[j] = select(0.0, a[j], j < term.end); }
           var ea = 0.0; // e . u
           var ub = 0.0; // u . b_dec
           var ux = 0.0; // u . x
-          var q: array<f32, MAX_LATENTS>;
-          for (var i = 0u; i < term.end; i++) {
-            var qi = scratch[sb + g_wb() + i] - h[i];
-            for (var j = 0u; j < term.end; j++) { qi += a[j] * scratch[sb + g_ww() + j * D_SAE + i]; }
+          for (var i = 0u; i < D_SAE; i++) {
+            var qi = gr[g_wb() + i] - h[i];
+            for (var j = 0u; j < D_SAE; j++) { qi += am[j] * gr[g_ww() + j * D_SAE + i]; }
             q[i] = qi;
-            ea += a[i] * qi;
-            ub += a[i] * scratch[sb + g_wb() + i];
-            ux += a[i] * h[i];
+            ea += am[i] * qi;
+            ub += am[i] * gr[g_wb() + i];
+            ux += am[i] * h[i];
           }
-          let eb_dot = ub + scratch[sb + g_bb()] - bx;
+          let eb_dot = ub + gr[g_bb()] - bx;
           let ex_dot = ux + bx - xx;
           let sq = max(ea + eb_dot - ex_dot, 0.0);
           // MSE: mean_b sum_d e^2 -> dL/de = 2 mult e / B ; L2: mean_b ||e|| -> mult e / (B ||e||)
@@ -329,22 +351,25 @@ fn train(
             c = select(0.0, term.recon_mult * inv_b / norm, norm > 0.0);
             recon_row = term.recon_mult * norm * inv_b;
           }
-          for (var j = term.detach_below; j < term.end; j++) { dact[j] += c * q[j]; }
+          for (var j = 0u; j < D_SAE; j++) {
+            let trained = j >= term.detach_below && j < term.end;
+            dact[j] += select(0.0, c * q[j], trained);
+          }
           // Sparsity: l1_mult * mean_b || w (.) a[l1_start:l1_end] ||_p, w_j = ||W_dec[j]|| or 1
           if (term.l1_mult != 0.0 && term.l1_end > term.l1_start) {
             let p = info.lp_norm;
             var s = 0.0;
-            for (var j = term.l1_start; j < term.l1_end; j++) {
-              let w = select(1.0, sqrt(scratch[sb + g_ww() + j * D_SAE + j]), by_norm);
-              let v = w * a[j];
+            for (var j = 0u; j < D_SAE; j++) {
+              let w = select(1.0, sqrt(gr[g_ww() + j * D_SAE + j]), by_norm);
+              let v = select(0.0, w * a[j], j >= term.l1_start && j < term.l1_end);
               s += select(pow(v, p), v, p == 1.0);
             }
             let norm = select(pow(s, 1.0 / p), s, p == 1.0);
             l1_row = term.l1_mult * norm * inv_b;
             let cl = term.l1_mult * inv_b;
-            for (var j = term.l1_start; j < term.l1_end; j++) {
-              let w = select(1.0, sqrt(scratch[sb + g_ww() + j * D_SAE + j]), by_norm);
-              let v = w * a[j];
+            for (var j = 0u; j < D_SAE; j++) {
+              let w = select(1.0, sqrt(gr[g_ww() + j * D_SAE + j]), by_norm);
+              let v = select(0.0, w * a[j], j >= term.l1_start && j < term.l1_end);
               // d||v||_p / dv_j: sign(v_j) for p = 1, (v_j / ||v||_p)^(p - 1) otherwise
               var dv = select(0.0, 1.0, v > 0.0);
               if (p != 1.0) { dv = select(0.0, pow(v / norm, p - 1.0), v > 0.0 && norm > 0.0); }
@@ -353,23 +378,85 @@ fn train(
             }
           }
         }
-        scratch[sb + r_c() + t * BATCH + b] = c;
-        scratch[sb + r_loss() + t * BATCH + b] = recon_row;
-        scratch[sb + r_loss() + (T_MAX + t) * BATCH + b] = l1_row;
+        cs[t] = c;
+        rls[t] = recon_row;
+        lls[t] = l1_row;
       }
       for (var j = 0u; j < D_SAE; j++) {
-        scratch[sb + r_a() + j * BATCH + b] = a[j];
         // ReLU backward: the gradient passes where the activation is positive.
-        scratch[sb + r_dpre() + j * BATCH + b] = select(0.0, dact[j], a[j] > 0.0);
-        scratch[sb + r_dw() + j * BATCH + b] = select(0.0, dw[j], by_norm);
+        dact[j] = select(0.0, dact[j], a[j] > 0.0);
+        dw[j] = select(0.0, dw[j], by_norm);
       }
+      if (PRIVATE_STATS) {
+        // This row's contribution to every statistic of phase C (same layout, from s_aa()).
+        let o_a = s_a() - s_aa();
+        let o_af = s_af() - s_aa();
+        let o_pa = s_pa() - s_aa();
+        let o_pf = s_pf() - s_aa();
+        let o_pc = s_pc() - s_aa();
+        let o_fd = s_fd() - s_aa();
+        let o_d = s_d() - s_aa();
+        let o_dw = s_dw() - s_aa();
+        let o_loss = s_loss() - s_aa();
+        for (var t = 0u; t < T_MAX; t++) {
+          let term = info.terms[t];
+          let c = cs[t]; // 0 for t >= n_terms
+          for (var j = 0u; j < D_SAE; j++) {
+            let trained = j >= term.detach_below && j < term.end;
+            let cj = select(0.0, c * a[j], trained);
+            for (var i = 0u; i < D_SAE; i++) {
+              st[j * D_SAE + i] += cj * select(0.0, a[i], i < term.end);
+            }
+            st[o_a + j] += cj;
+            for (var f = 0u; f < N_FEAT; f++) { st[o_af + j * N_FEAT + f] += cj * fv[f]; }
+            st[o_pa + j] += select(0.0, c * a[j], j < term.end);
+          }
+          for (var f = 0u; f < N_FEAT; f++) { st[o_pf + f] += c * fv[f]; }
+          st[o_pc] += c;
+        }
+        for (var f = 0u; f < N_FEAT; f++) {
+          for (var j = 0u; j < D_SAE; j++) { st[o_fd + f * D_SAE + j] += fv[f] * dact[j]; }
+        }
+        for (var j = 0u; j < D_SAE; j++) {
+          st[o_d + j] += dact[j];
+          st[o_dw + j] += dw[j];
+        }
+        for (var t = 0u; t < T_MAX; t++) {
+          st[o_loss + t] += rls[t];
+          st[o_loss + T_MAX + t] += lls[t];
+        }
+      } else {
+        for (var t = 0u; t < T_MAX; t++) {
+          scratch[sb + r_c() + t * BATCH + b] = cs[t];
+          scratch[sb + r_loss() + t * BATCH + b] = rls[t];
+          scratch[sb + r_loss() + (T_MAX + t) * BATCH + b] = lls[t];
+        }
+        for (var j = 0u; j < D_SAE; j++) {
+          scratch[sb + r_a() + j * BATCH + b] = a[j];
+          scratch[sb + r_dpre() + j * BATCH + b] = dact[j];
+          scratch[sb + r_dw() + j * BATCH + b] = dw[j];
+        }
+      }
+    }
+    if (PRIVATE_STATS) {
+      for (var s = 0u; s < n_stats(); s++) { scratch[sb + p_part() + s * WG + tid] = st[s]; }
     }
     workgroupBarrier();
 
     // ---- Phase C: statistics over the rows (threads over entries), each a sum over b of a row
     // product weighted by the c_t of the terms that train it.
-    let nc = D_SAE * D_SAE + D_SAE + D_SAE * nf + D_SAE + nf + 1u + nf * D_SAE + 2u * D_SAE +
-      2u * T_MAX;
+    if (PRIVATE_STATS) {
+      for (var e = tid; e < n_stats(); e += WG) {
+        var acc = 0.0;
+        for (var w = 0u; w < WG; w++) { acc += scratch[sb + p_part() + e * WG + w]; }
+        scratch[sb + s_aa() + e] = acc;
+      }
+    }
+    let nc = select(
+      D_SAE * D_SAE + D_SAE + D_SAE * nf + D_SAE + nf + 1u + nf * D_SAE + 2u * D_SAE + 2u * T_MAX,
+      0u,
+      PRIVATE_STATS,
+    );
     for (var e = tid; e < nc; e += WG) {
       var acc = 0.0;
       var dst = 0u;

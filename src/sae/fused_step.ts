@@ -74,6 +74,8 @@ export interface FusedStepOptions {
   schedule: Schedule;
   /** Threads per model (default: {@link defaultWorkgroupSize}). */
   workgroupSize?: number;
+  /** Accumulate row statistics per thread (default: when they fit {@link FUSED_MAX_PRIVATE_STATS}). */
+  privateStats?: boolean;
   /** Cap on models per dispatch (default: what one scratch binding holds). */
   maxModelsPerDispatch?: number;
 }
@@ -108,6 +110,9 @@ export function fusedUnsupportedReason(
   models: readonly ModelEntry[],
 ): string | null {
   if (dSae > FUSED_MAX_LATENTS) return `dSae ${dSae} > ${FUSED_MAX_LATENTS}`;
+  if (fusedGramCount(dSae, maxFeatures) > FUSED_MAX_GRAM) {
+    return `${fusedGramCount(dSae, maxFeatures)} Gram quantities > ${FUSED_MAX_GRAM}`;
+  }
   if (maxFeatures > FUSED_MAX_FEATURES) return `${maxFeatures} features > ${FUSED_MAX_FEATURES}`;
   const terms = Math.max(...models.map((m) => m.plan.terms.length));
   if (terms > MAX_TERMS) return `${terms} loss terms > ${MAX_TERMS}`;
@@ -117,6 +122,8 @@ export function fusedUnsupportedReason(
 /** The shape quantities the loop-iteration estimate needs. */
 export interface FusedShape {
   workgroupSize: number;
+  /** Row statistics accumulated per thread (see `PRIVATE_STATS` in the shader). */
+  privateStats: boolean;
   batch: number;
   dIn: number;
   dSae: number;
@@ -130,11 +137,15 @@ export function fusedLoopIterationsPerStep(shape: FusedShape): number {
   const { workgroupSize: wg, batch: B, dIn: D, dSae: S, terms: T, maxFeatures: F } = shape;
   const per = (n: number) => Math.ceil(n / wg);
   const P = 2 * D * S + S + D;
-  const phase0 = per(2 * F * S + 2 * S + S * S + F + F * F + 1) * (D + 1);
+  const phase0 = per(2 * F * S + 2 * S + S * S + F + F * F + 1) * (D + 1) +
+    fusedGramCount(S, F) + 1;
   const row = 3 * F + F * F + S * (2 * F + 2) + T * (S * (S + 2) + 4 * S + 4) + S + 1;
   const phaseA = per(B) * row;
-  const entries = S * S + 2 * S + 2 * S * F + F + 1 + 2 * S + 2 * T;
-  const phaseC = per(entries) * (T + 1) * (B + 1);
+  const entries = fusedStatCount(S, F, T);
+  const rowStats = T * (S * (S + F + 2) + S + F + 2) + F * (S + 1) + S + 2 * T + 4;
+  const phaseC = shape.privateStats
+    ? per(B) * rowStats + entries + per(entries) * (wg + 1)
+    : per(entries) * (T + 1) * (B + 1);
   const phaseG = per(P) * (2 * S + F + 2);
   const normalize = 2 * per(S) * (2 * D + 2) + per(P);
   const phaseD = wg + 2 * T + MAX_TERMS + per(P) + 2;
@@ -164,18 +175,38 @@ export function defaultWorkgroupSize(
   return FUSED_MAX_WORKGROUP;
 }
 
+/** Size of the per-step row statistics (`n_stats()` in the shader). */
+export function fusedStatCount(dSae: number, nFeatures: number, tMax: number): number {
+  const S = dSae, F = nFeatures;
+  return S * S + S + S * F + S + F + 1 + F * S + 2 * S + 2 * tMax;
+}
+
+/** Statistics a thread can accumulate in registers (`MAX_STATS` in the shader). */
+export const FUSED_MAX_PRIVATE_STATS = 512;
+
+/** Gram quantities a thread copies into registers (`MAX_GRAM` in the shader). */
+export const FUSED_MAX_GRAM = 512;
+
+/** Number of Gram quantities per step (`g_bb() + 1` in the shader). */
+export function fusedGramCount(dSae: number, nFeatures: number): number {
+  const S = dSae, F = nFeatures;
+  return F * S + S + S * S + S * F + S + F + F * F + 1;
+}
+
 /** Floats of per-model scratch (mirrors `scratch_size()` in the shader). */
 export function fusedScratchFloats(
   batch: number,
   dSae: number,
   nFeatures: number,
   tMax: number,
+  privateStats: boolean,
+  workgroupSize: number,
 ): number {
   const S = dSae, F = nFeatures, T = tMax, B = batch;
   const gram = F * S + S + S * S + S * F + S + F + F * F + 1;
   const rows = (T + 3 * S + 2 * T) * B;
-  const stats = S * S + S + S * F + S + F + 1 + F * S + 2 * S + 2 * T;
-  return gram + rows + stats;
+  const stats = fusedStatCount(S, F, T);
+  return gram + rows + stats + (privateStats ? stats * workgroupSize : 0);
 }
 
 /** Builds the buffers and pipelines of a fused run (parameters start at zero: upload them). */
@@ -187,9 +218,18 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
   const layout = paramLayout(dIn, dSae);
   const tMax = Math.max(1, ...models.map((m) => m.plan.terms.length));
   const nFeat = Math.max(1, trees.maxFeatures);
+  const privateStats = options.privateStats ??
+    fusedStatCount(dSae, nFeat, tMax) <= FUSED_MAX_PRIVATE_STATS;
+  if (privateStats && fusedStatCount(dSae, nFeat, tMax) > FUSED_MAX_PRIVATE_STATS) {
+    throw new RangeError(
+      `privateStats: ${fusedStatCount(dSae, nFeat, tMax)} statistics exceed ` +
+        `${FUSED_MAX_PRIVATE_STATS}`,
+    );
+  }
   const iterations = (wg: number) =>
     fusedLoopIterationsPerStep({
       workgroupSize: wg,
+      privateStats,
       batch,
       dIn,
       dSae,
@@ -217,7 +257,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
         `${LOOP_ITERATION_BUDGET} loop iterations per invocation (needs ${iterations(wg)})`,
     );
   }
-  const scratchPerModel = fusedScratchFloats(batch, dSae, nFeat, tMax) * 4;
+  const scratchPerModel = fusedScratchFloats(batch, dSae, nFeat, tMax, privateStats, wg) * 4;
   const fit = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / scratchPerModel);
   const perDispatch = Math.max(1, Math.min(M, fit, options.maxModelsPerDispatch ?? M));
 
@@ -242,6 +282,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
     D_SAE: dSae,
     N_FEAT: nFeat,
     T_MAX: tMax,
+    PRIVATE_STATS: privateStats ? 1 : 0,
   };
   const spec = (entryPoint: string, c: Record<string, number>) => ({
     label: `train_fused.${entryPoint}`,

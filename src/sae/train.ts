@@ -57,6 +57,8 @@ export interface TrainOptions {
   seed?: number;
   /** Threads per model in the fused kernel (default: by adapter, see `defaultWorkgroupSize`). */
   workgroupSize?: number;
+  /** Fused kernel: accumulate row statistics per thread (default: when they fit). */
+  privateStats?: boolean;
   /** Steps per dispatch (default: chosen from the run's size). */
   stepsPerDispatch?: number;
   /** Read losses back and report progress every this many steps (default 500). */
@@ -249,6 +251,7 @@ export async function trainToySaes(
     },
     schedule,
     ...(options.workgroupSize ? { workgroupSize: options.workgroupSize } : {}),
+    ...(options.privateStats !== undefined ? { privateStats: options.privateStats } : {}),
   });
   const M = runs.length;
   const P = runs[0]!.sae.layout.size;
