@@ -149,3 +149,56 @@ gpuTest("a diverging model stops with its step named while the others finish", a
   assert.match(String(results[1]!.error?.message), /Model bad diverged at step 1/);
   assert.deepEqual(Array.from(bad.params), Array.from(badBefore));
 });
+
+gpuTest(
+  "many steps per dispatch equal one step per dispatch (both statistics paths)",
+  async (gpu) => {
+    const dIn = 50;
+    const model = { embedding: randomEmbedding(tree.nFeatures, dIn, 6) };
+    for (const privateStats of [true, false]) {
+      for (const workgroupSize of [8, 64]) {
+        const make = () => {
+          const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...CONFIGS[2] });
+          initSaeRandom(sae.params, sae.layout, sae.config, 21);
+          return sae;
+        };
+        const many = make();
+        const one = make();
+        const options = { steps: 60, seed: 2, quiet: true, workgroupSize, privateStats };
+        await trainToySaes([{ sae: many, model, tree }], options, gpu);
+        await trainToySaes([{ sae: one, model, tree }], { ...options, stepsPerDispatch: 1 }, gpu);
+        assert.deepEqual(
+          many.params,
+          one.params,
+          `privateStats ${privateStats}, WG ${workgroupSize}`,
+        );
+      }
+    }
+  },
+);
+
+gpuTest("the row-statistics paths agree with each other", async (gpu) => {
+  const dIn = 50;
+  const model = { embedding: randomEmbedding(tree.nFeatures, dIn, 8) };
+  const results: MatryoshkaSAE[][] = [];
+  for (const privateStats of [true, false]) {
+    const saes = [0, 4, 5].map((i) => {
+      const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...CONFIGS[i] });
+      initSaeRandom(sae.params, sae.layout, sae.config, 30 + i);
+      return sae;
+    });
+    await trainToySaes(saes.map((sae) => ({ sae, model, tree })), {
+      steps: 20,
+      quiet: true,
+      privateStats,
+    }, gpu);
+    results.push(saes);
+  }
+  results[0]!.forEach((sae, i) => {
+    assertClose(sae.params, results[1]![i]!.params, {
+      atol: 1e-5,
+      rtol: 1e-4,
+      label: `model ${i}`,
+    });
+  });
+});
