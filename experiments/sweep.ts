@@ -1,0 +1,211 @@
+/**
+ * `deno task sweep`: "is it always possible to balance?" — trains SAEs over trees × β × seeds on
+ * the GPU (src/sweep/run_sweep.ts), finds β* per tree and prints a verdict per tree; or merges the
+ * folders of several shards (src/sweep/merge.ts). This file only parses the command line.
+ */
+import { parseArgs } from "node:util";
+import { runMain, UsageError } from "../src/cli/run_main.ts";
+import { nonNegativeIntFlag, positiveIntFlag, positiveNumberFlag } from "../src/cli/args.ts";
+import { PUBLISHED_STEPS } from "../src/sae/train.ts";
+import {
+  childProbsTree,
+  parseBetas,
+  parseChildProbs,
+  parseShard,
+  SweepAxisError,
+  type SweepTree,
+  treeFileTree,
+  uniqueTreeNames,
+} from "../src/sweep/axes.ts";
+import {
+  DEFAULT_CHUNK,
+  DEFAULT_REFINE,
+  DEFAULT_SEEDS,
+  DEFAULT_TOLERANCE,
+  runSweep,
+  type SweepOptions,
+} from "../src/sweep/run_sweep.ts";
+import { type MergeOptions, mergeSweeps } from "../src/sweep/merge.ts";
+import { SweepFolderError } from "../src/sweep/store.ts";
+
+const STEPS_TEXT = PUBLISHED_STEPS.toLocaleString("en-US");
+
+const USAGE = `Usage: deno task sweep [options]
+       deno task sweep --merge DIR [DIR…] --out DIR [--tolerance X]
+
+Trains one Matryoshka SAE per tree × β × seed, all together on the GPU in chunks, finds for each
+tree the β* that minimises latent 0's largest |encoder cos sim with a child| (mean over seeds),
+refines it by bisection and says whether the tree is balanceable. Writes sweep.csv, sweep.json and
+figures/ to the output folder.
+
+The default run (2 trees × 22 β × ${DEFAULT_SEEDS} seeds = 132 SAEs, then up to 24 refinement
+SAEs, each ${STEPS_TEXT} steps: about 3.8 million SAE-steps) takes about 40 min on a CPU
+WebGPU adapter (~1,600 SAE-steps/s) and minutes on a GPU. Every finished chunk is recorded: an
+interrupted sweep continues with --resume.
+
+Axes:
+  --betas LIST        β values, comma-separated, ≥ 0; inf = the detached setup
+                      (default 0,0.05,0.1,…,1,inf)
+  --seeds N           seeds 0..N−1; seed s is the toy model's and the batches' seed (default ${DEFAULT_SEEDS})
+  --tree FILE.json    a tree file (published JSON format); repeatable. Feature 0 must be a
+                      parent with read-out children
+  --child-probs LIST  the notebook's tree with these children's firing probabilities, e.g.
+                      --child-probs 0.15,0.15,0.15 --child-probs 0.02,0.15,0.5; repeatable, one
+                      tree each (named probs-0.02-0.15-0.5). Without --tree and --child-probs:
+                      the notebook's trees "balanced" and "unbalanced". Order: --tree files,
+                      then --child-probs
+
+Training:
+  --steps N           optimiser steps per SAE (default ${PUBLISHED_STEPS}, the published 100M tokens)
+  --batch-size N      samples per step (default 128)
+  --lr X              Adam learning rate (default 3e-4)
+  --chunk N           SAEs trained together and recorded together (default ${DEFAULT_CHUNK})
+
+Balance finder:
+  --refine N          bisection rounds around the best β (default ${DEFAULT_REFINE}; 0: the grid alone)
+  --tolerance X       balanceable when the largest |child component| at β* is below X
+                      (default ${DEFAULT_TOLERANCE})
+
+Long sweeps:
+  --out DIR           output folder (default out/sweep)
+  --resume            continue the sweep in --out (same settings), skipping recorded SAEs
+  --max-chunks N      stop after training N chunks (continue later with --resume)
+  --shard i/n         train only every n-th grid SAE, starting at the i-th (no refinement)
+  --merge DIR…        combine shard folders into --out and run the finder on their rows;
+                      refinement needs training: then run with --resume on the merged folder
+
+  --quiet             no progress bars
+  --help              show this help`;
+
+/** What the command line asks for. */
+export type SweepCommand =
+  | { kind: "run"; options: SweepOptions }
+  | { kind: "merge"; options: MergeOptions }
+  | "help";
+
+const FLAGS = {
+  betas: { type: "string" },
+  seeds: { type: "string" },
+  tree: { type: "string", multiple: true },
+  "child-probs": { type: "string", multiple: true },
+  steps: { type: "string" },
+  "batch-size": { type: "string" },
+  lr: { type: "string" },
+  chunk: { type: "string" },
+  refine: { type: "string" },
+  tolerance: { type: "string" },
+  out: { type: "string" },
+  resume: { type: "boolean" },
+  "max-chunks": { type: "string" },
+  shard: { type: "string" },
+  merge: { type: "string", multiple: true },
+  quiet: { type: "boolean" },
+  help: { type: "boolean" },
+} as const;
+
+const TRAINING_FLAGS = [
+  "betas",
+  "seeds",
+  "tree",
+  "child-probs",
+  "steps",
+  "batch-size",
+  "lr",
+  "chunk",
+  "refine",
+  "resume",
+  "max-chunks",
+  "shard",
+] as const;
+
+/** `fn()`, with axis errors turned into usage errors (message, then the usage text). */
+async function usage<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof SweepAxisError || error instanceof SweepFolderError) {
+      throw new UsageError(`${error.message}\n\n${USAGE}`);
+    }
+    throw error;
+  }
+}
+
+/** Parses the command line of `deno task sweep` (reads and validates tree files). */
+export function parseSweepArgs(args: string[]): Promise<SweepCommand> {
+  return usage(async () => {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args,
+        options: FLAGS,
+        strict: true,
+        allowPositionals: true,
+        tokens: true,
+      });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new UsageError(`${message}\n\n${USAGE}`);
+    }
+    const { values, positionals, tokens } = parsed;
+    if (values.help) return "help";
+    const out = values.out ?? "out/sweep";
+    const tolerance = positiveNumberFlag("tolerance", values.tolerance, DEFAULT_TOLERANCE, USAGE);
+    if (values.merge) {
+      const used = TRAINING_FLAGS.filter((flag) => values[flag] !== undefined);
+      if (used.length > 0) {
+        throw new UsageError(
+          `Cannot combine --${used[0]} with --merge: a merge trains nothing and takes its ` +
+            `settings from the merged folders\n\n${USAGE}`,
+        );
+      }
+      // The folders in command-line order, whether after one --merge or each after its own.
+      const inputs = tokens.flatMap((t) =>
+        t.kind === "positional" || (t.kind === "option" && t.name === "merge")
+          ? [t.kind === "positional" ? t.value : t.value!]
+          : []
+      );
+      return { kind: "merge", options: { inputs, out, tolerance } };
+    }
+    if (positionals.length > 0) {
+      throw new UsageError(
+        `Unexpected argument "${positionals[0]}": only --merge takes several folders\n\n${USAGE}`,
+      );
+    }
+    const trees: SweepTree[] = [];
+    for (const file of values.tree ?? []) trees.push(await treeFileTree(file));
+    for (const text of values["child-probs"] ?? []) {
+      trees.push(childProbsTree(parseChildProbs(text)));
+    }
+    const options: SweepOptions = {
+      out,
+      seeds: positiveIntFlag("seeds", values.seeds, DEFAULT_SEEDS, USAGE),
+      steps: positiveIntFlag("steps", values.steps, PUBLISHED_STEPS, USAGE),
+      batchSize: positiveIntFlag("batch-size", values["batch-size"], 128, USAGE),
+      lr: positiveNumberFlag("lr", values.lr, 3e-4, USAGE),
+      chunk: positiveIntFlag("chunk", values.chunk, DEFAULT_CHUNK, USAGE),
+      refine: nonNegativeIntFlag("refine", values.refine, DEFAULT_REFINE, USAGE),
+      tolerance,
+      resume: values.resume ?? false,
+      quiet: values.quiet ?? false,
+    };
+    if (values.betas !== undefined) options.betas = parseBetas(values.betas);
+    if (trees.length > 0) options.trees = uniqueTreeNames(trees);
+    if (values.shard !== undefined) options.shard = parseShard(values.shard);
+    if (values["max-chunks"] !== undefined) {
+      options.maxChunks = positiveIntFlag("max-chunks", values["max-chunks"], 1, USAGE);
+    }
+    return { kind: "run", options };
+  });
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const command = await parseSweepArgs(Deno.args);
+    if (command === "help") {
+      console.log(USAGE);
+      return;
+    }
+    if (command.kind === "merge") await usage(() => mergeSweeps(command.options));
+    else await usage(() => runSweep(command.options));
+  });
+}

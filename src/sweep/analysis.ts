@@ -1,0 +1,144 @@
+/**
+ * From a sweep's rows to its answer: the balance finder per tree (on every usable row present,
+ * grid and refinement alike) and the output files (`sweep.csv`, `sweep.json`, `figures/`), written
+ * atomically. Shared by a finished run and by a merge.
+ */
+import { replaceDirAtomic, writeFileAtomic } from "../io/atomic.ts";
+import { formatShard, type Shard, type SweepTree } from "./axes.ts";
+import { type Balance, type BalanceSample, findBalance } from "./balance.ts";
+import { combinationKey, compareCombinations } from "./combinations.ts";
+import { balanceFigureSvg, childProbFiguresSvg } from "./figures.ts";
+import {
+  sweepCsv,
+  type SweepJson,
+  sweepJson,
+  sweepJsonText,
+  type SweepJsonTree,
+  treeJson,
+} from "./outputs.ts";
+import type { SweepRow } from "./rows.ts";
+import type { SweepSettings } from "./store.ts";
+
+/** The finder's samples of one tree: its rows that did not diverge, as child components. */
+export function samplesOf(rows: readonly SweepRow[], tree: SweepTree): BalanceSample[] {
+  return rows.filter((r) => r.tree === tree.name && r.divergedAt === null).map((r) => ({
+    beta: r.beta,
+    encoder: tree.children.map((f) => r.encoderCos[f] ?? NaN),
+    decoder: tree.children.map((f) => r.decoderCos[f] ?? NaN),
+  }));
+}
+
+/** The balance of each tree, or why there is none. */
+export interface TreeBalance {
+  /** The tree. */
+  tree: SweepTree;
+  /** Its balance, or why there is none. */
+  balance: Balance | string;
+}
+
+/** Runs the balance finder on every tree of the sweep. */
+export function analyseSweep(
+  trees: readonly SweepTree[],
+  rows: readonly SweepRow[],
+  tolerance: number,
+): TreeBalance[] {
+  return trees.map((tree) => {
+    try {
+      return { tree, balance: findBalance(samplesOf(rows, tree), { tolerance }) };
+    } catch (error) {
+      return { tree, balance: error instanceof Error ? error.message : String(error) };
+    }
+  });
+}
+
+/** Rows in canonical order (tree as listed in the settings, β ascending with ∞ last, seed). */
+export function sortRows(rows: readonly SweepRow[], trees: readonly SweepTree[]): SweepRow[] {
+  const index = new Map(trees.map((t, i) => [t.name, i]));
+  const keyed = rows.map((row) => ({ row, tree: index.get(row.tree) ?? trees.length }));
+  keyed.sort((a, b) =>
+    compareCombinations(
+      { tree: a.tree, beta: a.row.beta, seed: a.row.seed },
+      { tree: b.tree, beta: b.row.beta, seed: b.row.seed },
+    )
+  );
+  return keyed.map((k) => k.row);
+}
+
+/** Writes `sweep.csv` (the rows so far, canonical order) atomically. */
+export async function writeSweepCsv(
+  dir: string,
+  rows: readonly SweepRow[],
+  trees: readonly SweepTree[],
+): Promise<void> {
+  await writeFileAtomic(`${dir}/sweep.csv`, sweepCsv(sortRows(rows, trees)));
+}
+
+/** True when every grid combination of the settings (and of the shard) has a row. */
+export function gridComplete(
+  settings: SweepSettings,
+  rows: readonly SweepRow[],
+  shard: Shard | null,
+): boolean {
+  const have = new Set(rows.map((r) => combinationKey(r.tree, r.beta, r.seed)));
+  let i = 0;
+  for (const tree of settings.trees) {
+    for (const beta of settings.betas) {
+      for (let seed = 0; seed < settings.seeds; seed++, i++) {
+        if (shard && i % shard.count !== shard.index) continue;
+        if (!have.has(combinationKey(tree.name, beta, seed))) return false;
+      }
+    }
+  }
+  return true;
+}
+
+/**
+ * Analyses the rows and writes every output: `sweep.csv`, `sweep.json` and `figures/` (replaced
+ * atomically).
+ */
+export async function writeSweepOutputs(
+  dir: string,
+  settings: SweepSettings,
+  rows: readonly SweepRow[],
+  options: { tolerance: number; shard: Shard | null; complete: boolean },
+): Promise<{ json: SweepJson; balances: TreeBalance[] }> {
+  const sorted = sortRows(rows, settings.trees);
+  const balances = analyseSweep(settings.trees, sorted, options.tolerance);
+  const trees: SweepJsonTree[] = balances.map(({ tree, balance }) =>
+    treeJson(tree.name, tree.childProbs, balance)
+  );
+  const json = sweepJson(
+    {
+      steps: settings.steps,
+      batchSize: settings.batchSize,
+      lr: settings.lr,
+      betas: settings.betas.map((b) => b === Infinity ? "inf" : b),
+      seeds: settings.seeds,
+      tolerance: options.tolerance,
+      refineRounds: Math.max(0, ...sorted.map((r) => r.round)),
+      shard: formatShard(options.shard),
+    },
+    options.complete,
+    trees,
+    sorted,
+  );
+  await writeFileAtomic(`${dir}/sweep.csv`, sweepCsv(sorted));
+  await writeFileAtomic(`${dir}/sweep.json`, sweepJsonText(json));
+  await replaceDirAtomic(`${dir}/figures`, async (tmp) => {
+    for (const { tree, balance } of balances) {
+      if (typeof balance === "string") continue;
+      for (const part of ["encoder", "decoder"] as const) {
+        await Deno.writeTextFile(
+          `${tmp}/${tree.name}_${part}.svg`,
+          balanceFigureSvg(tree, balance, part),
+        );
+      }
+    }
+    const swept = childProbFiguresSvg(balances);
+    if (swept) {
+      await Deno.writeTextFile(`${tmp}/beta_star_vs_child_prob.svg`, swept.betaStar);
+      await Deno.writeTextFile(`${tmp}/residual_vs_child_prob.svg`, swept.residual);
+    }
+  });
+  return { json, balances };
+}

@@ -1,0 +1,250 @@
+/**
+ * The axes of a β sweep and their validation: β values (`inf` = the detached setup), seeds, trees
+ * (the notebook's two, a tree built from children's firing probabilities, or a tree file) and the
+ * shard of the combinations a machine runs. Every refusal is a {@link SweepAxisError} whose message
+ * names the flag (`--betas`, `--child-probs`, …), what is allowed and what was given.
+ *
+ * A sweep tree must have a parent: read-out feature 0 (latent 0's feature in the notebook's
+ * initialisation) with at least one read-out child. Its children are the read-out features whose
+ * nearest read-out ancestor is feature 0, in feature order.
+ */
+import { notebookTree } from "../toy/notebook_trees.ts";
+import type { TreeFeatureGenerator, TreeNode } from "../toy/tree.ts";
+import { readTreeFile } from "../toy/tree_json.ts";
+
+/** A bad sweep axis or setting; the message names the flag. */
+export class SweepAxisError extends RangeError {
+  /** Always `"SweepAxisError"`. */
+  override name = "SweepAxisError";
+}
+
+function fail(flag: string, expected: string, got: string): never {
+  throw new SweepAxisError(`Invalid --${flag}: expected ${expected}, got ${got}`);
+}
+
+/** The default β grid: 0, 0.05, …, 1 and ∞ (the detached setup). */
+export const DEFAULT_BETAS: readonly number[] = Object.freeze([
+  ...Array.from({ length: 21 }, (_, i) => Math.round(i * 5) / 100),
+  Infinity,
+]);
+
+/** Formats β for people and files: `inf` for ∞, else the shortest round-tripping decimal. */
+export function formatBeta(beta: number): string {
+  return beta === Infinity ? "inf" : String(beta);
+}
+
+/**
+ * Parses `--betas`: comma-separated numbers ≥ 0 and `inf` (also `∞`, `Infinity`), no repeats;
+ * returned sorted ascending with ∞ last.
+ *
+ * @example
+ * ```ts
+ * import { parseBetas } from "./axes.ts";
+ * parseBetas("0,0.25,inf"); // [0, 0.25, Infinity]
+ * ```
+ */
+export function parseBetas(text: string): number[] {
+  const parts = text.split(",").map((p) => p.trim());
+  if (text.trim() === "") fail("betas", "a comma-separated list of β values", `""`);
+  const betas = parts.map((part) => {
+    if (/^(inf|infinity|∞)$/i.test(part)) return Infinity;
+    const value = Number(part);
+    if (part === "" || !Number.isFinite(value)) {
+      fail("betas", "numbers ≥ 0 or inf, separated by commas", `"${part}" in "${text}"`);
+    }
+    return value;
+  });
+  return checkBetas(betas);
+}
+
+/** Checks a β list (non-empty, each ≥ 0 or ∞, no repeats) and returns it sorted. */
+export function checkBetas(betas: readonly number[]): number[] {
+  if (betas.length === 0) fail("betas", "at least one β value", "an empty list");
+  for (const beta of betas) {
+    if (typeof beta !== "number" || Number.isNaN(beta) || beta < 0) {
+      fail("betas", "values ≥ 0 (or inf for the detached setup)", String(beta));
+    }
+  }
+  const sorted = [...betas].sort((a, b) => a - b);
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i] === sorted[i - 1]) {
+      fail("betas", "each β once", `${formatBeta(sorted[i]!)} twice`);
+    }
+  }
+  return sorted;
+}
+
+/**
+ * Parses one `--child-probs` value: comma-separated firing probabilities in [0, 1] of the
+ * notebook tree's read-out children (each given value builds one tree).
+ */
+export function parseChildProbs(text: string): number[] {
+  if (text.trim() === "") {
+    fail("child-probs", "comma-separated probabilities in [0, 1], e.g. 0.02,0.15,0.5", `""`);
+  }
+  return checkChildProbs(
+    text.split(",").map((part) => {
+      const value = Number(part.trim());
+      if (part.trim() === "" || !Number.isFinite(value)) {
+        fail("child-probs", "numbers in [0, 1] separated by commas", `"${part}" in "${text}"`);
+      }
+      return value;
+    }),
+  );
+}
+
+/** Checks a list of children's probabilities (non-empty, each in [0, 1]). */
+export function checkChildProbs(probs: readonly number[]): number[] {
+  if (probs.length === 0) fail("child-probs", "at least one child probability", "an empty list");
+  for (const p of probs) {
+    if (typeof p !== "number" || !(p >= 0 && p <= 1)) {
+      fail("child-probs", "probabilities in [0, 1]", String(p));
+    }
+  }
+  return [...probs];
+}
+
+/** Which part of the combinations a machine runs: those with `index % count === shard.index`. */
+export interface Shard {
+  /** This shard, from 0. */
+  index: number;
+  /** Number of shards. */
+  count: number;
+}
+
+/** Parses `--shard i/n` (0 ≤ i < n). */
+export function parseShard(text: string): Shard {
+  const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
+  if (!match) fail("shard", "i/n with integers 0 ≤ i < n, e.g. 0/2", `"${text}"`);
+  return checkShard({ index: Number(match[1]), count: Number(match[2]) });
+}
+
+/** Checks a shard (integers, 0 ≤ index < count). */
+export function checkShard(shard: Shard): Shard {
+  const { index, count } = shard;
+  if (!Number.isSafeInteger(count) || count < 1) {
+    fail("shard", "i/n with n ≥ 1", `${index}/${count}`);
+  }
+  if (!Number.isSafeInteger(index) || index < 0 || index >= count) {
+    fail("shard", "i/n with 0 ≤ i < n", `${index}/${count}`);
+  }
+  return { index, count };
+}
+
+/** `"i/n"`, or null for the whole sweep. */
+export function formatShard(shard: Shard | null): string | null {
+  return shard ? `${shard.index}/${shard.count}` : null;
+}
+
+/** A tree of the sweep: its name (used in file names), the tree, its parent and children. */
+export interface SweepTree {
+  /** Unique name, letters, digits, `.`, `_` and `-` only (it names files). */
+  name: string;
+  /** The tree the batches are drawn from. */
+  tree: TreeFeatureGenerator;
+  /** Feature index of the parent (always 0: latent 0 starts on it). */
+  parent: number;
+  /** Feature indices of the parent's read-out children, in order. */
+  children: number[];
+  /** Firing probability (`activeProb`) of each child. */
+  childProbs: number[];
+  /** Where the tree came from (decides the β*-against-child-probability figure). */
+  source: TreeSource;
+}
+
+/** Where a sweep tree came from: the notebook's defaults, `--child-probs` or `--tree`. */
+export type TreeSource = "notebook" | "child-probs" | "file";
+
+/** The parent (feature 0) and its read-out children of `tree`, or a reason why there are none. */
+function parentAndChildren(tree: TreeFeatureGenerator): { children: TreeNode[] } | string {
+  if (tree.nFeatures < 2) return `it reads out ${tree.nFeatures} feature(s), at least 2 needed`;
+  const nearestReadOutAncestor = (node: TreeNode): TreeNode | undefined =>
+    tree.ancestry(node).slice(1).find((n) => n.isReadOut);
+  const children = tree.features.filter((f) => nearestReadOutAncestor(f)?.index === 0);
+  if (children.length === 0) {
+    return "feature 0 (the parent latent 0 starts on) has no read-out child";
+  }
+  return { children };
+}
+
+const NAME_PATTERN = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * A sweep tree from a built tree.
+ *
+ * @param source where the tree came from (names the flag in error messages).
+ * @throws {SweepAxisError} for a name that cannot name files or a tree without a parent.
+ */
+export function sweepTree(
+  name: string,
+  tree: TreeFeatureGenerator,
+  source: TreeSource = "file",
+): SweepTree {
+  const flag = source === "child-probs" ? "child-probs" : "tree";
+  if (!NAME_PATTERN.test(name)) {
+    fail(flag, "a tree name of letters, digits, '.', '_' and '-'", `"${name}"`);
+  }
+  const found = parentAndChildren(tree);
+  if (typeof found === "string") {
+    fail(flag, "a tree whose feature 0 is a parent with read-out children", `${name}: ${found}`);
+  }
+  return {
+    name,
+    tree,
+    parent: 0,
+    children: found.children.map((c) => c.index!),
+    childProbs: found.children.map((c) => c.activeProb),
+    source,
+  };
+}
+
+/** The notebook's tree with the given children's probabilities, named `probs-0.02-0.15-0.5`. */
+export function childProbsTree(probs: readonly number[]): SweepTree {
+  const checked = checkChildProbs(probs);
+  return sweepTree(`probs-${checked.join("-")}`, notebookTree(checked), "child-probs");
+}
+
+/** The notebook's two trees: `balanced` (0.15, 0.15, 0.15) and `unbalanced` (0.02, 0.15, 0.5). */
+export function notebookSweepTrees(): SweepTree[] {
+  return [
+    sweepTree("balanced", notebookTree([0.15, 0.15, 0.15]), "notebook"),
+    sweepTree("unbalanced", notebookTree([0.02, 0.15, 0.5]), "notebook"),
+  ];
+}
+
+/** A tree file (published JSON format, validated), named after the file without `.json`. */
+export async function treeFileTree(path: string): Promise<SweepTree> {
+  const base = path.replace(/\\/g, "/").split("/").pop()!.replace(/\.json$/i, "");
+  const name = base.replace(/[^A-Za-z0-9._-]/g, "_") || "tree";
+  let tree: TreeFeatureGenerator;
+  try {
+    tree = await readTreeFile(path);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new SweepAxisError(`Invalid --tree ${path}: ${reason}`);
+  }
+  return sweepTree(name, tree);
+}
+
+/** Checks the trees (at least one, unique names) and returns them. */
+export function checkTrees(trees: readonly SweepTree[]): SweepTree[] {
+  if (trees.length === 0) fail("tree", "at least one tree", "none");
+  const seen = new Set<string>();
+  for (const t of trees) {
+    if (seen.has(t.name)) {
+      fail("tree", "trees with distinct names", `"${t.name}" twice (rename one tree file)`);
+    }
+    seen.add(t.name);
+  }
+  return [...trees];
+}
+
+/** Gives repeated names a `-2`, `-3`, … suffix (tree files with the same base name). */
+export function uniqueTreeNames(trees: readonly SweepTree[]): SweepTree[] {
+  const count = new Map<string, number>();
+  return trees.map((t) => {
+    const n = (count.get(t.name) ?? 0) + 1;
+    count.set(t.name, n);
+    return n === 1 ? t : { ...t, name: `${t.name}-${n}` };
+  });
+}

@@ -1,0 +1,214 @@
+/**
+ * The balance finder. For one tree, latent 0's encoder component along each child of the parent is
+ * a function of β; averaged over seeds (mean per β), the objective is the largest |child
+ * component|, and β* is the evaluated β that minimises it. The tree is balanceable when that
+ * minimum is below the tolerance.
+ *
+ * Nothing assumes a single sign change: on unequal children latent 0 can jump between regimes as β
+ * grows, so the whole curve is scanned (every local minimum is reported) and refinement bisects
+ * around the global best point: each round proposes the midpoints between the best β and its
+ * nearest evaluated neighbours on both sides, halving the bracket. ∞ (the detached setup) is a
+ * candidate but cannot be bisected.
+ */
+
+/** One trained SAE as the finder sees it. */
+export interface BalanceSample {
+  /** β of the SAE (Infinity: the detached setup). */
+  beta: number;
+  /** Latent 0's encoder cosine similarity with each child, in child order. */
+  encoder: number[];
+  /** Latent 0's decoder cosine similarity with each child (optional; reported at β*). */
+  decoder?: number[];
+}
+
+/** Mean, minimum and maximum over seeds, per child. */
+export interface SeedStats {
+  /** Mean over seeds, per child. */
+  mean: number[];
+  /** Minimum over seeds, per child. */
+  min: number[];
+  /** Maximum over seeds, per child. */
+  max: number[];
+}
+
+/** The curve at one β. */
+export interface BalanceCurvePoint {
+  /** β of the point (Infinity: the detached setup). */
+  beta: number;
+  /** Number of samples (seeds) averaged. */
+  seeds: number;
+  /** Latent 0's encoder component along each child. */
+  encoder: SeedStats;
+  /** Latent 0's decoder component along each child. */
+  decoder: SeedStats;
+  /** The objective: max over children of |mean encoder component|. */
+  objective: number;
+}
+
+/** The finder's answer for one tree. */
+export interface Balance {
+  /** The β minimising the objective (Infinity when the detached setup does best). */
+  betaStar: number;
+  /** Latent 0's mean encoder component along each child at β*. */
+  residuals: number[];
+  /** Latent 0's mean decoder component along each child at β* (NaN when not given). */
+  decoder: number[];
+  /** max |residual|. */
+  maxResidual: number;
+  /** Index (in child order) of the child with the largest |residual|. */
+  worstChild: number;
+  /** `maxResidual < tolerance`. */
+  balanceable: boolean;
+  /** The tolerance used. */
+  tolerance: number;
+  /** Every β where the objective has a local minimum along the curve, ascending. */
+  localMinima: number[];
+  /** The curve, β ascending (∞ last). */
+  curve: BalanceCurvePoint[];
+}
+
+function isUsable(s: BalanceSample): boolean {
+  return !Number.isNaN(s.beta) && s.encoder.length > 0 && s.encoder.every(Number.isFinite);
+}
+
+function stats(lists: number[][], width: number): SeedStats {
+  const mean: number[] = [];
+  const min: number[] = [];
+  const max: number[] = [];
+  for (let k = 0; k < width; k++) {
+    const values = lists.map((l) => l[k] ?? NaN).filter(Number.isFinite);
+    if (values.length === 0) {
+      mean.push(NaN);
+      min.push(NaN);
+      max.push(NaN);
+      continue;
+    }
+    mean.push(values.reduce((a, b) => a + b, 0) / values.length);
+    min.push(Math.min(...values));
+    max.push(Math.max(...values));
+  }
+  return { mean, min, max };
+}
+
+/**
+ * The seed-averaged curve: one point per distinct β, ascending (∞ last). Samples with a
+ * non-finite encoder component (diverged SAEs) are left out.
+ *
+ * @throws {RangeError} when samples disagree on the number of children.
+ */
+export function balanceCurve(samples: readonly BalanceSample[]): BalanceCurvePoint[] {
+  const usable = samples.filter(isUsable);
+  const width = usable[0]?.encoder.length ?? 0;
+  for (const s of usable) {
+    if (s.encoder.length !== width) {
+      throw new RangeError(
+        `Invalid balance samples: every sample needs ${width} child components, got ` +
+          `${s.encoder.length} at β = ${s.beta}`,
+      );
+    }
+  }
+  const betas = [...new Set(usable.map((s) => s.beta))].sort((a, b) => a - b);
+  return betas.map((beta) => {
+    const at = usable.filter((s) => s.beta === beta);
+    const encoder = stats(at.map((s) => s.encoder), width);
+    return {
+      beta,
+      seeds: at.length,
+      encoder,
+      decoder: stats(at.map((s) => s.decoder ?? []), width),
+      objective: Math.max(...encoder.mean.map(Math.abs)),
+    };
+  });
+}
+
+/** Index of the curve's global minimum (the smallest β among ties). */
+function bestIndex(curve: readonly BalanceCurvePoint[]): number {
+  let best = 0;
+  curve.forEach((p, i) => {
+    if (p.objective < curve[best]!.objective) best = i;
+  });
+  return best;
+}
+
+/**
+ * Finds β* for one tree from its samples (any number of seeds per β, grid and refinement alike).
+ *
+ * @param options.tolerance balanceable when the largest |residual| at β* is below it (default 0.02).
+ * @throws {RangeError} when no sample is usable.
+ * @example
+ * ```ts
+ * import { findBalance } from "./balance.ts";
+ * const balance = findBalance([
+ *   { beta: 0, encoder: [-0.3, -0.3] },
+ *   { beta: 0.25, encoder: [0.01, -0.01] },
+ *   { beta: Infinity, encoder: [0.2, 0.2] },
+ * ]);
+ * console.assert(balance.betaStar === 0.25 && balance.balanceable);
+ * ```
+ */
+export function findBalance(
+  samples: readonly BalanceSample[],
+  { tolerance = 0.02 }: { tolerance?: number } = {},
+): Balance {
+  if (!(tolerance > 0)) {
+    throw new RangeError(`Invalid --tolerance: expected a number > 0, got ${tolerance}`);
+  }
+  const curve = balanceCurve(samples);
+  if (curve.length === 0) {
+    throw new RangeError(
+      "Cannot find the balance point: no usable sample (every SAE diverged or none was given)",
+    );
+  }
+  const star = curve[bestIndex(curve)]!;
+  const residuals = star.encoder.mean;
+  let worstChild = 0;
+  residuals.forEach((r, k) => {
+    if (Math.abs(r) > Math.abs(residuals[worstChild]!)) worstChild = k;
+  });
+  const localMinima = curve.filter((p, i) =>
+    (i === 0 || p.objective < curve[i - 1]!.objective) &&
+    (i === curve.length - 1 || p.objective <= curve[i + 1]!.objective)
+  ).map((p) => p.beta);
+  return {
+    betaStar: star.beta,
+    residuals,
+    decoder: star.decoder.mean,
+    maxResidual: star.objective,
+    worstChild,
+    balanceable: star.objective < tolerance,
+    tolerance,
+    localMinima,
+    curve,
+  };
+}
+
+/**
+ * The β values of the next refinement round: the midpoints between the current best β and its
+ * nearest evaluated finite neighbours on each side (one or two values; none when the best point
+ * is ∞ or the only point), rounded to 12 significant digits.
+ *
+ * @example
+ * ```ts
+ * import { refinementBetas } from "./balance.ts";
+ * refinementBetas([
+ *   { beta: 0, encoder: [-0.3] },
+ *   { beta: 0.2, encoder: [-0.05] },
+ *   { beta: 0.4, encoder: [0.1] },
+ * ]); // [0.1, 0.3]
+ * ```
+ */
+export function refinementBetas(samples: readonly BalanceSample[]): number[] {
+  const curve = balanceCurve(samples);
+  if (curve.length === 0) return [];
+  const best = curve[bestIndex(curve)]!.beta;
+  if (best === Infinity) return [];
+  const finite = curve.map((p) => p.beta).filter(Number.isFinite);
+  const left = finite.filter((b) => b < best).at(-1);
+  const right = finite.find((b) => b > best);
+  // Rounded to 12 significant digits so that 0.2 and 0.4 give 0.3, not 0.30000000000000004.
+  const mid = (a: number, b: number) => Number(((a + b) / 2).toPrecision(12));
+  const out: number[] = [];
+  if (left !== undefined) out.push(mid(left, best));
+  if (right !== undefined) out.push(mid(best, right));
+  return out.filter((b) => b !== best && !finite.includes(b));
+}

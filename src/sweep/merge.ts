@@ -1,0 +1,146 @@
+/**
+ * `mergeSweeps`: combines the folders of several shards (or partial runs) of one sweep into a new
+ * folder and runs the balance finder on the merged rows.
+ *
+ * Every input must record the same settings (steps, batch size, lr, β grid, seeds, trees); shards
+ * may differ. Rows are combined by key (tree, β, seed): grid rows and whatever refinement rows the
+ * inputs hold; when two inputs hold the same key the first input's row is kept. Merging trains
+ * nothing: the finder uses the rows present. The merged folder is an unsharded sweep (one record
+ * holding every row), so `runSweep` with `resume` on it trains any missing grid SAEs and then the
+ * refinement rounds.
+ */
+import { replaceDirAtomic } from "../io/atomic.ts";
+import { gridComplete, sortRows, type TreeBalance, writeSweepOutputs } from "./analysis.ts";
+import { combinationKey } from "./combinations.ts";
+import type { SweepJson } from "./outputs.ts";
+import type { SweepRow } from "./rows.ts";
+import {
+  isAbsentOrEmpty,
+  manifestDifference,
+  type ManifestJson,
+  readManifest,
+  readRecords,
+  settingsOf,
+  SweepFolderError,
+  writeManifest,
+  writeRecord,
+} from "./store.ts";
+import { DEFAULT_TOLERANCE } from "./run_sweep.ts";
+import { SweepAxisError } from "./axes.ts";
+import { describeBalance } from "./verdict.ts";
+
+/** Settings of {@link mergeSweeps}. */
+export interface MergeOptions {
+  /** The sweep folders to combine (at least one). */
+  inputs: readonly string[];
+  /** The merged folder (absent, empty, or an earlier merge's folder, which is replaced). */
+  out: string;
+  /** Balance tolerance (default 0.02). */
+  tolerance?: number;
+  /** Where progress lines go (default `console.log`). */
+  log?: (line: string) => void;
+}
+
+/** What {@link mergeSweeps} returns. */
+export interface MergeResult {
+  /** The merged folder. */
+  out: string;
+  /** True when every grid SAE of the settings is present. */
+  complete: boolean;
+  /** Every merged row, canonical order. */
+  rows: SweepRow[];
+  /** Rows left out because an earlier input held the same (tree, β, seed). */
+  duplicates: number;
+  /** The balance finder per tree. */
+  balances: TreeBalance[];
+  /** The merged `sweep.json`. */
+  json: SweepJson;
+}
+
+/**
+ * Merges sweep folders into `out` and writes its outputs; prints one verdict per tree.
+ *
+ * @throws {SweepFolderError} when an input is not a sweep folder, when the inputs' settings differ (naming
+ *   the flag), or when `out` holds anything but an earlier merge.
+ */
+export async function mergeSweeps(options: MergeOptions): Promise<MergeResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const tolerance = options.tolerance ?? DEFAULT_TOLERANCE;
+  if (!(Number.isFinite(tolerance) && tolerance > 0)) {
+    throw new SweepAxisError(`Invalid --tolerance: expected a number > 0, got ${tolerance}`);
+  }
+  if (options.inputs.length === 0) {
+    throw new SweepAxisError("Invalid --merge: expected at least one sweep folder, got none");
+  }
+  const manifests: ManifestJson[] = [];
+  for (const dir of options.inputs) {
+    const manifest = await readManifest(dir);
+    if (!manifest) {
+      throw new SweepFolderError(`Invalid --merge ${dir}: not a sweep folder (no manifest.json)`);
+    }
+    const diff = manifests.length > 0 ? manifestDifference(manifests[0]!, manifest, false) : null;
+    if (diff) {
+      throw new SweepFolderError(
+        `Invalid --merge ${dir}: its settings differ from ${options.inputs[0]}'s, ${diff}`,
+      );
+    }
+    manifests.push(manifest);
+  }
+  const outManifest = await readManifest(options.out);
+  if (!outManifest ? !(await isAbsentOrEmpty(options.out)) : !outManifest.mergedFrom) {
+    throw new SweepFolderError(
+      `Invalid --out ${options.out}: it holds ${outManifest ? "a sweep" : "other files"}; ` +
+        "a merge writes a new folder (or replaces an earlier merge)",
+    );
+  }
+
+  const settings = settingsOf(manifests[0]!, `${options.inputs[0]}/manifest.json`);
+  const rows = new Map<string, SweepRow>();
+  let duplicates = 0;
+  for (const dir of options.inputs) {
+    let added = 0;
+    for (const record of await readRecords(dir)) {
+      for (const row of record.rows) {
+        const key = combinationKey(row.tree, row.beta, row.seed);
+        if (rows.has(key)) {
+          duplicates++;
+          continue;
+        }
+        rows.set(key, row);
+        added++;
+      }
+    }
+    log(`${dir}: ${added} SAEs`);
+  }
+  if (duplicates > 0) {
+    log(`${duplicates} SAEs recorded twice: kept the first folder's rows`);
+  }
+  const all = sortRows([...rows.values()], settings.trees);
+  const complete = gridComplete(settings, all, null);
+  const expected = settings.trees.length * settings.betas.length * settings.seeds;
+  const gridRows = all.filter((r) => r.round === 0).length;
+  if (!complete) {
+    log(`incomplete: ${gridRows} of ${expected} grid SAEs present; the finder uses those`);
+  }
+
+  let result: { json: SweepJson; balances: TreeBalance[] } | undefined;
+  await replaceDirAtomic(options.out, async (tmp) => {
+    await writeManifest(tmp, {
+      ...manifests[0]!,
+      shard: null,
+      mergedFrom: [...options.inputs],
+    });
+    await writeRecord(tmp, { chunk: 0, phase: "merge", rows: all });
+    result = await writeSweepOutputs(tmp, settings, all, { tolerance, shard: null, complete });
+  });
+  log("");
+  for (const { tree, balance } of result!.balances) {
+    if (typeof balance === "string") log(`${tree.name}: no result: ${balance}`);
+    else for (const line of describeBalance(tree.name, tree.childProbs, balance)) log(line);
+  }
+  log(
+    `merged ${options.inputs.length} folders into ${options.out}/ (${all.length} SAEs); ` +
+      "refinement needs training: run the sweep with --resume on it to refine",
+  );
+  return { out: options.out, complete, rows: all, duplicates, ...result! };
+}

@@ -1,0 +1,227 @@
+/**
+ * The sweep's output tables: `sweep.csv` (one row per SAE, columns from a list of column
+ * definitions) and `sweep.json` (the settings, the balance finder's result per tree and every
+ * row). Both are deterministic functions of the rows and settings (no timings), so a resumed or
+ * merged sweep writes the same bytes as an uninterrupted one.
+ *
+ * To add a csv column, put the value in `row.metrics[name]` (one column per metric name, in order
+ * of first appearance) or append a {@link CsvColumn} to the list given to {@link sweepCsv}.
+ */
+import { formatBeta } from "./axes.ts";
+import type { Balance, BalanceCurvePoint } from "./balance.ts";
+import { rowToJson, type SweepRow, type SweepRowJson } from "./rows.ts";
+
+/** One csv column: its header and how to read it from a row (null: empty cell). */
+export interface CsvColumn {
+  /** Header of the column. */
+  name: string;
+  /** The cell of a row. */
+  value: (row: SweepRow) => string | number | null;
+}
+
+/** A number for the csv: 8 significant digits, `inf` for ∞, empty for NaN. */
+export function csvNumber(value: number): string {
+  if (Number.isNaN(value)) return "";
+  if (value === Infinity) return "inf";
+  if (value === -Infinity) return "-inf";
+  return String(Number(value.toPrecision(8)));
+}
+
+/**
+ * The standard columns: `tree`, `child_probs` (`;`-separated), `beta` (`inf` for the detached
+ * setup), `seed`, `round` (0 grid, r refinement round r), `enc_cos_f0..` and `dec_cos_f0..`
+ * (latent 0's encoder / decoder cosine with true feature i), `loss_total`, `grad_norm`,
+ * `loss_recon_p1..` and `loss_l1_p1..` (per Matryoshka prefix, as multiplied in the total),
+ * `steps_done`, `diverged_at`; then one column per metric name.
+ */
+export function sweepColumns(
+  nFeatures: number,
+  nPrefixes: number,
+  metricNames: readonly string[] = [],
+): CsvColumn[] {
+  const columns: CsvColumn[] = [
+    { name: "tree", value: (r) => r.tree },
+    { name: "child_probs", value: (r) => r.childProbs.join(";") },
+    { name: "beta", value: (r) => formatBeta(r.beta) },
+    { name: "seed", value: (r) => r.seed },
+    { name: "round", value: (r) => r.round },
+  ];
+  for (let f = 0; f < nFeatures; f++) {
+    columns.push({ name: `enc_cos_f${f}`, value: (r) => r.encoderCos[f] ?? null });
+  }
+  for (let f = 0; f < nFeatures; f++) {
+    columns.push({ name: `dec_cos_f${f}`, value: (r) => r.decoderCos[f] ?? null });
+  }
+  columns.push(
+    { name: "loss_total", value: (r) => r.losses.total },
+    { name: "grad_norm", value: (r) => r.losses.gradNorm },
+  );
+  for (let p = 0; p < nPrefixes; p++) {
+    columns.push({ name: `loss_recon_p${p + 1}`, value: (r) => r.losses.recon[p] ?? null });
+  }
+  for (let p = 0; p < nPrefixes; p++) {
+    columns.push({ name: `loss_l1_p${p + 1}`, value: (r) => r.losses.l1[p] ?? null });
+  }
+  columns.push(
+    { name: "steps_done", value: (r) => r.stepsDone },
+    { name: "diverged_at", value: (r) => r.divergedAt },
+  );
+  for (const name of metricNames) {
+    columns.push({ name, value: (r) => r.metrics[name] ?? null });
+  }
+  return columns;
+}
+
+function csvField(value: string | number | null): string {
+  if (value === null) return "";
+  const text = typeof value === "number" ? csvNumber(value) : value;
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/**
+ * The csv text of `rows` (in the order given) with the standard columns sized for the rows, or
+ * with `columns` when given.
+ */
+export function sweepCsv(rows: readonly SweepRow[], columns?: readonly CsvColumn[]): string {
+  const cols = columns ?? sweepColumns(
+    Math.max(0, ...rows.map((r) => r.encoderCos.length)),
+    Math.max(0, ...rows.map((r) => r.losses.recon.length)),
+    [...new Set(rows.flatMap((r) => Object.keys(r.metrics)))],
+  );
+  const lines = [cols.map((c) => csvField(c.name)).join(",")];
+  for (const row of rows) lines.push(cols.map((c) => csvField(c.value(row))).join(","));
+  return lines.join("\n") + "\n";
+}
+
+/** The settings recorded in `sweep.json`. */
+export interface SweepJsonSettings {
+  /** Optimiser steps per SAE. */
+  steps: number;
+  /** Samples per step. */
+  batchSize: number;
+  /** Adam learning rate. */
+  lr: number;
+  /** The β grid (`"inf"`: the detached setup). */
+  betas: (number | "inf")[];
+  /** Seeds 0..seeds−1. */
+  seeds: number;
+  /** Balanceable below this largest |child component|. */
+  tolerance: number;
+  /** Refinement rounds present in the rows. */
+  refineRounds: number;
+  /** `"i/n"` for one shard's folder, null for a whole (or merged) sweep. */
+  shard: string | null;
+}
+
+/** The balance finder's result for one tree in `sweep.json`. */
+export interface SweepJsonTree {
+  /** Name of the tree (`balanced` and `unbalanced` for the defaults). */
+  name: string;
+  /** Firing probability of each child of the parent. */
+  childProbs: number[];
+  /** Largest |residual| below the tolerance. */
+  balanceable: boolean;
+  /** β*, `"inf"` when the detached setup does best, null when no SAE of the tree is usable. */
+  betaStar: number | "inf" | null;
+  /** Latent 0's mean encoder cos with child k at β*. */
+  residuals: number[];
+  /** Latent 0's mean decoder cos with child k at β*. */
+  decoder: number[];
+  /** Largest |residual| (null without a result). */
+  maxResidual: number | null;
+  /** Index (0-based, child order) of the child with the largest |residual|. */
+  worstChild: number | null;
+  /** β values where the objective has a local minimum. */
+  localMinima: (number | "inf")[];
+  /** The seed-averaged curve (every β present, ascending, `"inf"` last). */
+  curve: (Omit<BalanceCurvePoint, "beta"> & { beta: number | "inf" })[];
+  /** Why there is no result (every SAE of the tree diverged or none was trained). */
+  error?: string;
+}
+
+/** The content of `sweep.json`. */
+export interface SweepJson {
+  /** Always `"matryoshka-gpu sweep"`. */
+  format: "matryoshka-gpu sweep";
+  /** Format version (1). */
+  version: 1;
+  /** The sweep's settings. */
+  settings: SweepJsonSettings;
+  /** True when every grid SAE (and refinement round) of the settings is present. */
+  complete: boolean;
+  /** The balance finder's result per tree. */
+  trees: SweepJsonTree[];
+  /** Every SAE, canonical order. */
+  rows: SweepRowJson[];
+}
+
+const jsonBeta = (beta: number): number | "inf" => beta === Infinity ? "inf" : beta;
+const nullable = (list: number[]) => list.map((v) => Number.isFinite(v) ? v : null) as number[];
+
+/** The `sweep.json` entry of a tree: its balance, or the reason there is none. */
+export function treeJson(
+  name: string,
+  childProbs: number[],
+  balance: Balance | string,
+): SweepJsonTree {
+  if (typeof balance === "string") {
+    return {
+      name,
+      childProbs,
+      balanceable: false,
+      betaStar: null,
+      residuals: [],
+      decoder: [],
+      maxResidual: null,
+      worstChild: null,
+      localMinima: [],
+      curve: [],
+      error: balance,
+    };
+  }
+  const side = (s: { mean: number[]; min: number[]; max: number[] }) => ({
+    mean: nullable(s.mean),
+    min: nullable(s.min),
+    max: nullable(s.max),
+  });
+  return {
+    name,
+    childProbs,
+    balanceable: balance.balanceable,
+    betaStar: jsonBeta(balance.betaStar),
+    residuals: nullable(balance.residuals),
+    decoder: nullable(balance.decoder),
+    maxResidual: balance.maxResidual,
+    worstChild: balance.worstChild,
+    localMinima: balance.localMinima.map(jsonBeta),
+    curve: balance.curve.map((p) => ({
+      beta: jsonBeta(p.beta),
+      seeds: p.seeds,
+      encoder: side(p.encoder),
+      decoder: side(p.decoder),
+      objective: p.objective,
+    })),
+  };
+}
+
+/** Assembles `sweep.json`. */
+export function sweepJson(
+  settings: SweepJsonSettings,
+  complete: boolean,
+  trees: SweepJsonTree[],
+  rows: readonly SweepRow[],
+): SweepJson {
+  return {
+    format: "matryoshka-gpu sweep",
+    version: 1,
+    settings,
+    complete,
+    trees,
+    rows: rows.map(rowToJson),
+  };
+}
+
+/** `sweep.json` as text (2-space indentation, trailing newline). */
+export function sweepJsonText(doc: SweepJson): string {
+  return JSON.stringify(doc, null, 2) + "\n";
+}

@@ -1,0 +1,342 @@
+/**
+ * `runSweep`: trains every combination of trees × β × seeds (one SAE each) on the GPU, chunk by
+ * chunk, records each finished chunk, refines β* by bisection, runs the balance finder and writes
+ * the outputs.
+ *
+ * Phases: the grid (this shard's combinations not yet recorded, in canonical order, split into
+ * chunks of `chunk` SAEs trained together), then `refine` rounds: round r trains, for every tree
+ * and seed, the midpoints between the tree's best β so far (rows of earlier rounds, mean over
+ * seeds) and its nearest evaluated neighbours; all trees' SAEs of a round are trained together.
+ * A shard trains only its grid part: refinement needs every grid row, so it is left to a
+ * `--resume` run on the merged folder. With `maxChunks`, the run stops after that many chunks
+ * (a later `resume` run continues where it stopped).
+ */
+import { getGpu, type Gpu } from "../gpu/device.ts";
+import { PUBLISHED_STEPS } from "../sae/train.ts";
+import {
+  checkBetas,
+  checkShard,
+  checkTrees,
+  DEFAULT_BETAS,
+  formatShard,
+  notebookSweepTrees,
+  type Shard,
+  SweepAxisError,
+  type SweepTree,
+} from "./axes.ts";
+import { refinementBetas } from "./balance.ts";
+import {
+  chunked,
+  type Combination,
+  combinationKey,
+  gridCombinations,
+  shardCombinations,
+} from "./combinations.ts";
+import {
+  gridComplete,
+  samplesOf,
+  type TreeBalance,
+  writeSweepCsv,
+  writeSweepOutputs,
+} from "./analysis.ts";
+import type { SweepJson } from "./outputs.ts";
+import type { SweepRow } from "./rows.ts";
+import {
+  isAbsentOrEmpty,
+  manifestDifference,
+  manifestOf,
+  readManifest,
+  readRecords,
+  SweepFolderError,
+  type SweepSettings,
+  writeManifest,
+  writeRecord,
+} from "./store.ts";
+import { ToyModelCache, trainChunk } from "./train_chunk.ts";
+import { describeBalance, showBeta } from "./verdict.ts";
+
+/** Default number of seeds per (tree, β). */
+export const DEFAULT_SEEDS = 3;
+/** Default SAEs per chunk. */
+export const DEFAULT_CHUNK = 256;
+/** Default refinement rounds. */
+export const DEFAULT_REFINE = 2;
+/** Default balance tolerance. */
+export const DEFAULT_TOLERANCE = 0.02;
+
+/** Settings of {@link runSweep}; every field but `out` has the CLI's default. */
+export interface SweepOptions {
+  /** Output folder. */
+  out: string;
+  /** β grid (Infinity: the detached setup); default 0, 0.05, …, 1, ∞. */
+  betas?: readonly number[];
+  /** Seeds 0..seeds−1 (default 3). */
+  seeds?: number;
+  /** Trees (default: the notebook's `balanced` and `unbalanced`). */
+  trees?: readonly SweepTree[];
+  /** Optimiser steps per SAE (default 24,415, the published schedule). */
+  steps?: number;
+  /** Samples per step (default 128). */
+  batchSize?: number;
+  /** Adam learning rate (default 3e-4). */
+  lr?: number;
+  /** SAEs trained together and recorded together (default 256). */
+  chunk?: number;
+  /** Refinement rounds after the grid (default 2; 0: the grid alone). */
+  refine?: number;
+  /** Balanceable when the largest |child component| at β* is below this (default 0.02). */
+  tolerance?: number;
+  /** Run only this shard's grid combinations (default: all). */
+  shard?: Shard | null;
+  /** Continue the sweep recorded in `out` (its settings must match). */
+  resume?: boolean;
+  /** Stop after training this many chunks (default: no limit). */
+  maxChunks?: number;
+  /** No progress bars. */
+  quiet?: boolean;
+  /** Where progress lines go (default `console.log`). */
+  log?: (line: string) => void;
+}
+
+/** What {@link runSweep} returns. */
+export interface SweepResult {
+  /** The output folder. */
+  out: string;
+  /** True when every SAE of the sweep (this shard's grid, and refinement) is recorded. */
+  complete: boolean;
+  /** Chunks trained by this call. */
+  chunksTrained: number;
+  /** Every row recorded in `out`. */
+  rows: SweepRow[];
+  /** The balance finder per tree (empty unless complete). */
+  balances: TreeBalance[];
+  /** `sweep.json` (null unless complete). */
+  json: SweepJson | null;
+}
+
+function positiveInt(flag: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new SweepAxisError(`Invalid --${flag}: expected a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+function positiveNumber(flag: string, value: number): number {
+  if (!(Number.isFinite(value) && value > 0)) {
+    throw new SweepAxisError(`Invalid --${flag}: expected a number > 0, got ${value}`);
+  }
+  return value;
+}
+
+/** The validated settings and run options of a sweep. */
+export interface ResolvedSweepOptions {
+  /** What decides the rows (recorded in the manifest). */
+  settings: SweepSettings;
+  /** SAEs per chunk. */
+  chunk: number;
+  /** Refinement rounds. */
+  refine: number;
+  /** Balance tolerance. */
+  tolerance: number;
+  /** The shard, or null for the whole sweep. */
+  shard: Shard | null;
+  /** Chunks to train before stopping (Infinity: all). */
+  maxChunks: number;
+}
+
+/**
+ * Validates the options and fills in the defaults.
+ *
+ * @throws {SweepAxisError} naming the flag of the first bad setting.
+ */
+export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions {
+  const refine = options.refine ?? DEFAULT_REFINE;
+  if (!Number.isSafeInteger(refine) || refine < 0) {
+    throw new SweepAxisError(`Invalid --refine: expected an integer ≥ 0, got ${refine}`);
+  }
+  const settings: SweepSettings = {
+    steps: positiveInt("steps", options.steps ?? PUBLISHED_STEPS),
+    batchSize: positiveInt("batch-size", options.batchSize ?? 128),
+    lr: positiveNumber("lr", options.lr ?? 3e-4),
+    betas: checkBetas(options.betas ?? DEFAULT_BETAS),
+    seeds: positiveInt("seeds", options.seeds ?? DEFAULT_SEEDS),
+    trees: checkTrees(options.trees ?? notebookSweepTrees()),
+  };
+  return {
+    settings,
+    chunk: positiveInt("chunk", options.chunk ?? DEFAULT_CHUNK),
+    refine,
+    tolerance: positiveNumber("tolerance", options.tolerance ?? DEFAULT_TOLERANCE),
+    shard: options.shard ? checkShard(options.shard) : null,
+    maxChunks: options.maxChunks === undefined
+      ? Infinity
+      : positiveInt("max-chunks", options.maxChunks),
+  };
+}
+
+function duration(seconds: number): string {
+  if (seconds < 90) return `${seconds.toFixed(0)} s`;
+  if (seconds < 5400) return `${(seconds / 60).toFixed(0)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/**
+ * Runs (or resumes) a sweep and writes its folder: `manifest.json`, `chunks/`, `sweep.csv` after
+ * every chunk, and when complete `sweep.json` and `figures/`; prints one verdict per tree.
+ *
+ * @throws {SweepAxisError} for bad settings (the message names the flag), before any training.
+ * @throws {SweepFolderError} when `out` holds another sweep (without `resume`), or a sweep whose settings
+ *   differ (with `resume`).
+ */
+export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepResult> {
+  const { settings, chunk, refine, tolerance, shard, maxChunks } = resolveSweepOptions(options);
+  const log = options.log ?? ((line: string) => console.log(line));
+  const out = options.out;
+  const manifest = manifestOf(settings, shard);
+  const existing = await readManifest(out);
+  if (existing && !options.resume) {
+    throw new SweepFolderError(
+      `Cannot start a sweep in ${out}: it already holds one; pass --resume to continue it ` +
+        `(or to rewrite its outputs), or choose another --out`,
+    );
+  }
+  if (existing) {
+    const diff = manifestDifference(existing, manifest);
+    if (diff) {
+      throw new SweepFolderError(
+        `Cannot resume the sweep in ${out}: its settings differ from this run's, ${diff} ` +
+          `(recorded vs asked); use the recorded settings or another --out`,
+      );
+    }
+  } else {
+    if (!(await isAbsentOrEmpty(out))) {
+      throw new SweepFolderError(
+        `Cannot start a sweep in ${out}: the folder holds other files; choose another --out`,
+      );
+    }
+    await Deno.mkdir(out, { recursive: true });
+    await writeManifest(out, manifest);
+  }
+
+  const records = existing ? await readRecords(out) : [];
+  const rows = new Map<string, SweepRow>();
+  for (const record of records) {
+    for (const row of record.rows) rows.set(combinationKey(row.tree, row.beta, row.seed), row);
+  }
+  let nextChunk = Math.max(-1, ...records.map((r) => r.chunk)) + 1;
+  const { trees } = settings;
+  const models = new ToyModelCache();
+  let chunksTrained = 0;
+  let stopped = false;
+
+  log(`matryoshka-gpu: β sweep → ${out}${shard ? ` (shard ${formatShard(shard)})` : ""}`);
+  log(
+    `trees: ${trees.map((t) => `${t.name} (${t.childProbs.join(", ")})`).join("; ")}\n` +
+      `β: ${settings.betas.map(showBeta).join(", ")}\n` +
+      `seeds: ${settings.seeds}  steps: ${settings.steps}  batch: ${settings.batchSize}  ` +
+      `lr: ${settings.lr}  chunk: ${chunk}  refine: ${refine}  tolerance: ${tolerance}`,
+  );
+  if (rows.size > 0) log(`resuming: ${rows.size} SAEs already recorded`);
+
+  /** Trains the combinations not yet recorded, chunk by chunk; false when stopped early. */
+  const trainAll = async (phase: string, combos: Combination[]): Promise<boolean> => {
+    const todo = combos.filter((c) =>
+      !rows.has(combinationKey(trees[c.tree]!.name, c.beta, c.seed))
+    );
+    if (todo.length === 0) return true;
+    if (chunksTrained === 0) {
+      // Outputs of an earlier finish no longer describe the folder.
+      await Deno.remove(`${out}/sweep.json`).catch(() => {});
+    }
+    const chunks = chunked(todo, chunk);
+    log(
+      `${phase}: ${todo.length} SAEs in ${chunks.length} chunk${chunks.length > 1 ? "s" : ""} ` +
+        `(${(todo.length * settings.steps).toLocaleString("en-US")} SAE-steps)`,
+    );
+    gpu ??= await getGpu();
+    let rate = 0;
+    for (const [i, combos] of chunks.entries()) {
+      if (chunksTrained >= maxChunks) {
+        stopped = true;
+        return false;
+      }
+      const started = performance.now();
+      const label = `${phase} chunk ${i + 1}/${chunks.length}`;
+      const trained = await trainChunk(combos, trees, models, {
+        steps: settings.steps,
+        batchSize: settings.batchSize,
+        lr: settings.lr,
+        quiet: options.quiet ?? false,
+        label,
+      }, gpu);
+      await writeRecord(out, { chunk: nextChunk++, phase, rows: trained });
+      for (const row of trained) rows.set(combinationKey(row.tree, row.beta, row.seed), row);
+      await writeSweepCsv(out, [...rows.values()], trees);
+      chunksTrained++;
+      const seconds = (performance.now() - started) / 1000;
+      rate = (combos.length * settings.steps) / seconds;
+      const left = chunks.slice(i + 1).reduce((n, c) => n + c.length, 0) * settings.steps / rate;
+      for (const row of trained) {
+        if (row.divergedAt !== null) {
+          log(
+            `warning: ${row.tree} β = ${showBeta(row.beta)} seed ${row.seed} diverged at step ` +
+              `${row.divergedAt}; the balance finder leaves it out`,
+          );
+        }
+      }
+      log(
+        `${label}: ${combos.length} SAEs in ${seconds.toFixed(1)} s ` +
+          `(${Math.round(rate).toLocaleString("en-US")} SAE-steps/s)` +
+          (i + 1 < chunks.length ? `, about ${duration(left)} left in this phase` : ""),
+      );
+    }
+    return true;
+  };
+
+  const grid = shardCombinations(
+    gridCombinations(trees.length, settings.betas, settings.seeds),
+    shard,
+  );
+  let done = await trainAll("grid", grid);
+  if (done && refine > 0 && shard) {
+    log(
+      "refinement skipped: a shard holds only part of the grid; merge the shards (--merge), " +
+        "then run --resume with the same settings on the merged folder to refine",
+    );
+  }
+  for (let round = 1; done && !shard && round <= refine; round++) {
+    const combos: Combination[] = [];
+    const current = [...rows.values()];
+    trees.forEach((tree, t) => {
+      const earlier = current.filter((r) => r.round < round);
+      for (const beta of refinementBetas(samplesOf(earlier, tree))) {
+        for (let seed = 0; seed < settings.seeds; seed++) {
+          combos.push({ tree: t, beta, seed, round });
+        }
+      }
+    });
+    done = await trainAll(`refine ${round}`, combos);
+  }
+
+  const allRows = [...rows.values()];
+  if (stopped || !done) {
+    log(
+      `stopped after ${chunksTrained} chunk${chunksTrained === 1 ? "" : "s"} ` +
+        `(${allRows.length} SAEs recorded); run again with --resume to continue`,
+    );
+    return { out, complete: false, chunksTrained, rows: allRows, balances: [], json: null };
+  }
+  const { json, balances } = await writeSweepOutputs(out, settings, allRows, {
+    tolerance,
+    shard,
+    complete: gridComplete(settings, allRows, shard),
+  });
+  log("");
+  for (const { tree, balance } of balances) {
+    if (typeof balance === "string") log(`${tree.name}: no result: ${balance}`);
+    else for (const line of describeBalance(tree.name, tree.childProbs, balance)) log(line);
+  }
+  if (shard) log(`(shard ${formatShard(shard)}: the verdicts use this shard's rows only)`);
+  log(`wrote ${out}/: sweep.csv, sweep.json, figures/ (${allRows.length} SAEs)`);
+  return { out, complete: true, chunksTrained, rows: allRows, balances, json };
+}

@@ -1,0 +1,132 @@
+/**
+ * Trains one chunk of sweep combinations together on the GPU and measures each SAE.
+ *
+ * Each combination is the notebook's SAE for its tree: `NOTEBOOK_SAE_CONFIG` with one latent per
+ * true feature, prefixes `[1, nFeatures]`, initialised to match the toy model (noise 0, feature
+ * order unchanged). β is the inner prefix's multiplier, `[β, 1]`; β = 0 is then the standard SAE
+ * (a prefix with β = 0 contributes nothing, as `matryoshkaSteps: [4]`), and β = ∞ is the detached
+ * setup (`useDeltaLoss` with multipliers 1). Seed s is both the toy model's seed (hidden dimension
+ * 50) and the batches' seed, so seed 0 at β = 0.25 is `deno task balanced`'s balanced SAE.
+ * Combinations whose trees have different numbers of features (different SAE shapes) are trained
+ * in one call per shape.
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "../sae/config.ts";
+import { initSaeToMatchModel } from "../sae/init.ts";
+import { MatryoshkaSAE } from "../sae/sae.ts";
+import { trainToySaes } from "../sae/train.ts";
+import { ToyModel } from "../toy/toy_model.ts";
+import type { SweepTree } from "./axes.ts";
+import { type Combination, combinationKey } from "./combinations.ts";
+import { measureRow, type SweepRow } from "./rows.ts";
+
+/** Hidden dimension of the sweep's toy models (the notebook's). */
+export const SWEEP_HIDDEN_DIM = 50;
+
+/**
+ * The SAE configuration of a sweep point: the notebook's, sized for `nFeatures` true features,
+ * with inner multiplier β (Infinity: the detached setup).
+ */
+export function betaSaeConfig(
+  beta: number,
+  nFeatures: number,
+): Partial<SaeConfig> & { dIn: number; dSae: number } {
+  const base = {
+    ...NOTEBOOK_SAE_CONFIG,
+    dIn: SWEEP_HIDDEN_DIM,
+    dSae: nFeatures,
+    matryoshkaSteps: [1, nFeatures],
+  };
+  if (beta === Infinity) {
+    return { ...base, useDeltaLoss: true, matryoshkaInnerLossMultipliers: [1, 1] };
+  }
+  return { ...base, matryoshkaInnerLossMultipliers: [beta, 1] };
+}
+
+/** Toy models by (number of features, seed), built once per sweep. */
+export class ToyModelCache {
+  #models = new Map<string, ToyModel>();
+
+  /** The toy model with `nFeatures` features in 50 dimensions for `seed`. */
+  get(nFeatures: number, seed: number): ToyModel {
+    const key = `${nFeatures}|${seed}`;
+    let model = this.#models.get(key);
+    if (!model) {
+      model = new ToyModel({ nFeatures, hiddenDim: SWEEP_HIDDEN_DIM, seed });
+      this.#models.set(key, model);
+    }
+    return model;
+  }
+}
+
+/** Training settings of a sweep. */
+export interface ChunkTrainOptions {
+  /** Optimiser steps. */
+  steps: number;
+  /** Samples per step. */
+  batchSize: number;
+  /** Adam learning rate. */
+  lr: number;
+  /** No progress bar. */
+  quiet: boolean;
+  /** Label of the progress bar. */
+  label: string;
+}
+
+/**
+ * Trains the chunk's SAEs together (one trainer call per SAE shape) and measures each.
+ *
+ * @returns one row per combination, in the chunk's order.
+ */
+export async function trainChunk(
+  chunk: readonly Combination[],
+  trees: readonly SweepTree[],
+  models: ToyModelCache,
+  options: ChunkTrainOptions,
+  gpu?: Gpu,
+): Promise<SweepRow[]> {
+  const rows = new Array<SweepRow>(chunk.length);
+  const shapes = [...new Set(chunk.map((c) => trees[c.tree]!.tree.nFeatures))];
+  for (const nFeatures of shapes) {
+    const members = chunk.map((c, i) => ({ c, i })).filter(({ c }) =>
+      trees[c.tree]!.tree.nFeatures === nFeatures
+    );
+    const ordering = Array.from({ length: nFeatures }, (_, f) => f);
+    const runs = members.map(({ c }) => {
+      const t = trees[c.tree]!;
+      const model = models.get(nFeatures, c.seed);
+      const sae = new MatryoshkaSAE(betaSaeConfig(c.beta, nFeatures));
+      initSaeToMatchModel(sae.params, sae.layout, model.embedding, nFeatures, {
+        noiseLevel: 0,
+        featureOrdering: ordering,
+      });
+      return {
+        sae,
+        model,
+        tree: t.tree,
+        seed: c.seed,
+        name: combinationKey(t.name, c.beta, c.seed),
+      };
+    });
+    const label = shapes.length > 1 ? `${options.label} (${nFeatures} features)` : options.label;
+    const results = await trainToySaes(runs, {
+      steps: options.steps,
+      batchSize: options.batchSize,
+      lr: options.lr,
+      quiet: options.quiet,
+      label,
+    }, gpu);
+    members.forEach(({ c, i }, k) => {
+      const t = trees[c.tree]!;
+      const run = runs[k]!;
+      rows[i] = measureRow(
+        { tree: t.name, childProbs: t.childProbs, beta: c.beta, seed: c.seed, round: c.round },
+        run.sae,
+        run.model.embedding,
+        nFeatures,
+        results[k]!,
+      );
+    });
+  }
+  return rows;
+}

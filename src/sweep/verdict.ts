@@ -1,0 +1,65 @@
+/**
+ * The balance finder's answer in words: one verdict line per tree ("balanceable" or "not
+ * balanceable", β*, the child that is furthest from zero) and the encoder's and decoder's child
+ * components at β*. Children are numbered from 1 in child order (for the notebook's trees child k
+ * is true feature k).
+ */
+import type { Balance } from "./balance.ts";
+
+/** `+0.081` / `−0.081` (true minus sign). */
+export function signed(value: number, digits = 3): string {
+  if (!Number.isFinite(value)) return String(value);
+  const text = Math.abs(value).toFixed(digits);
+  return `${value < 0 && Number(text) !== 0 ? "\u2212" : "+"}${text}`;
+}
+
+/** β for people: `∞`, or at most 4 significant digits. */
+export function showBeta(beta: number): string {
+  return beta === Infinity ? "∞" : String(Number(beta.toPrecision(4)));
+}
+
+function child(k: number, childProbs: readonly number[]): string {
+  const p = childProbs[k];
+  return p === undefined ? `child ${k + 1}` : `child ${k + 1} (p=${p})`;
+}
+
+/**
+ * The verdict line of one tree, e.g.
+ * `unbalanced: not balanceable — at β* = 0.19 child 3 (p=0.5) still has +0.081 (tolerance 0.02)`.
+ */
+export function verdictLine(name: string, childProbs: readonly number[], balance: Balance): string {
+  const at = `at β* = ${showBeta(balance.betaStar)}`;
+  const worst = child(balance.worstChild, childProbs);
+  const value = signed(balance.residuals[balance.worstChild]!);
+  if (balance.balanceable) {
+    return `${name}: balanceable — ${at} every child is within ±${balance.tolerance} ` +
+      `(largest: ${worst}, ${value})`;
+  }
+  return `${name}: not balanceable — ${at} ${worst} still has ${value} ` +
+    `(tolerance ${balance.tolerance})`;
+}
+
+/** The verdict line plus the encoder's and decoder's child components at β*. */
+export function describeBalance(
+  name: string,
+  childProbs: readonly number[],
+  balance: Balance,
+): string[] {
+  const list = (values: number[]) =>
+    values.map((v, k) => `${child(k, childProbs)} ${signed(v)}`).join(", ");
+  const lines = [
+    verdictLine(name, childProbs, balance),
+    `  latent 0 encoder at β*: ${list(balance.residuals)}`,
+  ];
+  if (balance.decoder.some(Number.isFinite)) {
+    lines.push(`  latent 0 decoder at β*: ${list(balance.decoder)}`);
+  }
+  if (balance.localMinima.length > 1) {
+    const at = (beta: number) => balance.curve.find((p) => p.beta === beta)!.objective;
+    lines.push(
+      `  the largest |child component| has ${balance.localMinima.length} local minima: ` +
+        balance.localMinima.map((b) => `${at(b).toFixed(3)} at β = ${showBeta(b)}`).join(", "),
+    );
+  }
+  return lines;
+}
