@@ -10,6 +10,7 @@ import type { TrainResult } from "../sae/train.ts";
 import type { MatryoshkaSAE } from "../sae/sae.ts";
 import { decoderCosSims, encoderCosSims } from "../metrics/cosine.ts";
 import { resolvedSteps } from "../sae/loss_plan.ts";
+import type { SaeMetrics } from "../metrics/evaluate.ts";
 
 /** What the sweep records for one SAE. */
 export interface SweepRow {
@@ -96,6 +97,25 @@ export function measureRow(
 }
 
 /** A row as JSON: β = ∞ as `"inf"`, NaN and ±∞ elsewhere as `null`. */
+/**
+ * The synthetic-SAE metrics of one SAE as named csv columns (src/metrics/evaluate.ts): MCC of
+ * encoder and decoder, explained variance (full and per prefix), L0, true L0, dead latents and
+ * shrinkage.
+ */
+export function metricColumns(m: SaeMetrics): Record<string, number> {
+  const columns: Record<string, number> = {
+    mcc_encoder: m.mccEncoder,
+    mcc_decoder: m.mccDecoder,
+    explained_variance: m.explainedVariance,
+  };
+  m.prefixExplainedVariance.forEach((v, i) => columns[`explained_variance_prefix_${i + 1}`] = v);
+  columns.l0 = m.l0;
+  columns.true_l0 = m.trueL0;
+  columns.dead_latents = m.deadCount;
+  columns.shrinkage = m.shrinkage;
+  return columns;
+}
+
 export type SweepRowJson = Omit<SweepRow, "beta"> & { beta: number | "inf" };
 
 const finite = (v: number) => Number.isFinite(v) ? v : null;

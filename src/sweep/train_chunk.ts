@@ -18,7 +18,8 @@ import { trainToySaes } from "../sae/train.ts";
 import { ToyModel } from "../toy/toy_model.ts";
 import type { SweepTree } from "./axes.ts";
 import { type Combination, combinationKey } from "./combinations.ts";
-import { measureRow, type SweepRow } from "./rows.ts";
+import { measureRow, metricColumns, type SweepRow } from "./rows.ts";
+import { evaluate } from "../metrics/evaluate.ts";
 
 /** Hidden dimension of the sweep's toy models (the notebook's). */
 export const SWEEP_HIDDEN_DIM = 50;
@@ -116,6 +117,12 @@ export async function trainChunk(
       quiet: options.quiet,
       label,
     }, gpu);
+    // The synthetic-SAE metrics on held-out rows (the same rows for every SAE of a tree).
+    const metrics = await evaluate(
+      runs.map((r) => ({ sae: r.sae, model: r.model, tree: r.tree })),
+      {},
+      gpu,
+    );
     members.forEach(({ c, i }, k) => {
       const t = trees[c.tree]!;
       const run = runs[k]!;
@@ -126,6 +133,7 @@ export async function trainChunk(
         nFeatures,
         results[k]!,
       );
+      rows[i]!.metrics = metricColumns(metrics[k]!);
     });
   }
   return rows;

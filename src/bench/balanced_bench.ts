@@ -1,0 +1,119 @@
+/**
+ * The end-to-end part of the benchmark: the wall time of `deno task balanced` at its default
+ * settings (run as a subprocess: Deno start-up, toy model, training, figures and files), and the
+ * same SAEs trained in PyTorch one at a time as the notebook does, timed over a few thousand steps
+ * each and extrapolated to the full schedule.
+ */
+import { initSaeToMatchModel } from "../sae/init.ts";
+import { MatryoshkaSAE } from "../sae/sae.ts";
+import type { SaeConfig } from "../sae/config.ts";
+import type { TreeFeatureGenerator } from "../toy/tree.ts";
+import { median } from "./timing.ts";
+import { type TorchRunner, torchSae, torchWorld } from "./torch_runner.ts";
+
+/** The end-to-end time of the balanced experiment. */
+export interface BalancedTiming {
+  /** Median wall time of the subprocess, seconds. */
+  seconds: number;
+  /** Wall time of each run. */
+  runs: number[];
+  /** The training time the experiment printed, per run (when it printed one). */
+  trainSeconds: number[];
+  command: string;
+}
+
+/**
+ * Runs `deno run -A <script> --quiet --out <temporary folder>` and times it; repeats up to
+ * `repetitions` times when a run takes under `repeatBelowSeconds` (else one run).
+ *
+ * @throws {Error} with the tail of its stderr when the experiment fails.
+ */
+export async function timeBalancedEndToEnd(
+  script: string,
+  { repetitions = 3, repeatBelowSeconds = 15 }: {
+    repetitions?: number;
+    repeatBelowSeconds?: number;
+  } = {},
+): Promise<BalancedTiming> {
+  const deno = Deno.execPath();
+  const runs: number[] = [];
+  const trainSeconds: number[] = [];
+  const out = await Deno.makeTempDir({ prefix: "bench_balanced_" });
+  const args = ["run", "-A", script, "--quiet", "--out", `${out}/balanced`];
+  try {
+    for (let r = 0; r < repetitions; r++) {
+      const start = performance.now();
+      const result = await new Deno.Command(deno, { args, stdout: "piped", stderr: "piped" })
+        .output();
+      const seconds = (performance.now() - start) / 1000;
+      const stdout = new TextDecoder().decode(result.stdout);
+      if (!result.success) {
+        const stderr = new TextDecoder().decode(result.stderr).trim().split("\n").slice(-3);
+        throw new Error(`deno task balanced failed (exit ${result.code}): ${stderr.join(" / ")}`);
+      }
+      runs.push(seconds);
+      const trained = stdout.match(/trained \d+ SAEs × \d+ steps in ([\d.]+) s/);
+      if (trained) trainSeconds.push(Number(trained[1]));
+      if (seconds >= repeatBelowSeconds) break;
+    }
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+  return { seconds: median(runs), runs, trainSeconds, command: `deno ${args.join(" ")}` };
+}
+
+/** One SAE of the notebook, ready to train. */
+export interface BalancedSae {
+  name: string;
+  tree: TreeFeatureGenerator;
+  /** The complete configuration (the notebook's shared one with this SAE's overrides). */
+  config: SaeConfig;
+}
+
+/** PyTorch's time for the notebook's SAEs, one at a time. */
+export interface TorchBalancedTiming {
+  /** Extrapolated seconds for all SAEs at `totalSteps` each. */
+  seconds: number;
+  perSae: { name: string; steps: number; seconds: number; extrapolated: number }[];
+  totalSteps: number;
+}
+
+/**
+ * Times each SAE in torch_sae.py for `timedSteps` steps (after a warm-up), one after another as
+ * the notebook trains them, initialised as the experiment does (`initSaeToMatchModel`, no noise),
+ * and extrapolates each to `totalSteps`.
+ */
+export async function timeTorchBalanced(
+  runner: TorchRunner,
+  saes: readonly BalancedSae[],
+  embedding: Float32Array,
+  { timedSteps, totalSteps, batch = 128 }: {
+    timedSteps: number;
+    totalSteps: number;
+    batch?: number;
+  },
+): Promise<TorchBalancedTiming> {
+  const perSae: TorchBalancedTiming["perSae"] = [];
+  for (const spec of saes) {
+    const sae = new MatryoshkaSAE(spec.config);
+    const nFeatures = spec.tree.nFeatures;
+    initSaeToMatchModel(sae.params, sae.layout, embedding, nFeatures, { noiseLevel: 0 });
+    const response = await runner.request<{ seconds: number; steps: number }>({
+      task: "steps",
+      world: torchWorld(spec.tree, embedding, spec.config.dIn),
+      sae: torchSae(spec.config),
+      batch,
+      steps: timedSteps,
+      warmupSteps: 50,
+      initParams: Array.from(sae.params),
+      seed: 0,
+    });
+    perSae.push({
+      name: spec.name,
+      steps: response.steps,
+      seconds: response.seconds,
+      extrapolated: response.seconds / response.steps * totalSteps,
+    });
+  }
+  return { seconds: perSae.reduce((s, p) => s + p.extrapolated, 0), perSae, totalSteps };
+}

@@ -1,0 +1,216 @@
+/**
+ * Runs the whole benchmark: for each shape and each model count M, the GPU path, the CPU
+ * reference and PyTorch (loop and batched); then the balanced experiment end to end against
+ * PyTorch; then the targets. Cells whose single step would take too long (projected from the
+ * previous M) are skipped with the projection as their reason, to keep the run short.
+ */
+import { describeAdapter, type Gpu } from "../gpu/device.ts";
+import { paramLayout } from "../sae/layout.ts";
+import { ToyModel } from "../toy/toy_model.ts";
+import { type BalancedSae, timeBalancedEndToEnd, timeTorchBalanced } from "./balanced_bench.ts";
+import { measureCpuCell } from "./cpu_column.ts";
+import { gpuBytesPerModel, measureGpuCell, type ShapeData } from "./gpu_column.ts";
+import { loadAverage, machineInfo } from "./machine.ts";
+import type { BalancedResult, BenchResults, BenchRow, ShapeResult } from "./results.ts";
+import type { BenchShape } from "./shapes.ts";
+import { evaluateTargets } from "./targets.ts";
+import { type Cell, skippedCell } from "./timing.ts";
+import { measureTorchCell, type TorchVariant } from "./torch_column.ts";
+import { TorchRunner } from "./torch_runner.ts";
+
+/** What to run. */
+export interface BenchOptions {
+  shapes: readonly BenchShape[];
+  /** Model counts M, ascending. */
+  models: readonly number[];
+  repetitions: number;
+  /** Seconds per timed repetition. */
+  repSeconds: number;
+  /** Skip a GPU or batched-PyTorch cell whose one step of M models is projected above this. */
+  maxStepSeconds: number;
+  /** PyTorch: the interpreter and torch_sae.py, or why it is skipped. */
+  torch: { python: string; script: string; threads: number } | { skipped: string };
+  /** The balanced experiment, or why it is skipped. */
+  balanced:
+    | {
+      /** Path of experiments/balanced.ts. */
+      script: string;
+      /** The notebook's SAEs for the PyTorch side. */
+      saes: readonly BalancedSae[];
+      /** The toy model's embedding of the experiment (seed 0). */
+      embedding: Float32Array;
+      /** Steps timed per SAE in PyTorch before extrapolating. */
+      torchTimedSteps: number;
+      /** The experiment's steps (the published 24,415). */
+      totalSteps: number;
+    }
+    | { skipped: string };
+  /** Progress lines (default: stderr). */
+  log?: (line: string) => void;
+}
+
+/** The tree, the toy model's embedding and the shape, built once per shape. */
+export function shapeData(shape: BenchShape): ShapeData {
+  const tree = shape.tree();
+  const model = new ToyModel({
+    nFeatures: tree.nFeatures,
+    hiddenDim: shape.dIn,
+    seed: shape.toyModelSeed,
+  });
+  return { shape, tree, embedding: model.embedding };
+}
+
+function describe(cell: Cell): string {
+  return cell.status === "ok" ? `${Math.round(cell.rate)} SAE-steps/s` : `n/a (${cell.reason})`;
+}
+
+/** Skips a cell when the previous M's cost projects one step of M models above the limit. */
+class Projection {
+  #secondsPerSaeStep: number | null = null;
+  #from = 0;
+  constructor(readonly maxStepSeconds: number) {}
+  reason(models: number): string | null {
+    if (this.#secondsPerSaeStep === null) return null;
+    const step = this.#secondsPerSaeStep * models;
+    if (step <= this.maxStepSeconds) return null;
+    return `skipped: one step of ${models} models projected at ${step.toFixed(1)} s from ` +
+      `M = ${this.#from} (limit ${this.maxStepSeconds} s)`;
+  }
+  record(models: number, cell: Cell): void {
+    if (cell.status === "ok") {
+      this.#secondsPerSaeStep = 1 / cell.rate;
+      this.#from = models;
+    }
+  }
+}
+
+async function measureShape(
+  gpu: Gpu,
+  shape: BenchShape,
+  options: BenchOptions,
+  torch: TorchRunner | { skipped: string },
+  log: (line: string) => void,
+): Promise<ShapeResult> {
+  log(`${shape.id}: building the tree and toy model`);
+  const data = shapeData(shape);
+  const timing = { repSeconds: options.repSeconds, repetitions: options.repetitions };
+  const gpuProjection = new Projection(options.maxStepSeconds);
+  const batchedProjection = new Projection(options.maxStepSeconds);
+  const torchCell = async (models: number, variant: TorchVariant, projection?: Projection) => {
+    if ("skipped" in torch) return skippedCell(`PyTorch skipped: ${torch.skipped}`);
+    const reason = projection?.reason(models);
+    if (reason) return skippedCell(reason);
+    const cell = await measureTorchCell(torch, data, models, variant, timing);
+    projection?.record(models, cell);
+    return cell;
+  };
+  const rows: BenchRow[] = [];
+  for (const models of options.models) {
+    const skipGpu = gpuProjection.reason(models);
+    const gpuCell = skipGpu
+      ? skippedCell(skipGpu)
+      : await measureGpuCell(gpu, data, models, timing);
+    gpuProjection.record(models, gpuCell);
+    log(`${shape.id} M=${models} GPU: ${describe(gpuCell)}`);
+    const cpuCell = measureCpuCell(data, models, timing);
+    log(`${shape.id} M=${models} CPU reference: ${describe(cpuCell)}`);
+    const loop = await torchCell(models, "loop");
+    log(`${shape.id} M=${models} PyTorch loop: ${describe(loop)}`);
+    const batched = await torchCell(models, "batched", batchedProjection);
+    log(`${shape.id} M=${models} PyTorch batched: ${describe(batched)}`);
+    rows.push({ models, gpu: gpuCell, cpu: cpuCell, torchLoop: loop, torchBatched: batched });
+  }
+  return {
+    id: shape.id,
+    title: shape.title,
+    dIn: shape.dIn,
+    dSae: shape.dSae,
+    prefixes: [...shape.prefixes],
+    batch: shape.batch,
+    nFeatures: data.tree.nFeatures,
+    paramsPerModel: paramLayout(shape.dIn, shape.dSae).size,
+    gpuBytesPerModel: gpuBytesPerModel(shape.dIn, shape.dSae),
+    rows,
+  };
+}
+
+async function measureBalanced(
+  options: BenchOptions,
+  torch: TorchRunner | { skipped: string },
+  log: (line: string) => void,
+): Promise<BalancedResult> {
+  const b = options.balanced;
+  if ("skipped" in b) return { skipped: b.skipped };
+  const result: BalancedResult = {};
+  log("balanced: running deno task balanced end to end");
+  try {
+    result.endToEnd = await timeBalancedEndToEnd(b.script, { repetitions: options.repetitions });
+    log(`balanced: ${result.endToEnd.seconds.toFixed(2)} s end to end`);
+  } catch (error) {
+    result.endToEndError = error instanceof Error ? error.message : String(error);
+    log(`balanced: ${result.endToEndError}`);
+  }
+  if ("skipped" in torch) {
+    result.torchError = `PyTorch skipped: ${torch.skipped}`;
+    return result;
+  }
+  log(`balanced: PyTorch, ${b.torchTimedSteps} steps of each SAE`);
+  try {
+    result.torch = await timeTorchBalanced(torch, b.saes, b.embedding, {
+      timedSteps: b.torchTimedSteps,
+      totalSteps: b.totalSteps,
+    });
+    log(`balanced: PyTorch extrapolated to ${result.torch.seconds.toFixed(1)} s`);
+  } catch (error) {
+    result.torchError = error instanceof Error ? error.message : String(error);
+    log(`balanced: PyTorch failed: ${result.torchError}`);
+  }
+  return result;
+}
+
+/** Runs the benchmark and returns its results (targets included). */
+export async function runBench(gpu: Gpu, options: BenchOptions): Promise<BenchResults> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const loadAtStart = loadAverage();
+  let torch: TorchRunner | { skipped: string };
+  if ("skipped" in options.torch) {
+    torch = { skipped: options.torch.skipped };
+  } else {
+    try {
+      const { python, script, threads } = options.torch;
+      torch = await TorchRunner.start(python, script, threads);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      torch = {
+        skipped: `not available (${message}); install Debian's python3-torch ` +
+          `(apt-get install -y python3-torch)`,
+      };
+      log(`PyTorch ${torch.skipped}`);
+    }
+  }
+  try {
+    const shapes: ShapeResult[] = [];
+    for (const shape of options.shapes) {
+      shapes.push(await measureShape(gpu, shape, options, torch, log));
+    }
+    const balanced = await measureBalanced(options, torch, log);
+    const partial = {
+      date: new Date().toISOString(),
+      adapter: describeAdapter(gpu.summary),
+      adapterIsFallback: gpu.summary.isFallback,
+      machine: machineInfo(),
+      load: { start: loadAtStart, end: loadAverage() },
+      torch: torch instanceof TorchRunner ? torch.versions : torch,
+      settings: {
+        models: [...options.models],
+        repetitions: options.repetitions,
+        repSeconds: options.repSeconds,
+      },
+      shapes,
+      balanced,
+    };
+    return { ...partial, targets: evaluateTargets(partial) };
+  } finally {
+    if (torch instanceof TorchRunner) await torch.close();
+  }
+}

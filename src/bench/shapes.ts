@@ -1,0 +1,95 @@
+/**
+ * The shapes `deno task bench` measures: the seed notebook's (d_in 50, d_sae 4, prefixes [1, 4],
+ * the balanced tree of 4 features) and a larger toy (d_in 256, d_sae 64, prefixes [8, 64], a
+ * two-level tree of 8 parents × 7 children = 64 features), each trained with the notebook's
+ * balanced (β = 0.25) configuration.
+ */
+import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "../sae/config.ts";
+import { balancedTree } from "../toy/notebook_trees.ts";
+import { TreeFeatureGenerator } from "../toy/tree.ts";
+
+/** One benchmarked shape: the SAE, its data and the toy model that embeds the data. */
+export interface BenchShape {
+  /** Short key used in JSON (`notebook`, `large`). */
+  id: string;
+  /** One line describing the shape for the table's heading. */
+  title: string;
+  dIn: number;
+  dSae: number;
+  /** Matryoshka prefix ends. */
+  prefixes: number[];
+  batch: number;
+  /** Builds the tree the batches are sampled from. */
+  tree: () => TreeFeatureGenerator;
+  /** Seed of the toy model's embedding. */
+  toyModelSeed: number;
+}
+
+/** Active probability of each parent of {@link largeToyTree} (about one parent per sample). */
+export const LARGE_TREE_PARENT_PROB = 0.125;
+/** Active probability of each child given its parent (the notebook's 0.15). */
+export const LARGE_TREE_CHILD_PROB = 0.15;
+
+/**
+ * The larger toy's tree: a root (p = 1, not read out) with `parents` read-out parents (p = 0.125
+ * each, so about one active parent per sample), each with `children` read-out children (p = 0.15
+ * given the parent, the notebook's value; not mutually exclusive). With 8 × 7 that is 64 features,
+ * about 2 active per sample.
+ *
+ * @example
+ * ```ts
+ * import { largeToyTree } from "./shapes.ts";
+ * largeToyTree().nFeatures; // 64
+ * ```
+ */
+export function largeToyTree(parents = 8, children = 7): TreeFeatureGenerator {
+  return new TreeFeatureGenerator({
+    activeProb: 1,
+    isReadOut: false,
+    children: Array.from({ length: parents }, () => ({
+      activeProb: LARGE_TREE_PARENT_PROB,
+      children: Array.from({ length: children }, () => ({ activeProb: LARGE_TREE_CHILD_PROB })),
+    })),
+  });
+}
+
+/** The notebook's shape: d_in 50, d_sae 4, prefixes [1, 4], batch 128, the balanced tree. */
+export const NOTEBOOK_SHAPE: Readonly<BenchShape> = Object.freeze({
+  id: "notebook",
+  title: "notebook shape: d_in 50, d_sae 4, prefixes [1, 4], batch 128, balanced tree (4 features)",
+  dIn: 50,
+  dSae: 4,
+  prefixes: [1, 4],
+  batch: 128,
+  tree: balancedTree,
+  toyModelSeed: 0,
+});
+
+/** The larger toy: d_in 256, d_sae 64, prefixes [8, 64], batch 128, 8 parents × 7 children. */
+export const LARGE_TOY_SHAPE: Readonly<BenchShape> = Object.freeze({
+  id: "large",
+  title: `larger toy: d_in 256, d_sae 64, prefixes [8, 64], batch 128, tree of 8 parents ` +
+    `(p ${LARGE_TREE_PARENT_PROB}) × 7 children (p ${LARGE_TREE_CHILD_PROB}) = 64 features`,
+  dIn: 256,
+  dSae: 64,
+  prefixes: [8, 64],
+  batch: 128,
+  tree: () => largeToyTree(),
+  toyModelSeed: 0,
+});
+
+/**
+ * The configuration every benchmarked SAE trains with: the notebook's shared configuration with
+ * the balanced β = 0.25 (`matryoshkaInnerLossMultipliers [0.25, 1]`), at the shape's size.
+ */
+export function benchSaeConfig(shape: BenchShape): SaeConfig {
+  return {
+    ...NOTEBOOK_SAE_CONFIG,
+    dIn: shape.dIn,
+    dSae: shape.dSae,
+    matryoshkaSteps: [...shape.prefixes],
+    matryoshkaInnerLossMultipliers: shape.prefixes.map((_, i, all) =>
+      i === all.length - 1 ? 1 : 0.25
+    ),
+  };
+}
