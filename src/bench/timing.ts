@@ -79,6 +79,7 @@ export async function calibratedRepetitions(
   },
 ): Promise<Repetition[]> {
   let n = startN;
+  await run(n); // warm-up: pipeline compilation and first-use costs are not measured
   let seconds = await run(n);
   // Grow n until a run takes a third of the budget (setup costs then no longer dominate).
   while (seconds < repSeconds / 3) {
