@@ -157,3 +157,42 @@ export {
   type Tick,
 } from "./src/plot/line_plot.ts";
 export { plotSaeFeatCosSims, type PlotSaeOptions } from "./src/plot/sae_cos_sims.ts";
+
+// Sweeps and the balance finder.
+export {
+  DEFAULT_CHUNK,
+  DEFAULT_REFINE,
+  DEFAULT_SEEDS,
+  DEFAULT_TOLERANCE,
+  runSweep,
+  type SweepOptions,
+  type SweepResult,
+} from "./src/sweep/run_sweep.ts";
+export { type MergeOptions, type MergeResult, mergeSweeps } from "./src/sweep/merge.ts";
+export {
+  type Balance,
+  balanceCurve,
+  type BalanceCurvePoint,
+  type BalanceSample,
+  findBalance,
+  refinementBetas,
+  type SeedStats,
+} from "./src/sweep/balance.ts";
+export { describeBalance, verdictLine } from "./src/sweep/verdict.ts";
+export {
+  childProbsTree,
+  DEFAULT_BETAS,
+  notebookSweepTrees,
+  parseBetas,
+  parseChildProbs,
+  parseShard,
+  type Shard,
+  SweepAxisError,
+  type SweepTree,
+  sweepTree,
+  treeFileTree,
+  type TreeSource,
+} from "./src/sweep/axes.ts";
+export { type SweepRow, type SweepRowJson } from "./src/sweep/rows.ts";
+export { type TreeBalance } from "./src/sweep/analysis.ts";
+export { type SweepJson, type SweepJsonSettings, type SweepJsonTree } from "./src/sweep/outputs.ts";
