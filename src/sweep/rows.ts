@@ -116,6 +116,7 @@ export function metricColumns(m: SaeMetrics): Record<string, number> {
   return columns;
 }
 
+/** A sweep row as written to sweep.json (β = ∞ as the string "inf"). */
 export type SweepRowJson = Omit<SweepRow, "beta"> & { beta: number | "inf" };
 
 const finite = (v: number) => Number.isFinite(v) ? v : null;
