@@ -15,8 +15,9 @@ import { readF32, readU32 } from "../gpu/buffers.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
 import type { MatryoshkaSAE } from "./sae.ts";
 import { LOSS_WORDS, lossL1Slot, lossReconSlot, type ModelEntry } from "./model_table.ts";
-import { createFusedStep, fusedUnsupportedReason, type Schedule } from "./fused_step.ts";
-import { type DataGroup, packWorld } from "./world.ts";
+import type { Schedule } from "./fused_step.ts";
+import type { DataGroup } from "./world.ts";
+import { createEngine, type EngineName } from "./engines.ts";
 import { ProgressBar } from "./progress.ts";
 
 /** Tokens per step and the token budget of the published schedule. */
@@ -55,6 +56,8 @@ export interface TrainOptions {
   lrEnd?: number;
   /** Seed of the batches (default 0). Runs may override it. */
   seed?: number;
+  /** `fused`, `kernels` or `auto` (default: `fused` when the shape fits it). */
+  engine?: EngineName;
   /** Threads per model in the fused kernel (default: by adapter, see `defaultWorkgroupSize`). */
   workgroupSize?: number;
   /** Fused kernel: accumulate row statistics per thread (default: when they fit). */
@@ -155,11 +158,6 @@ function nonNegative(name: string, value: number): number {
   return value;
 }
 
-/** Depth of the deepest read-out feature (the root has depth 0). */
-function treeDepth(tree: TreeFeatureGenerator): number {
-  return Math.max(0, ...tree.features.map((f) => tree.ancestry(f).length - 1));
-}
-
 /** Data groups of the runs: one per distinct (tree, toy model, seed). */
 function dataGroups(
   runs: readonly TrainRun[],
@@ -228,9 +226,6 @@ export async function trainToySaes(
     optimizer: { lr, beta1, beta2, eps, clipNorm },
     dataGroup: of[i]!,
   }));
-  const maxFeatures = Math.max(...groups.map((g) => g.tree.nFeatures));
-  const reason = fusedUnsupportedReason(dSae, maxFeatures, models);
-  if (reason) throw new RangeError(`Cannot train this run on the GPU yet: ${reason}`);
   gpu ??= await getGpu();
   const schedule: Schedule = {
     totalSteps: steps,
@@ -238,17 +233,12 @@ export async function trainToySaes(
     decaySteps,
     lrEndFactor: lr > 0 ? lrEnd / lr : 0,
   };
-  const fused = await createFusedStep(gpu, {
+  const engine = await createEngine(gpu, options.engine ?? "auto", {
     models,
+    groups,
     batch,
     dIn,
     dSae,
-    world: packWorld(groups, dIn),
-    trees: {
-      groups: groups.length,
-      maxFeatures,
-      maxDepth: Math.max(...groups.map((g) => treeDepth(g.tree))),
-    },
     schedule,
     ...(options.workgroupSize ? { workgroupSize: options.workgroupSize } : {}),
     ...(options.privateStats !== undefined ? { privateStats: options.privateStats } : {}),
@@ -257,13 +247,10 @@ export async function trainToySaes(
   const P = runs[0]!.sae.layout.size;
   const packed = new Float32Array(M * P);
   runs.forEach((run, m) => packed.set(run.sae.params, m * P));
-  gpu.device.queue.writeBuffer(fused.buffers.params, 0, packed);
+  gpu.device.queue.writeBuffer(engine.params, 0, packed);
 
-  // As many steps per dispatch as the loop budget allows (llvmpipe), at most 256 (a GPU).
-  const perDispatch = Math.min(
-    options.stepsPerDispatch ?? 256,
-    fused.maxStepsPerDispatch,
-  );
+  // As many steps per submit as the engine allows (the fused path: as its loop budget allows).
+  const perDispatch = Math.min(options.stepsPerDispatch ?? 256, engine.maxStepsPerEncode);
   const bar = new ProgressBar({
     total: steps,
     label: options.label ?? `training ${M} SAE${M > 1 ? "s" : ""}`,
@@ -275,7 +262,7 @@ export async function trainToySaes(
   while (done < steps) {
     const n = Math.min(perDispatch, steps - done, nextReport - done);
     const encoder = gpu.device.createCommandEncoder({ label: "train" });
-    fused.encodeSteps(encoder, n);
+    engine.encode(encoder, n);
     gpu.device.queue.submit([encoder.finish()]);
     done += n;
     if (done === nextReport) {
@@ -283,7 +270,7 @@ export async function trainToySaes(
       // Read the losses of this point without waiting for them: the GPU keeps working.
       await pendingRead;
       const at = done;
-      pendingRead = readF32(gpu, fused.buffers.losses).then((losses) => {
+      pendingRead = readF32(gpu, engine.losses).then((losses) => {
         const totals = Array.from({ length: M }, (_, m) => losses[m * LOSS_WORDS]!);
         bar.update(at, totals);
         options.onProgress?.({ step: at, totalSteps: steps, losses: totals });
@@ -292,9 +279,9 @@ export async function trainToySaes(
   }
   await pendingRead;
   const [params, losses, state] = await Promise.all([
-    readF32(gpu, fused.buffers.params),
-    readF32(gpu, fused.buffers.losses),
-    readU32(gpu, fused.buffers.state),
+    readF32(gpu, engine.params),
+    readF32(gpu, engine.losses),
+    engine.readState(),
   ]);
   bar.finish();
   return runs.map((run, m) => {
@@ -303,7 +290,7 @@ export async function trainToySaes(
     const nTerms = models[m]!.plan.terms.length;
     const result: TrainResult = {
       name: names[m]!,
-      stepsDone: state[m * 2]!,
+      stepsDone: state.stepsDone[m]!,
       finalLosses: {
         total: losses[base]!,
         gradNorm: losses[base + 1]!,
@@ -311,7 +298,7 @@ export async function trainToySaes(
         l1: Array.from({ length: nTerms }, (_, t) => losses[base + lossL1Slot(t)]!),
       },
     };
-    const diverged = state[m * 2 + 1]!;
+    const diverged = state.divergedAt[m]!;
     if (diverged !== 0) result.error = new TrainingDivergedError(names[m]!, diverged);
     return result;
   });

@@ -1,0 +1,218 @@
+// The sparsity penalty of every loss term, decoder-norm weighted:
+//
+//   l1_t = l1_mult_t · mean_b ‖ v_b[l1_start_t : l1_end_t] ‖_p,   v_bj = w_j · acts[b][j],
+//
+// with w_j = ‖W_dec[j]‖₂ when the model's l1_by_decoder_norm is set (else 1; the norm is not
+// detached, so the penalty also has a gradient w.r.t. W_dec), and p the model's lp_norm.
+// Included after shaders/lib/model_table.wgsl.
+//
+//   row_norms:             norms[m][j] = ‖W_dec[m][j]‖₂
+//   sparsity_forward:      the loss record's l1 slots; gv[m][b][j] = ∂(Σ_t l1_t)/∂v_bj and
+//                          g_acts[m][b][j] = gv · w_j (overwrites: the first writer of g_acts)
+//   sparsity_decoder_grad: grads W_dec[m][j] += (Σ_b gv_bj · acts_bj) · W_dec[m][j] / w_j
+//                          (models with l1_by_decoder_norm and w_j > 0 only)
+// ∂‖v‖_p/∂v_j is sign(v_j) for p = 1, v_j/‖v‖ for p = 2, sign(v_j)·(|v_j|/‖v‖)^(p−1) otherwise;
+// 0 where v_j = 0 or ‖v‖ = 0 (torch's convention).
+//
+// Bindings (group 0; each entry point uses the ones it names):
+//   0 dims    uniform StepDims
+//   1 models  storage read  [M] ModelInfo                    (forward, decoder_grad)
+//   2 params  storage read  [M][P] parameters                (row_norms, decoder_grad)
+//   3 acts    storage read  [M][B][S]                        (forward, decoder_grad)
+//   4 norms   storage rw    [M][S]                           (all)
+//   5 gv      storage rw    [M][B][S]                        (forward, decoder_grad)
+//   6 g_acts  storage rw    [M][B][S]                        (forward)
+//   7 losses  storage rw    [M][LOSS_WORDS]                  (forward)
+//   8 grads   storage rw    [M][P]                           (decoder_grad)
+//
+// Dispatch (linear workgroup id = wid.x + wid.y * nwg.x, bounds-checked):
+//   row_norms, sparsity_decoder_grad: one invocation per (m, j): ceil(M·S / WG) workgroups;
+//   sparsity_forward: one workgroup per model (rows strided over its WG invocations; WG a power
+//   of two): M workgroups.
+
+struct StepDims {
+  models: u32,
+  batch: u32,
+  d_in: u32,
+  d_sae: u32,
+  terms: u32,
+  param_size: u32,
+  w_enc: u32,
+  b_enc: u32,
+  w_dec: u32,
+  b_dec: u32,
+}
+
+@group(0) @binding(0) var<uniform> dims: StepDims;
+@group(0) @binding(1) var<storage, read> models: array<ModelInfo>;
+@group(0) @binding(2) var<storage, read> params: array<f32>;
+@group(0) @binding(3) var<storage, read> acts: array<f32>;
+@group(0) @binding(4) var<storage, read_write> norms: array<f32>;
+@group(0) @binding(5) var<storage, read_write> gv: array<f32>;
+@group(0) @binding(6) var<storage, read_write> g_acts: array<f32>;
+@group(0) @binding(7) var<storage, read_write> losses: array<f32>;
+@group(0) @binding(8) var<storage, read_write> grads: array<f32>;
+
+override WG: u32 = 64u;
+
+var<workgroup> partial: array<f32, WG * MAX_TERMS>;
+
+fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wid.x + wid.y * nwg.x) * WG + lid;
+}
+
+/** w_j of model m: its decoder row norm, or 1 without decoder-norm weighting. */
+fn weight(m: u32, j: u32, by_norm: bool) -> f32 {
+  if (by_norm) {
+    return norms[m * dims.d_sae + j];
+  }
+  return 1.0;
+}
+
+/** ∂‖v‖_p/∂v_j given v_j and ‖v‖_p. */
+fn norm_derivative(v: f32, n: f32, p: f32) -> f32 {
+  if (v == 0.0) {
+    return 0.0;
+  }
+  if (p == 1.0) {
+    return sign(v);
+  }
+  if (n == 0.0) {
+    return 0.0;
+  }
+  if (p == 2.0) {
+    return v / n;
+  }
+  return sign(v) * pow(abs(v) / n, p - 1.0);
+}
+
+@compute @workgroup_size(WG)
+fn row_norms(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = linear_id(wid, nwg, lid);
+  if (i >= dims.models * dims.d_sae) {
+    return;
+  }
+  let m = i / dims.d_sae;
+  let j = i - m * dims.d_sae;
+  let base = m * dims.param_size + dims.w_dec + j * dims.d_in;
+  var sq = 0.0;
+  for (var d = 0u; d < dims.d_in; d++) {
+    let w = params[base + d];
+    sq += w * w;
+  }
+  norms[i] = sqrt(sq);
+}
+
+@compute @workgroup_size(WG)
+fn sparsity_forward(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let m = wid.x + wid.y * nwg.x;
+  if (m >= dims.models) {
+    return;
+  }
+  let num_terms = models[m].num_terms;
+  let p = models[m].lp_norm;
+  let by_norm = models[m].l1_by_decoder_norm != 0u;
+  let inv_b = 1.0 / f32(dims.batch);
+  var sums: array<f32, MAX_TERMS>;
+  for (var b = lid; b < dims.batch; b += WG) {
+    let row = (m * dims.batch + b) * dims.d_sae;
+    // Each term's ‖v_b[window]‖_p.
+    var row_norm: array<f32, MAX_TERMS>;
+    for (var t = 0u; t < num_terms; t++) {
+      let term = models[m].terms[t];
+      if (term.l1_mult == 0.0) {
+        continue;
+      }
+      var acc = 0.0;
+      for (var j = term.l1_start; j < term.l1_end; j++) {
+        let v = abs(weight(m, j, by_norm) * acts[row + j]);
+        if (p == 1.0) {
+          acc += v;
+        } else if (p == 2.0) {
+          acc += v * v;
+        } else if (v > 0.0) {
+          acc += pow(v, p);
+        }
+      }
+      var n = acc;
+      if (p == 2.0) {
+        n = sqrt(acc);
+      } else if (p != 1.0 && acc > 0.0) {
+        n = pow(acc, 1.0 / p);
+      }
+      row_norm[t] = n;
+      sums[t] += n;
+    }
+    // Gradient w.r.t. v_bj, summed over the terms whose window holds j.
+    for (var j = 0u; j < dims.d_sae; j++) {
+      let w = weight(m, j, by_norm);
+      let v = w * acts[row + j];
+      var g = 0.0;
+      for (var t = 0u; t < num_terms; t++) {
+        let term = models[m].terms[t];
+        if (term.l1_mult != 0.0 && j >= term.l1_start && j < term.l1_end) {
+          g += term.l1_mult * inv_b * norm_derivative(v, row_norm[t], p);
+        }
+      }
+      gv[row + j] = g;
+      g_acts[row + j] = g * w;
+    }
+  }
+  for (var t = 0u; t < MAX_TERMS; t++) {
+    partial[lid * MAX_TERMS + t] = sums[t];
+  }
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      for (var t = 0u; t < MAX_TERMS; t++) {
+        partial[lid * MAX_TERMS + t] += partial[(lid + s) * MAX_TERMS + t];
+      }
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    for (var t = 0u; t < MAX_TERMS; t++) {
+      var value = 0.0;
+      if (t < num_terms && models[m].terms[t].l1_mult != 0.0) {
+        value = models[m].terms[t].l1_mult * partial[t] * inv_b;
+      }
+      losses[m * LOSS_WORDS + LOSS_L10 + t] = value;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn sparsity_decoder_grad(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = linear_id(wid, nwg, lid);
+  if (i >= dims.models * dims.d_sae) {
+    return;
+  }
+  let m = i / dims.d_sae;
+  let j = i - m * dims.d_sae;
+  let w = norms[i];
+  if (models[m].l1_by_decoder_norm == 0u || w == 0.0) {
+    return;
+  }
+  var gw = 0.0;
+  for (var b = 0u; b < dims.batch; b++) {
+    let r = (m * dims.batch + b) * dims.d_sae + j;
+    gw += gv[r] * acts[r];
+  }
+  let scale = gw / w;
+  let base = m * dims.param_size + dims.w_dec + j * dims.d_in;
+  for (var d = 0u; d < dims.d_in; d++) {
+    grads[base + d] += scale * params[base + d];
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * What every kernel wrapper returns, a {@link KernelOp} (one pre-built dispatch), how ops are
+ * encoded and run ({@link encodeOps}, {@link runOps}), and the wrappers' shared helpers: bind groups
+ * with explicit binding numbers and operand size checks.
+ *
+ * Each `.wgsl` family declares one fixed table of bindings; an entry point uses a subset of it, so
+ * bind groups name their binding numbers instead of relying on array positions.
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { dispatch } from "../gpu/pipelines.ts";
+
+/** Invocations per workgroup of the one-dimensional kernels (a power of two). */
+export const WORKGROUP = 64;
+
+/** One kernel invocation whose pipeline, bind group and workgroup count are fixed at creation. */
+export interface KernelOp {
+  /** Pipeline label, for profiling and errors. */
+  readonly label: string;
+  /** Records the dispatch into `pass`. */
+  encode(pass: GPUComputePassEncoder): void;
+  /** Destroys the buffers the op created (its uniforms), not the ones it was given. */
+  destroy(): void;
+}
+
+/** A bind group for group 0 of `pipeline` with `entries[binding] = buffer`. */
+export function bindBuffers(
+  gpu: Gpu,
+  pipeline: GPUComputePipeline,
+  entries: Record<number, GPUBuffer>,
+  label: string,
+): GPUBindGroup {
+  return gpu.device.createBindGroup({
+    label,
+    layout: pipeline.getBindGroupLayout(0),
+    entries: Object.entries(entries).map(([binding, buffer]) => ({
+      binding: Number(binding),
+      resource: { buffer },
+    })),
+  });
+}
+
+/** A {@link KernelOp} dispatching `workgroups` workgroups of `pipeline` with `group`. */
+export function kernelOp(
+  gpu: Gpu,
+  label: string,
+  pipeline: GPUComputePipeline,
+  group: GPUBindGroup,
+  workgroups: number,
+  owned: readonly GPUBuffer[] = [],
+): KernelOp {
+  return {
+    label,
+    encode: (pass) => dispatch(gpu, pass, pipeline, group, workgroups),
+    destroy: () => owned.forEach((buffer) => buffer.destroy()),
+  };
+}
+
+/** Throws a RangeError unless `buffer` holds at least `floats` 32-bit words. */
+export function requireWords(label: string, buffer: GPUBuffer, floats: number): void {
+  if (buffer.size < floats * 4) {
+    throw new RangeError(
+      `Operand ${label} (buffer "${buffer.label}"): needs ${floats} 32-bit words, ` +
+        `the buffer holds ${buffer.size / 4}`,
+    );
+  }
+}
+
+/** Throws a RangeError unless `value` is a positive integer. */
+export function requirePositive(label: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`${label}: expected a positive integer, got ${value}`);
+  }
+}
+
+/** Records `ops` in order into one compute pass of `encoder`. */
+export function encodeOps(
+  encoder: GPUCommandEncoder,
+  ops: readonly KernelOp[],
+  label = "kernels",
+): void {
+  const pass = encoder.beginComputePass({ label });
+  for (const op of ops) op.encode(pass);
+  pass.end();
+}
+
+/** Encodes `ops` in one pass, submits them, and waits until the queue is done. */
+export async function runOps(gpu: Gpu, ops: readonly KernelOp[], label = "kernels"): Promise<void> {
+  const encoder = gpu.device.createCommandEncoder({ label });
+  encodeOps(encoder, ops, label);
+  gpu.device.queue.submit([encoder.finish()]);
+  await gpu.device.queue.onSubmittedWorkDone();
+}

@@ -1,0 +1,72 @@
+/** Wrapper of `shaders/relu.wgsl`: ReLU forward and its backward, element-wise. */
+import type { Gpu } from "../gpu/device.ts";
+import { uploadUniform } from "../gpu/buffers.ts";
+import { getPipeline } from "../gpu/pipelines.ts";
+import reluWgsl from "../../shaders/relu.wgsl" with { type: "text" };
+import {
+  bindBuffers,
+  type KernelOp,
+  kernelOp,
+  requirePositive,
+  requireWords,
+  WORKGROUP,
+} from "./kernel_op.ts";
+
+const FILE = { path: "shaders/relu.wgsl", code: reluWgsl };
+
+async function create(
+  gpu: Gpu,
+  entryPoint: "relu_forward" | "relu_backward",
+  count: number,
+  buffers: Record<number, GPUBuffer>,
+  label: string,
+): Promise<KernelOp> {
+  requirePositive("count", count);
+  const names: Record<number, string> = { 1: "src", 2: "acts", 3: "dst" };
+  for (const [binding, buffer] of Object.entries(buffers)) {
+    requireWords(names[Number(binding)]!, buffer, count);
+  }
+  const pipeline = await getPipeline(gpu, {
+    label: entryPoint,
+    files: [FILE],
+    entryPoint,
+    constants: { WG: WORKGROUP },
+  });
+  const dims = uploadUniform(gpu, `${label} dims`, new Uint32Array([count]));
+  const group = bindBuffers(gpu, pipeline, { 0: dims, ...buffers }, label);
+  return kernelOp(gpu, label, pipeline, group, Math.ceil(count / WORKGROUP), [dims]);
+}
+
+/** `acts[i] = max(pre[i], 0)` for `count` floats. */
+export function createReluForward(
+  gpu: Gpu,
+  spec: { count: number; pre: GPUBuffer; acts: GPUBuffer; label?: string },
+): Promise<KernelOp> {
+  return create(
+    gpu,
+    "relu_forward",
+    spec.count,
+    { 1: spec.pre, 3: spec.acts },
+    spec.label ?? "relu_forward",
+  );
+}
+
+/** `gradPre[i] = gradActs[i] · [acts[i] > 0]` for `count` floats. */
+export function createReluBackward(
+  gpu: Gpu,
+  spec: {
+    count: number;
+    gradActs: GPUBuffer;
+    acts: GPUBuffer;
+    gradPre: GPUBuffer;
+    label?: string;
+  },
+): Promise<KernelOp> {
+  return create(
+    gpu,
+    "relu_backward",
+    spec.count,
+    { 1: spec.gradActs, 2: spec.acts, 3: spec.gradPre },
+    spec.label ?? "relu_backward",
+  );
+}

@@ -1,0 +1,161 @@
+/**
+ * The two ways the trainer can run training steps on the GPU, behind one small interface:
+ *
+ * - `fused` (src/sae/fused_step.ts): one workgroup per model runs many whole steps per dispatch
+ *   in latent space; for SAEs whose Gram quantities fit (the notebook's scale). The default.
+ * - `kernels` (src/sae/kernel_step.ts): the kernel set, about 20 dispatches per step, for any
+ *   shape; the data groups' batches come from the GPU tree sampler (src/toy/gpu_sampler.ts) and
+ *   are copied to each model's input slot.
+ *
+ * Both keep losses and state on the GPU and encode many steps per submit.
+ */
+import type { Gpu } from "../gpu/device.ts";
+import { readU32 } from "../gpu/buffers.ts";
+import { GpuTreeSampler } from "../toy/gpu_sampler.ts";
+import type { TreeFeatureGenerator } from "../toy/tree.ts";
+import { createFusedStep, fusedUnsupportedReason, type Schedule } from "./fused_step.ts";
+import { createKernelStep } from "./kernel_step.ts";
+import type { ModelEntry } from "./model_table.ts";
+import { type DataGroup, packWorld } from "./world.ts";
+
+/** Which training path to use: `auto` picks `fused` when the shape fits it. */
+export type EngineName = "auto" | "fused" | "kernels";
+
+/** A running training path. */
+export interface Engine {
+  name: "fused" | "kernels";
+  /** `[M][P]` parameters. */
+  params: GPUBuffer;
+  /** `[M][LOSS_WORDS]` latest loss records. */
+  losses: GPUBuffer;
+  /** The most steps one `encode` call may record. */
+  maxStepsPerEncode: number;
+  /** Records `steps` training steps of every model. */
+  encode(encoder: GPUCommandEncoder, steps: number): void;
+  /** Steps each model completed and, per model, the 1-based step it diverged at (0: none). */
+  readState(): Promise<{ stepsDone: number[]; divergedAt: number[] }>;
+}
+
+/** What both paths need to know about a run. */
+export interface EngineOptions {
+  models: readonly ModelEntry[];
+  groups: readonly DataGroup[];
+  batch: number;
+  dIn: number;
+  dSae: number;
+  schedule: Schedule;
+  workgroupSize?: number;
+  privateStats?: boolean;
+}
+
+/** Depth of the deepest read-out feature (the root has depth 0). */
+function treeDepth(tree: TreeFeatureGenerator): number {
+  return Math.max(0, ...tree.features.map((f) => tree.ancestry(f).length - 1));
+}
+
+/** Why `fused` cannot run these options, or null. */
+export function fusedReason(options: EngineOptions): string | null {
+  const maxFeatures = Math.max(...options.groups.map((g) => g.tree.nFeatures));
+  return fusedUnsupportedReason(options.dSae, maxFeatures, options.models);
+}
+
+/** Builds the engine `name` (resolving `auto`). */
+export async function createEngine(
+  gpu: Gpu,
+  name: EngineName,
+  options: EngineOptions,
+): Promise<Engine> {
+  const reason = fusedReason(options);
+  if (name === "fused" && reason) {
+    throw new RangeError(
+      `engine "fused" cannot train this run: ${reason}; use "kernels" or "auto"`,
+    );
+  }
+  if (name === "kernels" || (name === "auto" && reason)) return await kernelEngine(gpu, options);
+  return await fusedEngine(gpu, options);
+}
+
+async function fusedEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
+  const { models, groups, batch, dIn, dSae, schedule } = options;
+  const M = models.length;
+  const fused = await createFusedStep(gpu, {
+    models,
+    batch,
+    dIn,
+    dSae,
+    world: packWorld(groups, dIn),
+    trees: {
+      groups: groups.length,
+      maxFeatures: Math.max(...groups.map((g) => g.tree.nFeatures)),
+      maxDepth: Math.max(...groups.map((g) => treeDepth(g.tree))),
+    },
+    schedule,
+    ...(options.workgroupSize ? { workgroupSize: options.workgroupSize } : {}),
+    ...(options.privateStats !== undefined ? { privateStats: options.privateStats } : {}),
+  });
+  return {
+    name: "fused",
+    params: fused.buffers.params,
+    losses: fused.buffers.losses,
+    maxStepsPerEncode: fused.maxStepsPerDispatch,
+    encode: (encoder, steps) => fused.encodeSteps(encoder, steps),
+    async readState() {
+      const state = await readU32(gpu, fused.buffers.state);
+      return {
+        stepsDone: Array.from({ length: M }, (_, m) => state[m * 2]!),
+        divergedAt: Array.from({ length: M }, (_, m) => state[m * 2 + 1]!),
+      };
+    },
+  };
+}
+
+async function kernelEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
+  const { models, groups, batch, dIn, dSae, schedule } = options;
+  if (schedule.warmupSteps > 0 || schedule.decaySteps > 0) {
+    throw new RangeError(
+      `engine "kernels" trains with a constant learning rate; warmupSteps and decaySteps need ` +
+        `engine "fused" (got ${schedule.warmupSteps} and ${schedule.decaySteps})`,
+    );
+  }
+  const M = models.length;
+  const step = await createKernelStep(gpu, { models, batch, dIn, dSae });
+  const sampler = await GpuTreeSampler.create(gpu, {
+    groups: groups.map((g) => ({ tree: g.tree, seed: g.seed, embedding: g.embedding })),
+    batchSize: batch,
+    dIn,
+    label: "kernel-path sampler",
+  });
+  const rowBytes = batch * dIn * 4;
+  return {
+    name: "kernels",
+    params: step.buffers.params,
+    losses: step.buffers.losses,
+    maxStepsPerEncode: 64,
+    encode(encoder, steps) {
+      for (let s = 0; s < steps; s++) {
+        sampler.encode(encoder);
+        // Each model's input slot gets its data group's batch (shared batches are copied).
+        models.forEach((model, m) => {
+          encoder.copyBufferToBuffer(
+            sampler.x!,
+            model.dataGroup * rowBytes,
+            step.buffers.x,
+            m * rowBytes,
+            rowBytes,
+          );
+        });
+        step.encodeStep(encoder);
+      }
+    },
+    async readState() {
+      const [status, counter] = await Promise.all([
+        readU32(gpu, step.buffers.status),
+        readU32(gpu, step.buffers.counter),
+      ]);
+      return {
+        stepsDone: Array.from({ length: M }, (_, m) => status[m] ? status[m]! - 1 : counter[0]!),
+        divergedAt: Array.from(status),
+      };
+    },
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * The trainer's two GPU paths (src/sae/engines.ts) train the same SAEs to the same parameters,
+ * and `auto` falls back to the kernel set for shapes the fused kernel does not take.
+ */
+import assert from "node:assert/strict";
+import { assertClose, gpuTest } from "./_gpu.ts";
+import { MatryoshkaSAE } from "../src/sae/sae.ts";
+import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "../src/sae/config.ts";
+import { initSaeRandom } from "../src/sae/init.ts";
+import { trainToySaes } from "../src/sae/train.ts";
+import { ToyModel } from "../src/toy/toy_model.ts";
+import { balancedTree, unbalancedTree } from "../src/toy/notebook_trees.ts";
+import { TreeFeatureGenerator } from "../src/toy/tree.ts";
+
+const CONFIGS: Partial<SaeConfig>[] = [
+  { useDeltaLoss: true },
+  { matryoshkaSteps: [4] },
+  { matryoshkaInnerLossMultipliers: [0.25, 1] },
+  { skipOuterLoss: false, reconstructionLoss: "L2", lpNorm: 2, matryoshkaSteps: [1, 2, 4] },
+];
+
+gpuTest("the fused and kernel-set paths train the same parameters", async (gpu) => {
+  const model = new ToyModel({ nFeatures: 4, hiddenDim: 50, seed: 1 });
+  const trees = [balancedTree(), unbalancedTree()];
+  const trained: MatryoshkaSAE[][] = [];
+  for (const engine of ["fused", "kernels"] as const) {
+    const saes = CONFIGS.map((c, i) => {
+      const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...c });
+      initSaeRandom(sae.params, sae.layout, sae.config, 40 + i);
+      return sae;
+    });
+    const results = await trainToySaes(
+      saes.map((sae, i) => ({ sae, model, tree: trees[i % 2]! })),
+      { steps: 25, seed: 4, quiet: true, engine },
+      gpu,
+    );
+    results.forEach((r) => assert.equal(r.stepsDone, 25));
+    trained.push(saes);
+  }
+  trained[0]!.forEach((sae, i) => {
+    assertClose(sae.params, trained[1]![i]!.params, {
+      atol: 2e-5,
+      rtol: 1e-3,
+      label: `model ${i}`,
+    });
+  });
+});
+
+gpuTest("auto trains shapes too large for the fused kernel with the kernel set", async (gpu) => {
+  // 2 parents × 9 children: 20 read-out features, 24 latents: more Gram quantities than fit.
+  const tree = new TreeFeatureGenerator({
+    activeProb: 1,
+    isReadOut: false,
+    children: Array.from({ length: 2 }, () => ({
+      activeProb: 0.3,
+      children: Array.from({ length: 9 }, () => ({ activeProb: 0.2 })),
+    })),
+  });
+  const model = new ToyModel({ nFeatures: tree.nFeatures, hiddenDim: 32, seed: 2 });
+  const sae = new MatryoshkaSAE({
+    ...NOTEBOOK_SAE_CONFIG,
+    dIn: 32,
+    dSae: 24,
+    matryoshkaSteps: [2, 24],
+    matryoshkaInnerLossMultipliers: [0.5, 1],
+  });
+  initSaeRandom(sae.params, sae.layout, sae.config, 3);
+  await assert.rejects(
+    trainToySaes([{ sae, model, tree }], { steps: 2, quiet: true, engine: "fused" }, gpu),
+    /engine "fused" cannot train this run: .*Gram quantities/,
+  );
+  const [result] = await trainToySaes([{ sae, model, tree }], { steps: 30, quiet: true }, gpu);
+  assert.equal(result!.stepsDone, 30);
+  assert.ok(Number.isFinite(result!.finalLosses.total));
+});
