@@ -1,0 +1,67 @@
+/**
+ * The WebGPU runtime: shader errors name the file and line, buffers above a device limit are
+ * refused naming the limit, pipelines are cached, and large dispatches are folded into 2-D grids.
+ */
+import assert from "node:assert/strict";
+import { gpuTest } from "./_gpu.ts";
+import { BufferLimitError, checkBufferSize, createStorage } from "../src/gpu/buffers.ts";
+import { getPipeline, ShaderCompileError, workgroupGrid } from "../src/gpu/pipelines.ts";
+import { describeAdapter } from "../src/gpu/device.ts";
+
+const GOOD = "@compute @workgroup_size(1) fn main() {}\n";
+
+gpuTest("a WGSL error is reported with the file and the line inside it", async (gpu) => {
+  const files = [
+    { path: "shaders/lib/first.wgsl", code: "// a library\nfn helper() -> f32 { return 1.0; }\n" },
+    { path: "shaders/broken.wgsl", code: "// line 1\n// line 2\nfn oops( {\n" + GOOD },
+  ];
+  await assert.rejects(
+    getPipeline(gpu, { label: "broken", files, entryPoint: "main" }),
+    (error: unknown) => {
+      assert.ok(error instanceof ShaderCompileError);
+      assert.match(error.message, /shaders\/broken\.wgsl:3:\d+: /);
+      return true;
+    },
+  );
+});
+
+gpuTest("pipelines are compiled once per source, entry point and constants", async (gpu) => {
+  const spec = {
+    label: "cached",
+    files: [{ path: "shaders/x.wgsl", code: GOOD }],
+    entryPoint: "main",
+  };
+  const a = await getPipeline(gpu, spec);
+  const b = await getPipeline(gpu, { ...spec });
+  assert.equal(a, b);
+});
+
+gpuTest("a buffer above a device limit is refused with the limit's name", (gpu) => {
+  const limit = gpu.device.limits.maxStorageBufferBindingSize;
+  assert.throws(
+    () => createStorage(gpu, "huge scratch", limit + 4),
+    (error: unknown) => {
+      assert.ok(error instanceof BufferLimitError);
+      assert.match(error.message, /Buffer "huge scratch" needs \d+ bytes/);
+      assert.match(error.message, /maxStorageBufferBindingSize \(\d+ bytes\)/);
+      return true;
+    },
+  );
+  assert.throws(
+    () => checkBufferSize(gpu, "enormous", gpu.device.limits.maxBufferSize + 1, false),
+    /maxBufferSize/,
+  );
+});
+
+gpuTest("dispatches beyond the per-dimension limit fold into two dimensions", (gpu) => {
+  const max = gpu.device.limits.maxComputeWorkgroupsPerDimension;
+  assert.deepEqual(workgroupGrid(gpu, 10), [10, 1]);
+  const [x, y] = workgroupGrid(gpu, max * 3 + 1);
+  assert.ok(x <= max && y === 4 && x * y >= max * 3 + 1);
+});
+
+gpuTest("the adapter is described by name and kind", (gpu) => {
+  const text = describeAdapter(gpu.summary);
+  assert.ok(text.startsWith(gpu.summary.name));
+  assert.match(text, /\[(fallback|hardware), /);
+});
