@@ -196,3 +196,31 @@ export {
 export { type SweepRow, type SweepRowJson } from "./src/sweep/rows.ts";
 export { type TreeBalance } from "./src/sweep/analysis.ts";
 export { type SweepJson, type SweepJsonSettings, type SweepJsonTree } from "./src/sweep/outputs.ts";
+
+// The GPU training paths and the kernel set (for building other training loops).
+export { type Engine, type EngineName } from "./src/sae/engines.ts";
+export {
+  createKernelStep,
+  type KernelStep,
+  type KernelStepBuffers,
+  type KernelStepIntermediates,
+  type KernelStepOptions,
+} from "./src/sae/kernel_step.ts";
+export {
+  createFusedStep,
+  type FusedBuffers,
+  type FusedStep,
+  type FusedStepOptions,
+  LOOP_ITERATION_BUDGET,
+  type Schedule,
+} from "./src/sae/fused_step.ts";
+export { type ModelEntry, type OptimizerSettings, packModelTable } from "./src/sae/model_table.ts";
+export { type DataGroup, packWorld } from "./src/sae/world.ts";
+export { encodeOps, type KernelOp, runOps } from "./src/kernels/kernel_op.ts";
+export {
+  createMatmul,
+  type MatmulSpec,
+  type MatmulVariant,
+  type MatrixOperand,
+} from "./src/kernels/matmul.ts";
+export { type StepShape } from "./src/kernels/step_dims.ts";

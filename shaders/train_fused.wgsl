@@ -49,6 +49,10 @@ override T_MAX: u32 = 2u;
 // uniform indices: fast on CPU adapters), then reduce the WG partial sums; when the statistics
 // do not fit MAX_STATS, threads over statistics loop over the stored row values instead.
 override PRIVATE_STATS: bool = true;
+// Merge identical batch rows (trees without magnitude noise draw few distinct rows: the notebook's
+// has 9 possible), comparing each row with the first SEARCH distinct ones.
+override DEDUP: bool = true;
+override SEARCH: u32 = 32u;
 
 const MAX_LATENTS: u32 = 64u;
 const MAX_FEATURES: u32 = 64u;
@@ -139,9 +143,17 @@ fn is_finite(v: f32) -> bool {
   return v == v && abs(v) <= 3.4028234e38;
 }
 
-/** Feature f of row b of data group g at step k of this dispatch. */
+// The batch rows of (step k, group g): a block of 1 + BATCH (N_FEAT + 1) floats: the number U of
+// distinct rows, then the rows, each N_FEAT feature values and its multiplicity.
+fn rows_base(k: u32, g: u32) -> u32 {
+  return (k * run.num_groups + g) * (1u + BATCH * (N_FEAT + 1u));
+}
+/** Feature f of (distinct) row b of data group g at step k of this dispatch. */
 fn feature_index(k: u32, g: u32, b: u32, f: u32) -> u32 {
-  return ((k * run.num_groups + g) * BATCH + b) * N_FEAT + f;
+  return rows_base(k, g) + 1u + b * (N_FEAT + 1u) + f;
+}
+fn row_count(k: u32, g: u32, b: u32) -> f32 {
+  return features[rows_base(k, g) + 1u + b * (N_FEAT + 1u) + N_FEAT];
 }
 
 @compute @workgroup_size(64)
@@ -160,6 +172,43 @@ fn sample(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
     if (f < n_feat) { v = tree_feature_value(tree_base, f, seed, step, b); }
     features[feature_index(k, g, b, f)] = v;
   }
+  features[feature_index(k, g, b, N_FEAT)] = 1.0; // the row's multiplicity
+}
+
+@compute @workgroup_size(64)
+fn compact(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let id = gid.x + gid.y * nwg.x * 64u;
+  if (id >= run.num_steps * run.num_groups) { return; }
+  let g = id % run.num_groups;
+  let k = id / run.num_groups;
+  var u = 0u; // distinct rows so far, kept in place at the front
+  if (!DEDUP) {
+    u = BATCH;
+  } else {
+    for (var b = 0u; b < BATCH; b++) {
+      var found = u;
+      for (var c = 0u; c < min(u, SEARCH); c++) {
+        var same = true;
+        for (var f = 0u; f < N_FEAT; f++) {
+          same = same && features[feature_index(k, g, c, f)] == features[feature_index(k, g, b, f)];
+        }
+        if (same) {
+          found = c;
+          break;
+        }
+      }
+      if (found < u) {
+        features[feature_index(k, g, found, N_FEAT)] += 1.0;
+      } else {
+        for (var f = 0u; f < N_FEAT; f++) {
+          features[feature_index(k, g, u, f)] = features[feature_index(k, g, b, f)];
+        }
+        features[feature_index(k, g, u, N_FEAT)] = 1.0;
+        u += 1u;
+      }
+    }
+  }
+  features[rows_base(k, g)] = f32(u);
 }
 
 @compute @workgroup_size(1)
@@ -291,7 +340,25 @@ fn train(
     // e_t = u_t + b_dec - x; q_i = e_t . W_i; ||e_t||^2 = sum a_i q_i + e_t.b_dec - e_t.x.
     // Every loop here runs a compile-time number of times (D_SAE, N_FEAT, T_MAX; ranges become
     // masks), so the shader compiler can unroll them: features past a tree's own count are 0.
+    let n_rows = u32(features[rows_base(k, group)]);
     for (var b = tid; b < BATCH; b += WG) {
+      if (b >= n_rows) {
+        if (!PRIVATE_STATS) {
+          // Rows past the distinct ones contribute nothing to the statistics of phase C.
+          for (var t = 0u; t < T_MAX; t++) {
+            scratch[sb + r_c() + t * BATCH + b] = 0.0;
+            scratch[sb + r_loss() + t * BATCH + b] = 0.0;
+            scratch[sb + r_loss() + (T_MAX + t) * BATCH + b] = 0.0;
+          }
+          for (var j = 0u; j < D_SAE; j++) {
+            scratch[sb + r_a() + j * BATCH + b] = 0.0;
+            scratch[sb + r_dpre() + j * BATCH + b] = 0.0;
+            scratch[sb + r_dw() + j * BATCH + b] = 0.0;
+          }
+        }
+        continue;
+      }
+      let mult = row_count(k, group, b); // how many batch rows this distinct row stands for
       var fv: array<f32, MAX_FEATURES>;
       var a: array<f32, MAX_LATENTS>;
       var h: array<f32, MAX_LATENTS>;   // x . W_i
@@ -378,14 +445,15 @@ fn train(
             }
           }
         }
-        cs[t] = c;
-        rls[t] = recon_row;
-        lls[t] = l1_row;
+        // Everything summed over rows is linear in these: scale by the row's multiplicity.
+        cs[t] = c * mult;
+        rls[t] = recon_row * mult;
+        lls[t] = l1_row * mult;
       }
       for (var j = 0u; j < D_SAE; j++) {
         // ReLU backward: the gradient passes where the activation is positive.
-        dact[j] = select(0.0, dact[j], a[j] > 0.0);
-        dw[j] = select(0.0, dw[j], by_norm);
+        dact[j] = select(0.0, dact[j] * mult, a[j] > 0.0);
+        dw[j] = select(0.0, dw[j] * mult, by_norm);
       }
       if (PRIVATE_STATS) {
         // This row's contribution to every statistic of phase C (same layout, from s_aa()).

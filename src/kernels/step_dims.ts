@@ -31,7 +31,9 @@ export interface StepShape {
   models: number;
   /** Rows per batch B. */
   batch: number;
+  /** Input width D: dimension of the activations the SAEs reconstruct. */
   dIn: number;
+  /** Latents per SAE S. */
   dSae: number;
   /** Stacked loss terms T per model (at least the largest `num_terms`; at most MAX_TERMS). */
   terms: number;

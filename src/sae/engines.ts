@@ -23,6 +23,7 @@ export type EngineName = "auto" | "fused" | "kernels";
 
 /** A running training path. */
 export interface Engine {
+  /** Which training path this is (`auto` already resolved). */
   name: "fused" | "kernels";
   /** `[M][P]` parameters. */
   params: GPUBuffer;
@@ -88,6 +89,7 @@ async function fusedEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
       groups: groups.length,
       maxFeatures: Math.max(...groups.map((g) => g.tree.nFeatures)),
       maxDepth: Math.max(...groups.map((g) => treeDepth(g.tree))),
+      fixedMagnitudes: groups.every((g) => g.tree.features.every((f) => f.magnitudeStd === 0)),
     },
     schedule,
     ...(options.workgroupSize ? { workgroupSize: options.workgroupSize } : {}),

@@ -53,24 +53,34 @@ export const LOOP_ITERATION_BUDGET = 60_000;
 
 /** The learning-rate schedule shared by all models of a run. */
 export interface Schedule {
+  /** Length of the whole schedule in steps (the decay ends here). */
   totalSteps: number;
   /** Linear warm-up from lr/warmupSteps to lr over the first steps (0: none). */
   warmupSteps: number;
   /** Linear decay to `lrEndFactor`·lr over the last steps (0: none). */
   decaySteps: number;
+  /** lr at the end of the decay, as a fraction of each model's lr. */
   lrEndFactor: number;
 }
 
 /** Shapes and contents of a fused run. */
 export interface FusedStepOptions {
+  /** One entry per SAE trained together (M models). */
   models: readonly ModelEntry[];
+  /** Rows per training batch B. */
   batch: number;
+  /** Input width: dimension of the activations the SAEs reconstruct. */
   dIn: number;
+  /** Latents per SAE. */
   dSae: number;
   /** Packed data groups, trees and embeddings (src/sae/world.ts). */
   world: Uint32Array<ArrayBuffer>;
-  /** Number of data groups in `world`, their most read-out features and deepest feature. */
-  trees: { groups: number; maxFeatures: number; maxDepth: number };
+  /**
+   * Number of data groups in `world`, their most read-out features and deepest feature, and
+   * whether every read-out magnitude is fixed (then identical batch rows are merged).
+   */
+  trees: { groups: number; maxFeatures: number; maxDepth: number; fixedMagnitudes: boolean };
+  /** Learning-rate schedule shared by all models. */
   schedule: Schedule;
   /** Threads per model (default: {@link defaultWorkgroupSize}). */
   workgroupSize?: number;
@@ -94,12 +104,15 @@ export interface FusedBuffers {
 
 /** A compiled fused run: encode `n` training steps of all models into a command encoder. */
 export interface FusedStep {
+  /** Parameters, optimiser state, losses and step state of all models. */
   buffers: FusedBuffers;
+  /** Most models one `train` dispatch covers (bounded by one scratch binding). */
   modelsPerDispatch: number;
   /** Threads per model. */
   workgroupSize: number;
   /** The most steps one dispatch may run (loop budget and features buffer). */
   maxStepsPerDispatch: number;
+  /** Records `steps` (1 to maxStepsPerDispatch) training steps of every model in one pass. */
   encodeSteps(encoder: GPUCommandEncoder, steps: number): void;
 }
 
@@ -246,10 +259,17 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
   if (sampleLoopIterations(nFeat, trees.maxDepth) > LOOP_ITERATION_BUDGET) {
     throw new RangeError(`The fused kernel cannot sample trees this deep (${trees.maxDepth})`);
   }
+  // Merging identical rows: each row is compared with the first `search` distinct ones.
+  const dedup = trees.fixedMagnitudes;
+  const search = Math.max(
+    1,
+    Math.min(32, Math.floor(LOOP_ITERATION_BUDGET / (batch * (nFeat + 3)))),
+  );
+  const rowsBlock = 1 + batch * (nFeat + 1);
   const maxSteps = Math.min(
     FUSED_MAX_STEPS_PER_DISPATCH,
     Math.floor(LOOP_ITERATION_BUDGET / iterations(wg)),
-    Math.floor(gpu.device.limits.maxStorageBufferBindingSize / (trees.groups * batch * nFeat * 4)),
+    Math.floor(gpu.device.limits.maxStorageBufferBindingSize / (trees.groups * rowsBlock * 4)),
   );
   if (maxSteps < 1) {
     throw new RangeError(
@@ -270,11 +290,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
   const modelTable = uploadStorage(gpu, "model table", packModelTable(models));
   const world = uploadStorage(gpu, "data groups, trees and embeddings", options.world);
   const scratch = createStorage(gpu, "fused scratch", perDispatch * scratchPerModel);
-  const features = createStorage(
-    gpu,
-    "batch features",
-    maxSteps * trees.groups * batch * nFeat * 4,
-  );
+  const features = createStorage(gpu, "batch rows", maxSteps * trees.groups * rowsBlock * 4);
   const constants = {
     WG: wg,
     BATCH: batch,
@@ -290,9 +306,13 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
     entryPoint,
     constants: c,
   });
-  const [trainPipeline, samplePipeline, advancePipeline] = await Promise.all([
+  const [trainPipeline, samplePipeline, compactPipeline, advancePipeline] = await Promise.all([
     getPipeline(gpu, spec("train", constants)),
     getPipeline(gpu, spec("sample", { BATCH: batch, N_FEAT: nFeat })),
+    getPipeline(
+      gpu,
+      spec("compact", { BATCH: batch, N_FEAT: nFeat, DEDUP: dedup ? 1 : 0, SEARCH: search }),
+    ),
     getPipeline(gpu, spec("advance", {})),
   ]);
 
@@ -319,7 +339,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
     return uploadUniform(gpu, `fused run ${first}+${steps}`, run);
   };
   const group = (
-    kind: "train" | "sample" | "advance",
+    kind: "train" | "sample" | "compact" | "advance",
     first: number,
     count: number,
     steps: number,
@@ -342,18 +362,19 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
         ]);
       } else {
         // Only the bindings the entry point uses (auto layouts drop the others).
-        const pipeline = kind === "sample" ? samplePipeline : advancePipeline;
-        const entries: GPUBindGroupEntry[] = kind === "sample"
-          ? [
-            { binding: 3, resource: { buffer: world } },
-            { binding: 5, resource: { buffer: buffers.state } },
-            { binding: 7, resource: { buffer: features } },
-            { binding: 8, resource: { buffer: uniform } },
-          ]
-          : [
-            { binding: 5, resource: { buffer: buffers.state } },
-            { binding: 8, resource: { buffer: uniform } },
+        const pipeline =
+          { sample: samplePipeline, compact: compactPipeline, advance: advancePipeline }[
+            kind
           ];
+        const bindings: Record<"sample" | "compact" | "advance", [number, GPUBuffer][]> = {
+          sample: [[3, world], [5, buffers.state], [7, features], [8, uniform]],
+          compact: [[7, features], [8, uniform]],
+          advance: [[5, buffers.state], [8, uniform]],
+        };
+        const entries: GPUBindGroupEntry[] = bindings[kind].map(([binding, buffer]) => ({
+          binding,
+          resource: { buffer },
+        }));
         g = gpu.device.createBindGroup({
           label: `train_fused.${kind}`,
           layout: pipeline.getBindGroupLayout(0),
@@ -384,6 +405,14 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
         samplePipeline,
         group("sample", 0, M, steps),
         Math.ceil(sampleThreads / 64),
+      );
+      const compactThreads = steps * trees.groups;
+      dispatch(
+        gpu,
+        pass,
+        compactPipeline,
+        group("compact", 0, M, steps),
+        Math.ceil(compactThreads / 64),
       );
       for (const chunk of chunks) {
         dispatch(

@@ -12,9 +12,13 @@ export const MODEL_INFO_WORDS = 16 + MAX_TERMS * 8;
 
 /** Optimiser settings of one model (Adam with global-norm clipping). */
 export interface OptimizerSettings {
+  /** Base learning rate; the run's schedule scales it during warm-up and decay. */
   lr: number;
+  /** Adam decay rate of the first-moment (mean) estimate. */
   beta1: number;
+  /** Adam decay rate of the second-moment (uncentred variance) estimate. */
   beta2: number;
+  /** Adam's ε, added to the root of the second moment to avoid division by zero. */
   eps: number;
   /** Clip gradients to this global norm; 0 disables clipping. */
   clipNorm: number;
@@ -22,9 +26,13 @@ export interface OptimizerSettings {
 
 /** Everything the kernels need to know about one model. */
 export interface ModelEntry {
+  /** The Matryoshka loss terms (prefix ends, reconstruction and sparsity weights). */
   plan: LossPlan;
+  /** Subtract `b_dec` from the input before encoding. */
   applyBDecToInput: boolean;
+  /** Keep decoder rows at unit norm (and remove the gradient parallel to them). */
   normalizeSaeDecoder: boolean;
+  /** Adam and gradient-clipping settings of this model. */
   optimizer: OptimizerSettings;
   /** Index of the data stream (tree and seed) this model trains on. */
   dataGroup: number;

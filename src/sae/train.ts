@@ -11,7 +11,7 @@
  * Losses are read back every `progressEvery` steps without stalling the GPU.
  */
 import { getGpu, type Gpu } from "../gpu/device.ts";
-import { readF32, readU32 } from "../gpu/buffers.ts";
+import { readF32 } from "../gpu/buffers.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
 import type { MatryoshkaSAE } from "./sae.ts";
 import { LOSS_WORDS, lossL1Slot, lossReconSlot, type ModelEntry } from "./model_table.ts";

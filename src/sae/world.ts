@@ -9,9 +9,11 @@ import type { TreeFeatureGenerator } from "../toy/tree.ts";
 
 /** One data stream: batches drawn from `tree` with `seed`, embedded by `embedding`. */
 export interface DataGroup {
+  /** Tree of true features whose activations are sampled for each batch row. */
   tree: TreeFeatureGenerator;
   /** [nFeatures][dIn] row-major: row f is true feature f's direction. */
   embedding: Float32Array;
+  /** Seed of this stream's random batches (same seed, same batches). */
   seed: number;
 }
 
