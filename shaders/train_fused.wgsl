@@ -11,6 +11,8 @@
 // Entry points (dispatched in this order for K steps):
 //   sample  : one thread per (k, group, row): the batch features of steps counter+k, once per data
 //             group (shared by every model of the group: common random numbers);
+//   compact : one thread per (k, group): merges identical rows in place (row, multiplicity), so
+//             the models visit each distinct row once (DEDUP: trees without magnitude noise);
 //   train   : one workgroup per model (WG threads), looping over the K steps:
 //             phase 0  Gram quantities of the parameters            (threads over entries)
 //             phase A  per row: encode, every term's loss, dL/da     (threads over rows)
@@ -34,9 +36,10 @@
 //   5 state    [M][2] + 1      u32 rw  per model (steps done, status: 0 or the 1-based step that
 //                                      diverged), then the data step counter
 //   6 scratch  [chunk][S]      f32 rw  per-model Gram quantities, row values and statistics
-//   7 features [K][G][BATCH][N_FEAT] f32 rw
+//   7 features [K][G] blocks of 1 + BATCH (N_FEAT + 1) f32 rw: distinct-row count, then rows
+//                                      (N_FEAT values and the row's multiplicity)
 //   8 run      uniform Run
-// Dispatch: sample: ceil(K G BATCH / 64) workgroups; train: one workgroup per model of the chunk
+// Dispatch: sample: ceil(K G BATCH / 64) workgroups; compact: ceil(K G / 64); train: one workgroup per model of the chunk
 // [first_model, first_model + num_models); advance: 1. Linear workgroup id = wid.x + wid.y nwg.x.
 
 override WG: u32 = 64u;
@@ -56,7 +59,7 @@ override SEARCH: u32 = 32u;
 
 const MAX_LATENTS: u32 = 64u;
 const MAX_FEATURES: u32 = 64u;
-// Fixed-size workgroup arrays: override-sized ones are avoided on purpose (wgpu/naga).
+// Workgroup and per-thread arrays have fixed sizes (the largest shapes the fused path takes).
 const MAX_WG: u32 = 256u;
 const MAX_STATS: u32 = 512u;
 const MAX_GRAM: u32 = 512u;

@@ -1,8 +1,9 @@
 /**
  * The fused training path: `shaders/train_fused.wgsl` runs K complete training steps (sample,
- * encode, per-term decode and loss, backward, clip, Adam) of every model in three dispatches:
- * `sample` draws each data group's batches for the K steps, `train` runs one workgroup per model
- * through the K steps, `advance` moves the data step counter. Nothing is read back per step.
+ * encode, per-term decode and loss, backward, clip, Adam) of every model in four dispatches:
+ * `sample` draws each data group's batches for the K steps, `compact` merges identical rows (with
+ * their multiplicity), `train` runs one workgroup per model through the K steps, `advance` moves
+ * the data step counter. Nothing is read back per step.
  *
  * Inputs are `x = f E` (tree features times the toy model's embedding), so the kernel works per
  * row in latent space. With `u = Σ_{i<end} a_i W_dec[i]` and `e = u + b_dec − x` for a term:
