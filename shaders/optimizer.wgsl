@@ -12,7 +12,7 @@
 //   finish_step:     for models with status 0 and normalize_decoder: W_dec[j] /= ‖W_dec[j]‖
 //                    (rows with norm 0 untouched); invocation 0 advances the step counter.
 // The step counter (steps completed) lives on the GPU, so a step needs no upload.
-// Included after shaders/lib/model_table.wgsl. Non-finite values are detected from the bits.
+// Included after shaders/lib/model_table.wgsl and shaders/lib/step_dims.wgsl. Non-finite values are detected from the bits.
 //
 // Bindings (group 0; each entry point uses the ones it names):
 //   0 dims     uniform StepDims
@@ -30,19 +30,6 @@
 //   grad_norm:       one workgroup per model (WG a power of two): M workgroups;
 //   adam:            one invocation per parameter: ceil(M·P / WG) workgroups;
 //   finish_step:     one invocation per (m, j): ceil(M·S / WG) workgroups (at least 1).
-
-struct StepDims {
-  models: u32,
-  batch: u32,
-  d_in: u32,
-  d_sae: u32,
-  terms: u32,
-  param_size: u32,
-  w_enc: u32,
-  b_enc: u32,
-  w_dec: u32,
-  b_dec: u32,
-}
 
 @group(0) @binding(0) var<uniform> dims: StepDims;
 @group(0) @binding(1) var<storage, read> models: array<ModelInfo>;

@@ -1,6 +1,6 @@
 // Per-term partial reconstruction with the delta loss's stop-gradient, as stacked rows: term t of
 // model m owns rows [t·B, (t+1)·B) of a [M][T·B] stack (T stacked terms; terms at or beyond the
-// model's num_terms are empty). Included after shaders/lib/model_table.wgsl.
+// model's num_terms are empty). Included after shaders/lib/model_table.wgsl and shaders/lib/step_dims.wgsl.
 //
 //   mask_acts:  stack[m][t][b][j] = acts[m][b][j] · [lo_t ≤ j < end_t], lo_t = 0 for the forward
 //               mask (everything the term decodes), lo_t = detach_below_t with BACKWARD (what the
@@ -20,19 +20,6 @@
 // Dispatch (linear workgroup id = wid.x + wid.y * nwg.x, bounds-checked):
 //   mask_acts: one invocation per element of stack: ceil(M·T·B·S / WG) workgroups;
 //   mask_sum:  one invocation per element of g_acts: ceil(M·B·S / WG) workgroups.
-
-struct StepDims {
-  models: u32,
-  batch: u32,
-  d_in: u32,
-  d_sae: u32,
-  terms: u32,
-  param_size: u32,
-  w_enc: u32,
-  b_enc: u32,
-  w_dec: u32,
-  b_dec: u32,
-}
 
 @group(0) @binding(0) var<uniform> dims: StepDims;
 @group(0) @binding(1) var<storage, read> models: array<ModelInfo>;

@@ -1,6 +1,6 @@
 // Reconstruction losses of every loss term, their gradient, and the b_dec gradient. Term t of
 // model m owns rows [t·B, (t+1)·B) of the [M][T·B][D] stack `rg` (see prefix_recon.wgsl), which
-// holds the decoded part stack·W_dec on entry. Included after shaders/lib/model_table.wgsl.
+// holds the decoded part stack·W_dec on entry. Included after shaders/lib/model_table.wgsl and shaders/lib/step_dims.wgsl.
 //
 //   recon_loss: e = rg + b_dec − x per row; recon_t = recon_mult_t · mean_b R(e_b) with
 //               R = Σ_d e² (RECON_MSE) or ‖e‖₂ (RECON_L2); overwrites rg with ∂loss/∂r_t:
@@ -24,19 +24,6 @@
 //   recon_loss: one workgroup per model, rows strided over its WG invocations (WG a power of
 //               two): M workgroups;
 //   bdec_grad:  one invocation per (m, d): ceil(M·D / WG) workgroups.
-
-struct StepDims {
-  models: u32,
-  batch: u32,
-  d_in: u32,
-  d_sae: u32,
-  terms: u32,
-  param_size: u32,
-  w_enc: u32,
-  b_enc: u32,
-  w_dec: u32,
-  b_dec: u32,
-}
 
 @group(0) @binding(0) var<uniform> dims: StepDims;
 @group(0) @binding(1) var<storage, read> models: array<ModelInfo>;

@@ -4,7 +4,7 @@
 //
 // with w_j = ‖W_dec[j]‖₂ when the model's l1_by_decoder_norm is set (else 1; the norm is not
 // detached, so the penalty also has a gradient w.r.t. W_dec), and p the model's lp_norm.
-// Included after shaders/lib/model_table.wgsl.
+// Included after shaders/lib/model_table.wgsl and shaders/lib/step_dims.wgsl.
 //
 //   row_norms:             norms[m][j] = ‖W_dec[m][j]‖₂
 //   sparsity_forward:      the loss record's l1 slots; gv[m][b][j] = ∂(Σ_t l1_t)/∂v_bj and
@@ -29,19 +29,6 @@
 //   row_norms, sparsity_decoder_grad: one invocation per (m, j): ceil(M·S / WG) workgroups;
 //   sparsity_forward: one workgroup per model (rows strided over its WG invocations; WG a power
 //   of two): M workgroups.
-
-struct StepDims {
-  models: u32,
-  batch: u32,
-  d_in: u32,
-  d_sae: u32,
-  terms: u32,
-  param_size: u32,
-  w_enc: u32,
-  b_enc: u32,
-  w_dec: u32,
-  b_dec: u32,
-}
 
 @group(0) @binding(0) var<uniform> dims: StepDims;
 @group(0) @binding(1) var<storage, read> models: array<ModelInfo>;

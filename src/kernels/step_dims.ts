@@ -1,7 +1,7 @@
 /**
  * The `StepDims` uniform shared by the model-aware kernels (sparsity, prefix_recon, recon_loss,
- * optimizer): sizes of one training step and the parameter layout of one model. Each of those
- * `.wgsl` files declares the same struct; keep the field order in sync with {@link stepDimsWords}.
+ * optimizer): sizes of one training step and the parameter layout of one model, declared once in
+ * `shaders/lib/step_dims.wgsl`; keep its field order in sync with {@link stepDimsWords}.
  * Also the common builder of those kernels' ops ({@link createStepOp}).
  */
 import type { Gpu } from "../gpu/device.ts";
@@ -10,6 +10,7 @@ import { getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
 import { MAX_TERMS } from "../sae/model_table.ts";
 import { type ParamLayout, paramLayout } from "../sae/layout.ts";
 import modelTableWgsl from "../../shaders/lib/model_table.wgsl" with { type: "text" };
+import stepDimsWgsl from "../../shaders/lib/step_dims.wgsl" with { type: "text" };
 import {
   bindBuffers,
   type KernelOp,
@@ -23,6 +24,12 @@ import {
 export const MODEL_TABLE_FILE: ShaderFile = {
   path: "shaders/lib/model_table.wgsl",
   code: modelTableWgsl,
+};
+
+/** `shaders/lib/step_dims.wgsl`, included before every model-aware kernel. */
+export const STEP_DIMS_FILE: ShaderFile = {
+  path: "shaders/lib/step_dims.wgsl",
+  code: stepDimsWgsl,
 };
 
 /** Sizes shared by the M models of one training step. */
@@ -114,7 +121,7 @@ export async function createStepOp(gpu: Gpu, spec: StepOpSpec): Promise<KernelOp
   const flags = Object.entries(spec.constants ?? {}).map(([k, v]) => `${k}=${v}`).join(" ");
   const pipeline = await getPipeline(gpu, {
     label: flags ? `${spec.entryPoint} ${flags}` : spec.entryPoint,
-    files: [MODEL_TABLE_FILE, spec.file],
+    files: [MODEL_TABLE_FILE, STEP_DIMS_FILE, spec.file],
     entryPoint: spec.entryPoint,
     constants,
   });
