@@ -1,6 +1,7 @@
 // Reconstruction losses of every loss term, their gradient, and the b_dec gradient. Term t of
 // model m owns rows [t·B, (t+1)·B) of the [M][T·B][D] stack `rg` (see prefix_recon.wgsl), which
-// holds the decoded part stack·W_dec on entry. Included after shaders/lib/model_table.wgsl and shaders/lib/step_dims.wgsl.
+// holds the decoded part stack·W_dec on entry. Included after shaders/lib/model_table.wgsl and
+// shaders/lib/step_dims.wgsl.
 //
 //   recon_loss: e = rg + b_dec − x per row; recon_t = recon_mult_t · mean_b R(e_b) with
 //               R = Σ_d e² (RECON_MSE) or ‖e‖₂ (RECON_L2); overwrites rg with ∂loss/∂r_t:
