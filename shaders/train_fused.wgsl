@@ -39,7 +39,8 @@
 //   7 features [K][G] blocks of 1 + BATCH (N_FEAT + 1) f32 rw: distinct-row count, then rows
 //                                      (N_FEAT values and the row's multiplicity)
 //   8 run      uniform Run
-// Dispatch: sample: ceil(K G BATCH / 64) workgroups; compact: ceil(K G / 64); train: one workgroup per model of the chunk
+// Dispatch: sample: ceil(K G BATCH / 64) workgroups; compact: ceil(K G / 8) (small groups spread
+// the serial scans over the cores); train: one workgroup per model of the chunk
 // [first_model, first_model + num_models); advance: 1. Linear workgroup id = wid.x + wid.y nwg.x.
 
 override WG: u32 = 64u;
@@ -178,9 +179,9 @@ fn sample(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   features[feature_index(k, g, b, N_FEAT)] = 1.0; // the row's multiplicity
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(8)
 fn compact(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let id = gid.x + gid.y * nwg.x * 64u;
+  let id = gid.x + gid.y * nwg.x * 8u;
   if (id >= run.num_steps * run.num_groups) { return; }
   let g = id % run.num_groups;
   let k = id / run.num_groups;

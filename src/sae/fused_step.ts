@@ -136,6 +136,8 @@ export function fusedUnsupportedReason(
 /** The shape quantities the loop-iteration estimate needs. */
 export interface FusedShape {
   workgroupSize: number;
+  /** Most distinct rows a batch can have after merging identical ones (the batch size if none). */
+  distinctRows: number;
   /** Row statistics accumulated per thread (see `PRIVATE_STATS` in the shader). */
   privateStats: boolean;
   batch: number;
@@ -154,11 +156,13 @@ export function fusedLoopIterationsPerStep(shape: FusedShape): number {
   const phase0 = per(2 * F * S + 2 * S + S * S + F + F * F + 1) * (D + 1) +
     fusedGramCount(S, F) + 1;
   const row = 3 * F + F * F + S * (2 * F + 2) + T * (S * (S + 2) + 4 * S + 4) + S + 1;
-  const phaseA = per(B) * row;
   const entries = fusedStatCount(S, F, T);
   const rowStats = T * (S * (S + F + 2) + S + F + 2) + F * (S + 1) + S + 2 * T + 4;
+  // Every row index is visited; rows past the distinct ones only skip (or zero their slots).
+  const skipped = per(B) * (shape.privateStats ? 1 : 2 * T + 3 * S + 3);
+  const phaseA = skipped + per(shape.distinctRows) * (row + (shape.privateStats ? rowStats : 0));
   const phaseC = shape.privateStats
-    ? per(B) * rowStats + entries + per(entries) * (wg + 1)
+    ? entries + per(entries) * (wg + 1)
     : per(entries) * (T + 1) * (B + 1);
   const phaseG = per(P) * (2 * S + F + 2);
   const normalize = 2 * per(S) * (2 * D + 2) + per(P);
@@ -240,9 +244,19 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
         `${FUSED_MAX_PRIVATE_STATS}`,
     );
   }
+  // Merging identical rows: each row is compared with the first `search` distinct ones; when every
+  // possible row (2^features active sets, magnitudes being fixed) fits that window, a batch has
+  // at most that many distinct rows.
+  const dedup = trees.fixedMagnitudes;
+  const search = Math.max(
+    1,
+    Math.min(32, Math.floor(LOOP_ITERATION_BUDGET / (batch * (nFeat + 3)))),
+  );
+  const distinctRows = dedup && 2 ** nFeat <= search ? Math.min(batch, 2 ** nFeat) : batch;
   const iterations = (wg: number) =>
     fusedLoopIterationsPerStep({
       workgroupSize: wg,
+      distinctRows,
       privateStats,
       batch,
       dIn,
@@ -260,12 +274,6 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
   if (sampleLoopIterations(nFeat, trees.maxDepth) > LOOP_ITERATION_BUDGET) {
     throw new RangeError(`The fused kernel cannot sample trees this deep (${trees.maxDepth})`);
   }
-  // Merging identical rows: each row is compared with the first `search` distinct ones.
-  const dedup = trees.fixedMagnitudes;
-  const search = Math.max(
-    1,
-    Math.min(32, Math.floor(LOOP_ITERATION_BUDGET / (batch * (nFeat + 3)))),
-  );
   const rowsBlock = 1 + batch * (nFeat + 1);
   const maxSteps = Math.min(
     FUSED_MAX_STEPS_PER_DISPATCH,
@@ -413,7 +421,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
         pass,
         compactPipeline,
         group("compact", 0, M, steps),
-        Math.ceil(compactThreads / 64),
+        Math.ceil(compactThreads / 8),
       );
       for (const chunk of chunks) {
         dispatch(
