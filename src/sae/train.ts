@@ -208,12 +208,11 @@ export async function trainToySaes(
           `${c.dSae} beside dIn ${dIn}, dSae ${dSae}`,
       );
     }
-    if (run.model.embedding.length !== run.tree.nFeatures * dIn) {
+    const embedded = run.model.embedding.length / dIn;
+    if (embedded !== run.tree.nFeatures) {
       throw new RangeError(
-        `Run ${i}: the toy model embeds ${
-          run.model.embedding.length / dIn
-        } features but the tree ` +
-          `reads out ${run.tree.nFeatures}`,
+        `Run ${i}: the toy model embeds ${embedded} features but the tree reads out ` +
+          `${run.tree.nFeatures}`,
       );
     }
   });
