@@ -9,8 +9,12 @@
  */
 import { describeAdapter, getGpu } from "../src/gpu/device.ts";
 import { runMain } from "../src/cli/run_main.ts";
-import { parseFlags, positiveIntFlag, positiveNumberFlag } from "../src/cli/args.ts";
-import { nonNegativeIntFlag } from "../src/cli/args.ts";
+import {
+  nonNegativeIntFlag,
+  parseFlags,
+  positiveIntFlag,
+  positiveNumberFlag,
+} from "../src/cli/args.ts";
 import { ToyModel } from "../src/toy/toy_model.ts";
 import { balancedTree, unbalancedTree } from "../src/toy/notebook_trees.ts";
 import type { TreeFeatureGenerator } from "../src/toy/tree.ts";
