@@ -45,10 +45,6 @@ override WG: u32 = 64u;
 
 var<workgroup> partial: array<f32, WG>;
 
-fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.x + wid.y * nwg.x) * WG + lid;
-}
-
 /** True for ±inf and NaN, read from the bits (the compiler may assume floats are finite). */
 fn not_finite(value: f32) -> bool {
   return (bitcast<u32>(value) & 0x7f800000u) == 0x7f800000u;

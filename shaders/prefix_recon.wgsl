@@ -31,10 +31,6 @@
 override WG: u32 = 64u;
 override BACKWARD: bool = false;
 
-fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.x + wid.y * nwg.x) * WG + lid;
-}
-
 /** Whether latent j of term t of model m is in the mask (forward or backward). */
 fn live(m: u32, t: u32, j: u32, backward: bool) -> bool {
   if (t >= models[m].num_terms) {

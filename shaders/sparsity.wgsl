@@ -44,10 +44,6 @@ override WG: u32 = 64u;
 
 var<workgroup> partial: array<f32, WG * MAX_TERMS>;
 
-fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.x + wid.y * nwg.x) * WG + lid;
-}
-
 /** w_j of model m: its decoder row norm, or 1 without decoder-norm weighting. */
 fn weight(m: u32, j: u32, by_norm: bool) -> f32 {
   if (by_norm) {
