@@ -633,49 +633,56 @@ fn train(
     }
     workgroupBarrier();
 
-    // ---- Phase G: every parameter's gradient from the statistics (threads over parameters).
+    // ---- Phase G: every parameter's gradient from the statistics. One thread per input column d
+    // computes W_enc[d][:], W_dec[:][d] and b_dec[d] from that column's E[:][d] and W_dec[:][d],
+    // with the statistics copied to registers (loops of compile-time length).
+    var qs: array<f32, MAX_STATS>;
+    for (var e = 0u; e < n_stats(); e++) { qs[e] = scratch[sb + s_aa() + e]; }
+    let q_a = s_a() - s_aa();
+    let q_af = s_af() - s_aa();
+    let q_pa = s_pa() - s_aa();
+    let q_pf = s_pf() - s_aa();
+    let q_pc = s_pc() - s_aa();
+    let q_fd = s_fd() - s_aa();
+    let q_d = s_d() - s_aa();
+    let q_dw = s_dw() - s_aa();
     var sumsq = 0.0;
-    for (var i = tid; i < P; i += WG) {
-      var g = 0.0;
-      if (i < off_b_enc()) {
-        // W_enc[d][j] = sum_f E[f][d] S_FD[f][j] - [apply] b_dec[d] S_D[j]
-        let d = i / D_SAE;
-        let j = i % D_SAE;
-        for (var f = 0u; f < nf; f++) {
-          g += bitcast<f32>(tree_nodes[eb + f * D_IN + d]) * scratch[sb + s_fd() + f * D_SAE + j];
-        }
-        g -= apply_bdec * params[pb + off_b_dec() + d] * scratch[sb + s_d() + j];
-      } else if (i < off_w_dec()) {
-        g = scratch[sb + s_d() + i - off_b_enc()];
-      } else if (i < off_b_dec()) {
-        // W_dec[j][d] = sum_i Q_AA[j][i] W_dec[i][d] + Q_A[j] b_dec[d] - sum_f Q_AF[j][f] E[f][d]
-        //             + DW[j] W_dec[j][d] / ||W_dec[j]||
-        let j = (i - off_w_dec()) / D_IN;
-        let d = (i - off_w_dec()) % D_IN;
-        for (var l = 0u; l < D_SAE; l++) {
-          g += scratch[sb + s_aa() + j * D_SAE + l] * params[pb + off_w_dec() + l * D_IN + d];
-        }
-        g += scratch[sb + s_a() + j] * params[pb + off_b_dec() + d];
-        for (var f = 0u; f < nf; f++) {
-          g -= scratch[sb + s_af() + j * N_FEAT + f] * bitcast<f32>(tree_nodes[eb + f * D_IN + d]);
-        }
-        let norm = sqrt(scratch[sb + g_ww() + j * D_SAE + j]);
-        if (by_norm && norm > 0.0) { g += scratch[sb + s_dw() + j] * params[pb + i] / norm; }
-      } else {
-        // b_dec[d] = sum_i P_A[i] W_dec[i][d] + P_C b_dec[d] - sum_f P_F[f] E[f][d]
-        //          - [apply] sum_j W_enc[d][j] S_D[j]
-        let d = i - off_b_dec();
-        for (var l = 0u; l < D_SAE; l++) {
-          g += scratch[sb + s_pa() + l] * params[pb + off_w_dec() + l * D_IN + d];
-          g -= apply_bdec * params[pb + d * D_SAE + l] * scratch[sb + s_d() + l];
-        }
-        g += scratch[sb + s_pc()] * params[pb + i];
-        for (var f = 0u; f < nf; f++) {
-          g -= scratch[sb + s_pf() + f] * bitcast<f32>(tree_nodes[eb + f * D_IN + d]);
-        }
-      }
-      opt[gb + i] = g;
+    for (var j = tid; j < D_SAE; j += WG) {
+      let g = qs[q_d + j]; // b_enc[j] = S_D[j]
+      opt[gb + off_b_enc() + j] = g;
       sumsq += g * g;
+    }
+    for (var d = tid; d < D_IN; d += WG) {
+      var ef: array<f32, MAX_FEATURES>; // E[f][d]
+      var wl: array<f32, MAX_LATENTS>;  // W_dec[l][d]
+      for (var f = 0u; f < N_FEAT; f++) {
+        ef[f] = select(0.0, bitcast<f32>(tree_nodes[eb + min(f, nf - 1u) * D_IN + d]), f < nf);
+      }
+      for (var l = 0u; l < D_SAE; l++) { wl[l] = params[pb + off_w_dec() + l * D_IN + d]; }
+      let bdd = params[pb + off_b_dec() + d];
+      // b_dec[d] = sum_l P_A[l] W_dec[l][d] + P_C b_dec[d] - sum_f P_F[f] E[f][d]
+      //          - [apply] sum_j W_enc[d][j] S_D[j]
+      var gb_dec = qs[q_pc] * bdd;
+      for (var j = 0u; j < D_SAE; j++) {
+        // W_enc[d][j] = sum_f E[f][d] S_FD[f][j] - [apply] b_dec[d] S_D[j]
+        var ge = -apply_bdec * bdd * qs[q_d + j];
+        for (var f = 0u; f < N_FEAT; f++) { ge += ef[f] * qs[q_fd + f * D_SAE + j]; }
+        opt[gb + d * D_SAE + j] = ge;
+        sumsq += ge * ge;
+        // W_dec[j][d] = sum_l Q_AA[j][l] W_dec[l][d] + Q_A[j] b_dec[d] - sum_f Q_AF[j][f] E[f][d]
+        //             + DW[j] W_dec[j][d] / ||W_dec[j]||
+        var gd = qs[q_a + j] * bdd;
+        for (var l = 0u; l < D_SAE; l++) { gd += qs[j * D_SAE + l] * wl[l]; }
+        for (var f = 0u; f < N_FEAT; f++) { gd -= qs[q_af + j * N_FEAT + f] * ef[f]; }
+        let norm = sqrt(gr[g_ww() + j * D_SAE + j]);
+        if (by_norm && norm > 0.0) { gd += qs[q_dw + j] * wl[j] / norm; }
+        opt[gb + off_w_dec() + j * D_IN + d] = gd;
+        sumsq += gd * gd;
+        gb_dec += qs[q_pa + j] * wl[j] - apply_bdec * params[pb + d * D_SAE + j] * qs[q_d + j];
+      }
+      for (var f = 0u; f < N_FEAT; f++) { gb_dec -= qs[q_pf + f] * ef[f]; }
+      opt[gb + off_b_dec() + d] = gb_dec;
+      sumsq += gb_dec * gb_dec;
     }
     partial[tid] = sumsq;
     if (normalize_dec) {
