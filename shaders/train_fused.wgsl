@@ -128,8 +128,9 @@ fn s_dw() -> u32 { return s_d() + D_SAE; }                  // DW   [S]
 fn s_loss() -> u32 { return s_dw() + D_SAE; }               // loss slots [2T]
 fn n_stats() -> u32 { return s_loss() + 2u * T_MAX - s_aa(); }
 fn p_part() -> u32 { return s_loss() + 2u * T_MAX; }       // per-thread partial statistics [n_stats][WG]
+fn p_gram() -> u32 { return p_part() + select(0u, n_stats() * WG, PRIVATE_STATS); } // [gram][WG]
 /** Floats of scratch per model (mirrored in src/sae/fused_step.ts). */
-fn scratch_size() -> u32 { return p_part() + select(0u, n_stats() * WG, PRIVATE_STATS); }
+fn scratch_size() -> u32 { return p_gram() + (g_bb() + 1u) * WG; }
 
 fn lr_factor(step: u32) -> f32 {
   var f = 1.0;
@@ -253,81 +254,42 @@ fn train(
     if (workgroupUniformLoad(&stop) != 0u) { break; }
     let step = t0 + k;
 
-    // ---- Phase 0: Gram quantities of this step's parameters (each a dot product over D_IN).
-    let n0 = nf * D_SAE + D_SAE + D_SAE * D_SAE + D_SAE * nf + D_SAE + nf + nf * nf + 1u;
-    for (var e = tid; e < n0; e += WG) {
-      var acc = 0.0;
-      var dst = 0u;
-      var r = e;
-      if (r < nf * D_SAE) {
-        let f = r / D_SAE;
-        let j = r % D_SAE;
-        for (var d = 0u; d < D_IN; d++) {
-          acc += bitcast<f32>(tree_nodes[eb + f * D_IN + d]) * params[pb + d * D_SAE + j];
-        }
-        dst = g_ew() + f * D_SAE + j;
-      } else {
-        r -= nf * D_SAE;
-        if (r < D_SAE) {
-          for (var d = 0u; d < D_IN; d++) {
-            acc += params[pb + off_b_dec() + d] * params[pb + d * D_SAE + r];
-          }
-          dst = g_bw() + r;
-        } else {
-          r -= D_SAE;
-          if (r < D_SAE * D_SAE) {
-            let i = r / D_SAE;
-            let j = r % D_SAE;
-            for (var d = 0u; d < D_IN; d++) {
-              acc += params[pb + off_w_dec() + i * D_IN + d] * params[pb + off_w_dec() + j * D_IN + d];
-            }
-            dst = g_ww() + i * D_SAE + j;
-          } else {
-            r -= D_SAE * D_SAE;
-            if (r < D_SAE * nf) {
-              let i = r / nf;
-              let f = r % nf;
-              for (var d = 0u; d < D_IN; d++) {
-                acc += params[pb + off_w_dec() + i * D_IN + d] * bitcast<f32>(tree_nodes[eb + f * D_IN + d]);
-              }
-              dst = g_we() + i * N_FEAT + f;
-            } else {
-              r -= D_SAE * nf;
-              if (r < D_SAE) {
-                for (var d = 0u; d < D_IN; d++) {
-                  acc += params[pb + off_w_dec() + r * D_IN + d] * params[pb + off_b_dec() + d];
-                }
-                dst = g_wb() + r;
-              } else {
-                r -= D_SAE;
-                if (r < nf) {
-                  for (var d = 0u; d < D_IN; d++) {
-                    acc += bitcast<f32>(tree_nodes[eb + r * D_IN + d]) * params[pb + off_b_dec() + d];
-                  }
-                  dst = g_eb() + r;
-                } else {
-                  r -= nf;
-                  if (r < nf * nf) {
-                    let f = r / nf;
-                    let h = r % nf;
-                    for (var d = 0u; d < D_IN; d++) {
-                      acc += bitcast<f32>(tree_nodes[eb + f * D_IN + d]) * bitcast<f32>(tree_nodes[eb + h * D_IN + d]);
-                    }
-                    dst = g_ee() + f * N_FEAT + h;
-                  } else {
-                    for (var d = 0u; d < D_IN; d++) {
-                      let v = params[pb + off_b_dec() + d];
-                      acc += v * v;
-                    }
-                    dst = g_bb();
-                  }
-                }
-              }
-            }
-          }
-        }
+    // ---- Phase 0: Gram quantities of this step's parameters. One thread per input column d adds
+    // that column's products to its partial sums (loops of compile-time length), then the WG
+    // partial sums are reduced.
+    var gacc: array<f32, MAX_GRAM>;
+    for (var e = 0u; e <= g_bb(); e++) { gacc[e] = 0.0; }
+    for (var d = tid; d < D_IN; d += WG) {
+      var ef: array<f32, MAX_FEATURES>; // E[f][d]
+      var wl: array<f32, MAX_LATENTS>;  // W_dec[l][d]
+      var we: array<f32, MAX_LATENTS>;  // W_enc[d][l]
+      for (var f = 0u; f < N_FEAT; f++) {
+        ef[f] = select(0.0, bitcast<f32>(tree_nodes[eb + min(f, nf - 1u) * D_IN + d]), f < nf);
       }
-      scratch[sb + dst] = acc;
+      for (var l = 0u; l < D_SAE; l++) {
+        wl[l] = params[pb + off_w_dec() + l * D_IN + d];
+        we[l] = params[pb + d * D_SAE + l];
+      }
+      let bdd = params[pb + off_b_dec() + d];
+      for (var f = 0u; f < N_FEAT; f++) {
+        for (var j = 0u; j < D_SAE; j++) { gacc[g_ew() + f * D_SAE + j] += ef[f] * we[j]; }
+        gacc[g_eb() + f] += ef[f] * bdd;
+        for (var h = 0u; h < N_FEAT; h++) { gacc[g_ee() + f * N_FEAT + h] += ef[f] * ef[h]; }
+      }
+      for (var i = 0u; i < D_SAE; i++) {
+        gacc[g_bw() + i] += bdd * we[i];
+        for (var j = 0u; j < D_SAE; j++) { gacc[g_ww() + i * D_SAE + j] += wl[i] * wl[j]; }
+        for (var f = 0u; f < N_FEAT; f++) { gacc[g_we() + i * N_FEAT + f] += wl[i] * ef[f]; }
+        gacc[g_wb() + i] += wl[i] * bdd;
+      }
+      gacc[g_bb()] += bdd * bdd;
+    }
+    for (var e = 0u; e <= g_bb(); e++) { scratch[sb + p_gram() + e * WG + tid] = gacc[e]; }
+    workgroupBarrier();
+    for (var e = tid; e <= g_bb(); e += WG) {
+      var acc = 0.0;
+      for (var w = 0u; w < WG; w++) { acc += scratch[sb + p_gram() + e * WG + w]; }
+      scratch[sb + e] = acc;
     }
     workgroupBarrier();
 

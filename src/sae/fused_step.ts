@@ -153,8 +153,9 @@ export function fusedLoopIterationsPerStep(shape: FusedShape): number {
   const { workgroupSize: wg, batch: B, dIn: D, dSae: S, terms: T, maxFeatures: F } = shape;
   const per = (n: number) => Math.ceil(n / wg);
   const P = 2 * D * S + S + D;
-  const phase0 = per(2 * F * S + 2 * S + S * S + F + F * F + 1) * (D + 1) +
-    fusedGramCount(S, F) + 1;
+  const gram = fusedGramCount(S, F);
+  const column = 2 * F + 2 * S + F * (S + F + 2) + S * (S + F + 3) + 2;
+  const phase0 = 2 * gram + per(D) * column + per(gram) * (wg + 1) + gram + 4;
   const row = 3 * F + F * F + S * (2 * F + 2) + T * (S * (S + 2) + 4 * S + 4) + S + 1;
   const entries = fusedStatCount(S, F, T);
   const rowStats = T * (S * (S + F + 2) + S + F + 2) + F * (S + 1) + S + 2 * T + 4;
@@ -224,7 +225,7 @@ export function fusedScratchFloats(
   const gram = F * S + S + S * S + S * F + S + F + F * F + 1;
   const rows = (T + 3 * S + 2 * T) * B;
   const stats = fusedStatCount(S, F, T);
-  return gram + rows + stats + (privateStats ? stats * workgroupSize : 0);
+  return gram + rows + stats + (privateStats ? stats * workgroupSize : 0) + gram * workgroupSize;
 }
 
 /** Builds the buffers and pipelines of a fused run (parameters start at zero: upload them). */
