@@ -307,7 +307,9 @@ fn train(
     // Every loop here runs a compile-time number of times (D_SAE, N_FEAT, T_MAX; ranges become
     // masks), so the shader compiler can unroll them: features past a tree's own count are 0.
     let n_rows = u32(features[rows_base(k, group)]);
-    for (var b = tid; b < BATCH; b += WG) {
+    // Only the distinct rows (every row index when the rows are kept in scratch, to zero the rest).
+    let row_end = select(BATCH, n_rows, PRIVATE_STATS);
+    for (var b = tid; b < row_end; b += WG) {
       if (b >= n_rows) {
         if (!PRIVATE_STATS) {
           // Rows past the distinct ones contribute nothing to the statistics of phase C.
@@ -694,13 +696,19 @@ fn train(
       let bc2 = 1.0 - pow(info.beta2, tt);
       let step_size = info.lr * lr_factor(step) / bc1;
       let sqrt_bc2 = sqrt(bc2);
-      for (var i = tid; i < P; i += WG) {
-        let g = opt[gb + i] * clip;
-        let mo = info.beta1 * opt[gb + P + i] + (1.0 - info.beta1) * g;
-        let ve = info.beta2 * opt[gb + 2u * P + i] + (1.0 - info.beta2) * g * g;
-        opt[gb + P + i] = mo;
-        opt[gb + 2u * P + i] = ve;
-        params[pb + i] -= step_size * mo / (sqrt(ve) / sqrt_bc2 + info.eps);
+      // Four consecutive parameters per iteration (an inner loop of compile-time length).
+      for (var i0 = tid * 4u; i0 < P; i0 += WG * 4u) {
+        for (var u = 0u; u < 4u; u++) {
+          let i = i0 + u;
+          if (i < P) {
+            let g = opt[gb + i] * clip;
+            let mo = info.beta1 * opt[gb + P + i] + (1.0 - info.beta1) * g;
+            let ve = info.beta2 * opt[gb + 2u * P + i] + (1.0 - info.beta2) * g * g;
+            opt[gb + P + i] = mo;
+            opt[gb + 2u * P + i] = ve;
+            params[pb + i] -= step_size * mo / (sqrt(ve) / sqrt_bc2 + info.eps);
+          }
+        }
       }
     } else if (tid == 0u) {
       stop = step + 1u;
