@@ -23,6 +23,22 @@ function fail(flag: string, expected: string, got: string, usage: string): never
   throw new UsageError(`Cannot parse --${flag}: expected ${expected}, got "${got}"\n\n${usage}`);
 }
 
+/** An integer flag value of at least `min` (or `fallback` when absent). */
+function intFlag(
+  flag: string,
+  value: string | undefined,
+  fallback: number,
+  usage: string,
+  min: 0 | 1,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
+    fail(flag, min === 1 ? "a positive integer" : "a non-negative integer", value, usage);
+  }
+  return n;
+}
+
 /** A positive integer flag value (or `fallback` when absent). */
 export function positiveIntFlag(
   flag: string,
@@ -30,12 +46,7 @@ export function positiveIntFlag(
   fallback: number,
   usage: string,
 ): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
-    fail(flag, "a positive integer", value, usage);
-  }
-  return n;
+  return intFlag(flag, value, fallback, usage, 1);
 }
 
 /** A non-negative integer flag value (or `fallback` when absent). */
@@ -45,12 +56,7 @@ export function nonNegativeIntFlag(
   fallback: number,
   usage: string,
 ): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
-    fail(flag, "a non-negative integer", value, usage);
-  }
-  return n;
+  return intFlag(flag, value, fallback, usage, 0);
 }
 
 /** A positive finite number flag value (or `fallback` when absent). */
