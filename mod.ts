@@ -54,7 +54,7 @@ export {
   validateTreeJson,
 } from "./src/toy/tree_json.ts";
 export { flattenTree, type PackedTrees, packTrees } from "./src/toy/tree_flat.ts";
-export { Rng } from "./src/toy/rng.ts";
+export { checkSeed, MAX_SEED, Rng } from "./src/toy/rng.ts";
 export { type BatchAddress, embedCpu, sampleBatchCpu } from "./src/toy/cpu_sampler.ts";
 export {
   embedOnGpu,
@@ -104,6 +104,8 @@ export {
 export {
   type EmbeddingSource,
   type FinalLosses,
+  MAX_BATCH_SIZE,
+  MAX_STEPS,
   type ProgressUpdate,
   PUBLISHED_STEPS,
   TrainingDivergedError,
@@ -148,6 +150,7 @@ export {
   type SafetensorsFile,
 } from "./src/io/safetensors.ts";
 export { replaceDirAtomic, writeFileAtomic } from "./src/io/atomic.ts";
+export { OutputError } from "./src/io/output_dir.ts";
 export { type CosSimHeatmapOptions, cosSimHeatmapSvg } from "./src/plot/heatmap.ts";
 export {
   type LineMarker,
@@ -182,6 +185,9 @@ export { describeBalance, verdictLine } from "./src/sweep/verdict.ts";
 export {
   childProbsTree,
   DEFAULT_BETAS,
+  degenerateReason,
+  MAX_SWEEP_FEATURES,
+  MAX_SWEEP_SAES,
   notebookSweepTrees,
   parseBetas,
   parseChildProbs,

@@ -5,7 +5,9 @@
  * published schedule (detached β = ∞, standard β = 0 and balanced β = 0.25 on the balanced tree;
  * β = 0.17 on the unbalanced tree), prints their cosine-similarity tables with a reading of the
  * parent latent, and writes the heatmaps, `results.json` and the SAEs (SAELens layout) to the
- * output folder, replacing it atomically.
+ * output folder, replacing it atomically. The folder is checked before training (it must be
+ * writable and hold nothing but an earlier output of this command); an SAE that diverged is
+ * recorded in the printed summary, `results.json` and its `cfg.json`, and makes the exit status 3.
  */
 import { describeAdapter, getGpu } from "../src/gpu/device.ts";
 import { runMain } from "../src/cli/run_main.ts";
@@ -21,12 +23,13 @@ import type { TreeFeatureGenerator } from "../src/toy/tree.ts";
 import { MatryoshkaSAE } from "../src/sae/sae.ts";
 import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "../src/sae/config.ts";
 import { initSaeToMatchModel } from "../src/sae/init.ts";
-import { PUBLISHED_STEPS, trainToySaes } from "../src/sae/train.ts";
+import { MAX_BATCH_SIZE, MAX_STEPS, PUBLISHED_STEPS, trainToySaes } from "../src/sae/train.ts";
 import { decoderCosSims, encoderCosSims } from "../src/metrics/cosine.ts";
 import { describeLatent0, readLatent0 } from "../src/metrics/latent0.ts";
 import { cosSimHeatmapSvg } from "../src/plot/heatmap.ts";
-import { replaceDirAtomic } from "../src/io/atomic.ts";
-import { saveSae } from "../src/io/sae_files.ts";
+import { checkOutputDir, type OutputPlan, writeOutputDir } from "../src/io/output_dir.ts";
+import { SAE_CFG_FILE, SAE_WEIGHTS_FILE, saveSae } from "../src/io/sae_files.ts";
+import { MAX_SEED } from "../src/toy/rng.ts";
 import { cosSimTable, metricsTable, sideBySide } from "../src/report/tables.ts";
 import { evaluate, type SaeMetrics } from "../src/metrics/evaluate.ts";
 
@@ -36,13 +39,18 @@ Trains the notebook's four Matryoshka SAEs together on the GPU and writes tables
 results.json and the SAEs (SAELens layout) to the output folder.
 
 Options:
-  --out DIR          output folder, replaced atomically (default out/balanced)
-  --seed N           seed of the toy model and the batches (default 0)
-  --steps N          optimiser steps (default ${PUBLISHED_STEPS}, the published 100M tokens)
-  --batch-size N     samples per step (default 128)
+  --out DIR          output folder, replaced atomically (default out/balanced); it must be absent,
+                     empty or an earlier output of this command
+  --seed N           seed of the toy model and the batches, 0 to ${MAX_SEED} (default 0)
+  --steps N          optimiser steps, 1 to ${MAX_STEPS} (default ${PUBLISHED_STEPS}, the published
+                     100M tokens)
+  --batch-size N     samples per step, 1 to ${MAX_BATCH_SIZE} (default 128)
   --lr X             Adam learning rate (default 3e-4)
   --quiet            no progress bar
-  --help             show this help`;
+  --help             show this help
+
+Exit status: 0 done; 1 no WebGPU adapter or the output could not be written; 2 bad input
+(nothing trained, nothing changed); 3 done, but at least one SAE diverged (see results.json).`;
 
 /** One of the notebook's SAEs. */
 export interface NotebookSae {
@@ -110,6 +118,10 @@ export interface BalancedRunResult {
   encoderCosSims: number[][];
   decoderCosSims: number[][];
   finalLoss: number;
+  /** Optimiser steps completed (fewer than `steps` when the SAE diverged). */
+  stepsDone: number;
+  /** Where and why training stopped early, or null when every step was trained. */
+  diverged: { step: number; reason: string } | null;
   /** The synthetic-SAE evaluation on held-out rows (src/metrics/evaluate.ts). */
   metrics: SaeMetrics;
 }
@@ -126,8 +138,33 @@ export interface BalancedResults {
 
 const round = (v: number) => Math.round(v * 1e6) / 1e6;
 
-/** Runs the experiment: trains, prints, writes the output folder; returns `results.json`. */
+/** What the experiment writes into its folder (nothing else is ever written or removed there). */
+export function balancedOutputPlan(out: string): OutputPlan {
+  return {
+    path: out,
+    what: "--out",
+    files: [
+      "results.json",
+      ...NOTEBOOK_SAES.map((spec) => `${spec.figure}.svg`),
+      ...NOTEBOOK_SAES.flatMap((spec) => [
+        `saes/${spec.name}/${SAE_CFG_FILE}`,
+        `saes/${spec.name}/${SAE_WEIGHTS_FILE}`,
+      ]),
+    ],
+    // About 90 kB are written; the probe asks for room for twice that.
+    bytes: 192 * 1024,
+  };
+}
+
+/**
+ * Runs the experiment: checks the output folder, trains, prints, writes the output folder;
+ * returns `results.json`.
+ *
+ * @throws {OutputError} before any training when the folder cannot be written or holds other files.
+ */
 export async function runBalanced(options: BalancedOptions): Promise<BalancedResults> {
+  const plan = balancedOutputPlan(options.out);
+  await checkOutputDir(plan);
   const gpu = await getGpu();
   const adapter = describeAdapter(gpu.summary);
   const log = (line = "") => console.log(line);
@@ -179,7 +216,6 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
   const runs: BalancedRunResult[] = NOTEBOOK_SAES.map((spec, i) => {
     const sae = saes[i]!;
     const result = trained[i]!;
-    if (result.error) console.error(result.error.message);
     const encoder = encoderCosSims(sae.params, sae.layout, toyModel.embedding, toyModel.nFeatures);
     const decoder = decoderCosSims(sae.params, sae.layout, toyModel.embedding, toyModel.nFeatures);
     return {
@@ -189,6 +225,8 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
       encoderCosSims: encoder.map((row) => row.map(round)),
       decoderCosSims: decoder.map((row) => row.map(round)),
       finalLoss: result.finalLosses.total,
+      stepsDone: result.stepsDone,
+      diverged: result.error ? { step: result.error.step, reason: result.error.reason } : null,
       metrics: metrics[i]!,
     };
   });
@@ -207,6 +245,14 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
   log(metricsTable(runs.map((r) => ({ name: r.name, metrics: r.metrics }))));
   log();
   log(`trained ${runs.length} SAEs × ${options.steps} steps in ${seconds.toFixed(2)} s`);
+  const diverged = runs.filter((r) => r.diverged);
+  if (diverged.length > 0) {
+    log(
+      `${diverged.length} of ${runs.length} SAEs diverged: ` +
+        diverged.map((r) => `${r.name} at step ${r.diverged!.step}`).join(", ") +
+        ` (${diverged[0]!.diverged!.reason})`,
+    );
+  }
 
   const results: BalancedResults = {
     adapter,
@@ -216,7 +262,7 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
     seconds: round(seconds),
     runs,
   };
-  await replaceDirAtomic(options.out, async (dir) => {
+  await writeOutputDir(plan, async (dir) => {
     for (const [i, spec] of NOTEBOOK_SAES.entries()) {
       const run = runs[i]!;
       const svg = cosSimHeatmapSvg({
@@ -229,6 +275,9 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
         title: spec.title,
         seed: options.seed,
         steps: options.steps,
+        steps_done: run.stepsDone,
+        diverged_at_step: run.diverged?.step ?? null,
+        diverged_reason: run.diverged?.reason ?? null,
       });
     }
     await Deno.writeTextFile(`${dir}/results.json`, JSON.stringify(results, null, 2) + "\n");
@@ -251,9 +300,9 @@ export function parseBalancedArgs(args: string[]): BalancedOptions | "help" {
   if (values.help) return "help";
   return {
     out: values.out ?? "out/balanced",
-    seed: nonNegativeIntFlag("seed", values.seed, 0, USAGE),
-    steps: positiveIntFlag("steps", values.steps, PUBLISHED_STEPS, USAGE),
-    batchSize: positiveIntFlag("batch-size", values["batch-size"], 128, USAGE),
+    seed: nonNegativeIntFlag("seed", values.seed, 0, USAGE, MAX_SEED),
+    steps: positiveIntFlag("steps", values.steps, PUBLISHED_STEPS, USAGE, MAX_STEPS),
+    batchSize: positiveIntFlag("batch-size", values["batch-size"], 128, USAGE, MAX_BATCH_SIZE),
     lr: positiveNumberFlag("lr", values.lr, 3e-4, USAGE),
     quiet: values.quiet ?? false,
   };
@@ -266,6 +315,14 @@ if (import.meta.main) {
       console.log(USAGE);
       return;
     }
-    await runBalanced(options);
+    const results = await runBalanced(options);
+    const diverged = results.runs.filter((r) => r.diverged).length;
+    if (diverged > 0) {
+      console.error(
+        `error: ${diverged} of ${results.runs.length} SAEs diverged (recorded in ` +
+          `${options.out}/results.json and their cfg.json); try a smaller --lr`,
+      );
+      Deno.exitCode = 3;
+    }
   });
 }

@@ -6,9 +6,12 @@
 import { parseArgs } from "node:util";
 import { runMain, UsageError } from "../src/cli/run_main.ts";
 import { nonNegativeIntFlag, positiveIntFlag, positiveNumberFlag } from "../src/cli/args.ts";
-import { PUBLISHED_STEPS } from "../src/sae/train.ts";
+import { MAX_BATCH_SIZE, MAX_STEPS, PUBLISHED_STEPS } from "../src/sae/train.ts";
+import { MAX_SEED } from "../src/toy/rng.ts";
 import {
   childProbsTree,
+  MAX_SWEEP_FEATURES,
+  MAX_SWEEP_SAES,
   parseBetas,
   parseChildProbs,
   parseShard,
@@ -48,7 +51,7 @@ Axes:
                       (default 0,0.05,0.1,…,1,inf)
   --seeds N           seeds 0..N−1; seed s is the toy model's and the batches' seed (default ${DEFAULT_SEEDS})
   --tree FILE.json    a tree file (published JSON format); repeatable. Feature 0 must be a
-                      parent with read-out children
+                      parent with read-out children; at most ${MAX_SWEEP_FEATURES} read-out features
   --child-probs LIST  the notebook's tree with these children's firing probabilities, e.g.
                       --child-probs 0.15,0.15,0.15 --child-probs 0.02,0.15,0.5; repeatable, one
                       tree each (named probs-0.02-0.15-0.5). Without --tree and --child-probs:
@@ -56,8 +59,9 @@ Axes:
                       then --child-probs
 
 Training:
-  --steps N           optimiser steps per SAE (default ${PUBLISHED_STEPS}, the published 100M tokens)
-  --batch-size N      samples per step (default 128)
+  --steps N           optimiser steps per SAE, at most ${MAX_STEPS} (default ${PUBLISHED_STEPS}, the
+                      published 100M tokens)
+  --batch-size N      samples per step, at most ${MAX_BATCH_SIZE} (default 128)
   --lr X              Adam learning rate (default 3e-4)
   --chunk N           SAEs trained together and recorded together (default ${DEFAULT_CHUNK})
 
@@ -75,7 +79,14 @@ Long sweeps:
                       refinement needs training: then run with --resume on the merged folder
 
   --quiet             no progress bars
-  --help              show this help`;
+  --help              show this help
+
+At most ${
+  MAX_SWEEP_SAES.toLocaleString("en-US")
+} grid SAEs (trees × β × seeds) per sweep. A tree whose parent or a child
+never fires gets a warning and no verdict. Records are verified (checksum, fields, grid) before
+they are used, and one sweep at a time works on a folder. Exit status: 0 done; 1 no WebGPU
+adapter; 2 bad input or a folder that cannot be used (nothing trained).`;
 
 /** What the command line asks for. */
 export type SweepCommand =
@@ -178,9 +189,9 @@ export function parseSweepArgs(args: string[]): Promise<SweepCommand> {
     }
     const options: SweepOptions = {
       out,
-      seeds: positiveIntFlag("seeds", values.seeds, DEFAULT_SEEDS, USAGE),
-      steps: positiveIntFlag("steps", values.steps, PUBLISHED_STEPS, USAGE),
-      batchSize: positiveIntFlag("batch-size", values["batch-size"], 128, USAGE),
+      seeds: positiveIntFlag("seeds", values.seeds, DEFAULT_SEEDS, USAGE, MAX_SEED + 1),
+      steps: positiveIntFlag("steps", values.steps, PUBLISHED_STEPS, USAGE, MAX_STEPS),
+      batchSize: positiveIntFlag("batch-size", values["batch-size"], 128, USAGE, MAX_BATCH_SIZE),
       lr: positiveNumberFlag("lr", values.lr, 3e-4, USAGE),
       chunk: positiveIntFlag("chunk", values.chunk, DEFAULT_CHUNK, USAGE),
       refine: nonNegativeIntFlag("refine", values.refine, DEFAULT_REFINE, USAGE),

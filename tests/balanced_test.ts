@@ -135,7 +135,10 @@ Deno.test("bad flags are refused with the usage and an existing output folder is
     assert.match(unknown.stderr, /Usage: deno task balanced/);
     const negative = await runDeno([...BALANCED, "--out", out, "--steps=-5"]);
     assert.equal(negative.code, 2);
-    assert.match(negative.stderr, /Cannot parse --steps: expected a positive integer, got "-5"/);
+    assert.match(
+      negative.stderr,
+      /Cannot parse --steps: expected an integer from 1 to 2147483647, got "-5"/,
+    );
     const lr = await runDeno([...BALANCED, "--out", out, "--lr", "fast"]);
     assert.equal(lr.code, 2);
     assert.match(lr.stderr, /--lr: expected a positive number, got "fast"/);
@@ -158,7 +161,7 @@ Deno.test("with no WebGPU adapter the task prints what was tried and how to fix 
       "tests/fixtures/no_adapter.ts",
       "experiments/balanced.ts",
       "--out",
-      out,
+      `${out}/balanced`,
     ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /No WebGPU adapter: navigator\.gpu\.requestAdapter/);

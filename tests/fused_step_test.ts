@@ -147,6 +147,7 @@ gpuTest("a diverging model stops with its step named while the others finish", a
   assert.equal(results[0]!.error, undefined);
   assert.equal(results[0]!.stepsDone, 5);
   assert.match(String(results[1]!.error?.message), /Model bad diverged at step 1/);
+  assert.equal(results[1]!.stepsDone, 0, "the diverged step is not counted as done");
   assert.deepEqual(Array.from(bad.params), Array.from(badBefore));
 });
 

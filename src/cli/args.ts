@@ -23,40 +23,48 @@ function fail(flag: string, expected: string, got: string, usage: string): never
   throw new UsageError(`Cannot parse --${flag}: expected ${expected}, got "${got}"\n\n${usage}`);
 }
 
-/** An integer flag value of at least `min` (or `fallback` when absent). */
+/** An integer flag value from `min` to `max` (or `fallback` when absent). */
 function intFlag(
   flag: string,
   value: string | undefined,
   fallback: number,
   usage: string,
   min: 0 | 1,
+  max: number | undefined,
 ): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) {
-    fail(flag, min === 1 ? "a positive integer" : "a non-negative integer", value, usage);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > (max ?? n)) {
+    const what = max !== undefined
+      ? `an integer from ${min} to ${max}`
+      : min === 1
+      ? "a positive integer"
+      : "a non-negative integer";
+    fail(flag, what, value, usage);
   }
   return n;
 }
 
-/** A positive integer flag value (or `fallback` when absent). */
+/** A positive integer flag value, at most `max` when given (or `fallback` when absent). */
 export function positiveIntFlag(
   flag: string,
   value: string | undefined,
   fallback: number,
   usage: string,
+  max?: number,
 ): number {
-  return intFlag(flag, value, fallback, usage, 1);
+  return intFlag(flag, value, fallback, usage, 1, max);
 }
 
-/** A non-negative integer flag value (or `fallback` when absent). */
+/** A non-negative integer flag value, at most `max` when given (or `fallback` when absent). */
 export function nonNegativeIntFlag(
   flag: string,
   value: string | undefined,
   fallback: number,
   usage: string,
+  max?: number,
 ): number {
-  return intFlag(flag, value, fallback, usage, 0);
+  return intFlag(flag, value, fallback, usage, 0, max);
 }
 
 /** A positive finite number flag value (or `fallback` when absent). */

@@ -1,27 +1,38 @@
 /**
  * Wraps a command-line entry point so that expected failures print one clear message instead of a
- * stack trace: no GPU ({@link GpuUnavailableError}, exit 1) and bad input ({@link UsageError}, exit 2).
+ * stack trace. An expected failure is any error that carries a numeric `exitCode`: no GPU
+ * ({@link GpuUnavailableError}, exit 1), bad input ({@link UsageError} and the library's own
+ * refusals: sweep settings and folders, output folders, limits; exit 2), an output that could not
+ * be written (exit 1). Anything else is a bug and keeps its stack trace.
  */
 import { GpuUnavailableError } from "../gpu/device.ts";
 
 /** A bad command line or bad input: printed without a stack trace by {@link runMain}. */
 export class UsageError extends Error {
   override name = "UsageError";
+  /** Exit status of a command that stops on this error. */
+  readonly exitCode = 2;
 }
 
-/** Runs `main`, turning the expected failures into a message on stderr and a non-zero exit. */
+/** The exit status an expected failure asks for, or null for an unexpected error (a bug). */
+export function expectedExitCode(error: unknown): number | null {
+  if (error instanceof GpuUnavailableError) return 1;
+  if (!(error instanceof Error)) return null;
+  const code = (error as { exitCode?: unknown }).exitCode;
+  return typeof code === "number" && Number.isInteger(code) && code > 0 ? code : null;
+}
+
+/**
+ * Runs `main`, turning the expected failures into their message on stderr and a non-zero exit.
+ * `main` may set `Deno.exitCode` to report an outcome (e.g. a diverged SAE) after a normal end.
+ */
 export async function runMain(main: () => Promise<void>): Promise<void> {
   try {
     await main();
   } catch (error) {
-    if (error instanceof GpuUnavailableError) {
-      console.error(error.message);
-      Deno.exit(1);
-    }
-    if (error instanceof UsageError) {
-      console.error(error.message);
-      Deno.exit(2);
-    }
-    throw error;
+    const code = expectedExitCode(error);
+    if (code === null) throw error;
+    console.error((error as Error).message);
+    Deno.exit(code);
   }
 }

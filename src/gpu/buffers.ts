@@ -10,6 +10,8 @@ import type { Gpu } from "./device.ts";
 export class BufferLimitError extends RangeError {
   /** Error name shown in stack traces and messages. */
   override name = "BufferLimitError";
+  /** Exit status of a command that stops on this error (the run is too large for the device). */
+  readonly exitCode = 2;
 }
 
 /** Throws a {@link BufferLimitError} if `byteSize` bytes cannot be one buffer (or storage binding). */

@@ -33,6 +33,8 @@ export interface Gpu {
 export class GpuUnavailableError extends Error {
   /** Error name shown in stack traces and messages. */
   override name = "GpuUnavailableError";
+  /** Exit status of a command that stops on this error. */
+  readonly exitCode = 1;
 }
 
 let pending: Promise<Gpu> | undefined;

@@ -8,10 +8,10 @@
  * (`architecture: "standard"`, `activation_fn_str: "relu"`, `dtype: "float32"`, `device`,
  * `hook_name`, …, with neutral values for a toy model), so that
  * `sae_lens.SAE.load_from_disk(folder)` loads it in Python (it ignores the extra keys). The
- * folder is written with {@link replaceDirAtomic}: an existing SAE is replaced whole or not at
- * all.
+ * folder is written atomically (src/io/output_dir.ts): an existing SAE folder is replaced whole or
+ * not at all, and a folder holding any other file is refused, never deleted.
  */
-import { replaceDirAtomic } from "./atomic.ts";
+import { writeOutputDir } from "./output_dir.ts";
 import { decodeSafetensors, encodeSafetensors, tensorToF32 } from "./safetensors.ts";
 import { ConfigError, resolveSaeConfig, type SaeConfig } from "../sae/config.ts";
 import { type ParamLayout, paramLayout, paramViews } from "../sae/layout.ts";
@@ -109,8 +109,9 @@ export function saeCfgJson(
 
 /**
  * Saves one SAE as a SAELens folder (`cfg.json` + `sae_weights.safetensors`), atomically
- * replacing `dir` if it exists.
+ * replacing `dir` if it holds an SAE (those two files and nothing else).
  *
+ * @throws {OutputError} when `dir` holds other files (nothing is changed) or cannot be written.
  * @param params one model's block (layout of `src/sae/layout.ts` for `config.dIn`, `config.dSae`)
  * @param extra further JSON keys for `cfg.json` (e.g. seed, steps); must not reuse a config key
  *
@@ -149,10 +150,13 @@ export async function saveSae(
     b_enc: { shape: [config.dSae], data: v.bEnc },
     b_dec: { shape: [config.dIn], data: v.bDec },
   }, { format: "pt" });
-  await replaceDirAtomic(dir, async (tmp) => {
-    await Deno.writeTextFile(`${tmp}/${SAE_CFG_FILE}`, cfgText);
-    await Deno.writeFile(`${tmp}/${SAE_WEIGHTS_FILE}`, weights);
-  });
+  await writeOutputDir(
+    { path: dir, what: "SAE folder", files: [SAE_CFG_FILE, SAE_WEIGHTS_FILE] },
+    async (tmp) => {
+      await Deno.writeTextFile(`${tmp}/${SAE_CFG_FILE}`, cfgText);
+      await Deno.writeFile(`${tmp}/${SAE_WEIGHTS_FILE}`, weights);
+    },
+  );
 }
 
 /**

@@ -85,6 +85,8 @@ export const DEFAULT_SAE_CONFIG: Readonly<SaeConfig> = Object.freeze({
 export class ConfigError extends Error {
   /** Always `"ConfigError"`. */
   override name = "ConfigError";
+  /** Exit status of a command that stops on this error. */
+  readonly exitCode = 2;
 }
 
 /**

@@ -13,7 +13,12 @@ import type { Gpu } from "../gpu/device.ts";
 import { readU32 } from "../gpu/buffers.ts";
 import { GpuTreeSampler } from "../toy/gpu_sampler.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
-import { createFusedStep, fusedUnsupportedReason, type Schedule } from "./fused_step.ts";
+import {
+  createFusedStep,
+  FusedShapeError,
+  fusedUnsupportedReason,
+  type Schedule,
+} from "./fused_step.ts";
 import { createKernelStep } from "./kernel_step.ts";
 import type { ModelEntry } from "./model_table.ts";
 import { type DataGroup, packWorld } from "./world.ts";
@@ -73,7 +78,14 @@ export async function createEngine(
     );
   }
   if (name === "kernels" || (name === "auto" && reason)) return await kernelEngine(gpu, options);
-  return await fusedEngine(gpu, options);
+  if (name === "fused") return await fusedEngine(gpu, options);
+  try {
+    return await fusedEngine(gpu, options);
+  } catch (error) {
+    // A batch or tree beyond the fused kernel's loop budget: the kernel set trains it.
+    if (error instanceof FusedShapeError) return await kernelEngine(gpu, options);
+    throw error;
+  }
 }
 
 async function fusedEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {

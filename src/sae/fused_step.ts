@@ -133,6 +133,16 @@ export function fusedUnsupportedReason(
   return null;
 }
 
+/**
+ * Thrown by {@link createFusedStep} when a run's shape is one the fused kernel cannot run (too
+ * many features or terms, a batch or tree too large for the loop budget); `engine: "auto"` then
+ * trains on the kernel set.
+ */
+export class FusedShapeError extends RangeError {
+  /** Always `"FusedShapeError"`. */
+  override name = "FusedShapeError";
+}
+
 /** The shape quantities the loop-iteration estimate needs. */
 export interface FusedShape {
   workgroupSize: number;
@@ -232,7 +242,7 @@ export function fusedScratchFloats(
 export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Promise<FusedStep> {
   const { models, batch, dIn, dSae, schedule, trees } = options;
   const reason = fusedUnsupportedReason(dSae, trees.maxFeatures, models);
-  if (reason) throw new RangeError(`The fused kernel cannot train this run: ${reason}`);
+  if (reason) throw new FusedShapeError(`The fused kernel cannot train this run: ${reason}`);
   const M = models.length;
   const layout = paramLayout(dIn, dSae);
   const tMax = Math.max(1, ...models.map((m) => m.plan.terms.length));
@@ -273,7 +283,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
     );
   }
   if (sampleLoopIterations(nFeat, trees.maxDepth) > LOOP_ITERATION_BUDGET) {
-    throw new RangeError(`The fused kernel cannot sample trees this deep (${trees.maxDepth})`);
+    throw new FusedShapeError(`The fused kernel cannot sample trees this deep (${trees.maxDepth})`);
   }
   const rowsBlock = 1 + batch * (nFeat + 1);
   const maxSteps = Math.min(
@@ -282,7 +292,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
     Math.floor(gpu.device.limits.maxStorageBufferBindingSize / (trees.groups * rowsBlock * 4)),
   );
   if (maxSteps < 1) {
-    throw new RangeError(
+    throw new FusedShapeError(
       `The fused kernel cannot run one step of this shape with ${wg} threads per model within ` +
         `${LOOP_ITERATION_BUDGET} loop iterations per invocation (needs ${iterations(wg)})`,
     );

@@ -48,7 +48,7 @@ export class ProgressBar {
     const shown = losses.slice(0, 4).map((l) => l.toPrecision(3)).join(" ");
     const more = losses.length > 4 ? ` …(+${losses.length - 4})` : "";
     const line = `${label} ${bar} ${step}/${total} ${rate.toFixed(0)} steps/s ` +
-      `ETA ${duration(eta)} loss ${shown}${more}`;
+      `ETA ${duration(eta)}${losses.length > 0 ? ` loss ${shown}${more}` : ""}`;
     const columns = (() => {
       try {
         return Deno.consoleSize().columns;

@@ -19,12 +19,25 @@ import type { Schedule } from "./fused_step.ts";
 import type { DataGroup } from "./world.ts";
 import { createEngine, type EngineName } from "./engines.ts";
 import { ProgressBar } from "./progress.ts";
+import { checkSeed } from "../toy/rng.ts";
 
 /** Tokens per step and the token budget of the published schedule. */
 export const PUBLISHED_TOKENS = 100_000_000;
 export const PUBLISHED_TOKENS_PER_STEP = 4096;
 /** Steps of the published schedule: `ceil(100M / 4096)` = 24,415. */
 export const PUBLISHED_STEPS: number = Math.ceil(PUBLISHED_TOKENS / PUBLISHED_TOKENS_PER_STEP);
+
+/**
+ * The most optimiser steps one run may take: 2³¹ − 1. Step counters are 32-bit and evaluation
+ * draws its held-out rows at steps from 2³¹, so training never reaches them.
+ */
+export const MAX_STEPS = 2 ** 31 - 1;
+
+/**
+ * The most samples per step: 65,536 (16× the published 4,096 tokens per step). Batches above what
+ * the fused kernel fits train on the kernel set; this bound keeps the per-model buffers small.
+ */
+export const MAX_BATCH_SIZE = 65_536;
 
 /** Anything with a true-feature embedding `[nFeatures][dIn]` (a {@link ToyModel}). */
 export interface EmbeddingSource {
@@ -126,6 +139,10 @@ export class TrainingDivergedError extends Error {
         `its training stopped there (the parameters are those before that step)`,
     );
   }
+
+  /** Why training stopped, in words (for result files). */
+  readonly reason: string = "loss or gradient norm not finite (NaN or ±∞); the parameters are " +
+    "those before that step";
 }
 
 /** The outcome of one run; its `sae.params` hold the trained parameters. */
@@ -140,10 +157,10 @@ export interface TrainResult {
   error?: TrainingDivergedError;
 }
 
-function positiveInt(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
+function positiveInt(name: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || value < 1 || value > max) {
     throw new RangeError(
-      `Invalid training option: ${name} must be a positive integer, got ${value}`,
+      `Invalid training option: ${name} must be an integer from 1 to ${max}, got ${value}`,
     );
   }
   return value;
@@ -187,8 +204,8 @@ export async function trainToySaes(
   gpu?: Gpu,
 ): Promise<TrainResult[]> {
   if (runs.length === 0) throw new RangeError("trainToySaes: no runs given");
-  const steps = positiveInt("steps", options.steps ?? PUBLISHED_STEPS);
-  const batch = positiveInt("batchSize", options.batchSize ?? 128);
+  const steps = positiveInt("steps", options.steps ?? PUBLISHED_STEPS, MAX_STEPS);
+  const batch = positiveInt("batchSize", options.batchSize ?? 128, MAX_BATCH_SIZE);
   const lr = nonNegative("lr", options.lr ?? 3e-4);
   const beta1 = nonNegative("beta1", options.beta1 ?? 0);
   const beta2 = nonNegative("beta2", options.beta2 ?? 0.999);
@@ -197,10 +214,11 @@ export async function trainToySaes(
   const warmupSteps = nonNegative("warmupSteps", options.warmupSteps ?? 0);
   const decaySteps = nonNegative("decaySteps", options.decaySteps ?? 0);
   const lrEnd = nonNegative("lrEnd", options.lrEnd ?? lr / 10);
-  const seed = options.seed ?? 0;
+  const seed = checkSeed("training option seed", options.seed ?? 0);
   const progressEvery = positiveInt("progressEvery", options.progressEvery ?? 500);
   const { dIn, dSae } = runs[0]!.sae.config;
   runs.forEach((run, i) => {
+    if (run.seed !== undefined) checkSeed(`runs[${i}].seed`, run.seed);
     const c = run.sae.config;
     if (c.dIn !== dIn || c.dSae !== dSae) {
       throw new RangeError(
@@ -287,9 +305,11 @@ export async function trainToySaes(
     run.sae.params.set(params.subarray(m * P, (m + 1) * P));
     const base = m * LOSS_WORDS;
     const nTerms = models[m]!.plan.terms.length;
+    const diverged = state.divergedAt[m]!;
     const result: TrainResult = {
       name: names[m]!,
-      stepsDone: state.stepsDone[m]!,
+      // A diverged step is not applied: the parameters are those after step `diverged − 1`.
+      stepsDone: diverged !== 0 ? diverged - 1 : state.stepsDone[m]!,
       finalLosses: {
         total: losses[base]!,
         gradNorm: losses[base + 1]!,
@@ -297,7 +317,6 @@ export async function trainToySaes(
         l1: Array.from({ length: nTerms }, (_, t) => losses[base + lossL1Slot(t)]!),
       },
     };
-    const diverged = state.divergedAt[m]!;
     if (diverged !== 0) result.error = new TrainingDivergedError(names[m]!, diverged);
     return result;
   });

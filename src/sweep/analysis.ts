@@ -4,7 +4,7 @@
  * atomically. Shared by a finished run and by a merge.
  */
 import { replaceDirAtomic, writeFileAtomic } from "../io/atomic.ts";
-import { formatShard, type Shard, type SweepTree } from "./axes.ts";
+import { degenerateReason, formatShard, type Shard, type SweepTree } from "./axes.ts";
 import { type Balance, type BalanceSample, findBalance } from "./balance.ts";
 import { combinationKey, compareCombinations } from "./combinations.ts";
 import { balanceFigureSvg, childProbFiguresSvg } from "./figures.ts";
@@ -34,6 +34,8 @@ export interface TreeBalance {
   tree: SweepTree;
   /** Its balance, or why there is none. */
   balance: Balance | string;
+  /** True when the tree is degenerate (parent or a child never fires): no verdict is given. */
+  degenerate?: boolean;
 }
 
 /** Runs the balance finder on every tree of the sweep. */
@@ -43,6 +45,14 @@ export function analyseSweep(
   tolerance: number,
 ): TreeBalance[] {
   return trees.map((tree) => {
+    const degenerate = degenerateReason(tree);
+    if (degenerate) {
+      return {
+        tree,
+        degenerate: true,
+        balance: `degenerate world: ${degenerate}, so latent 0 has nothing to hedge or absorb`,
+      };
+    }
     try {
       return { tree, balance: findBalance(samplesOf(rows, tree), { tolerance }) };
     } catch (error) {

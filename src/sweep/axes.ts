@@ -16,10 +16,35 @@ import { readTreeFile } from "../toy/tree_json.ts";
 export class SweepAxisError extends RangeError {
   /** Always `"SweepAxisError"`. */
   override name = "SweepAxisError";
+  /** Exit status of a command that stops on this error. */
+  readonly exitCode = 2;
 }
 
 function fail(flag: string, expected: string, got: string): never {
   throw new SweepAxisError(`Invalid --${flag}: expected ${expected}, got ${got}`);
+}
+
+/** `text`, cut to `max` characters with `…` (long lists never flood a message or a line). */
+export function clip(text: string, max = 60): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/**
+ * The most read-out features of one sweep tree: 1,024. Each SAE has one latent per feature, and the
+ * toy model's orthogonalisation grows with features² (about 2 minutes at this bound on a CPU).
+ */
+export const MAX_SWEEP_FEATURES = 1024;
+
+/**
+ * The most grid SAEs of one sweep (trees × β × seeds): 100,000. Every row is held in memory and
+ * recorded (about 2 kB each); larger studies run as several sweeps.
+ */
+export const MAX_SWEEP_SAES = 100_000;
+
+/** Probabilities for people: all of a short list, the first few and the count of a long one. */
+export function showProbs(probs: readonly number[], shown = 6): string {
+  if (probs.length <= shown + 2) return probs.join(", ");
+  return `${probs.slice(0, shown).join(", ")}, … (${probs.length} children)`;
 }
 
 /** The default β grid: 0, 0.05, …, 1 and ∞ (the detached setup). */
@@ -50,7 +75,11 @@ export function parseBetas(text: string): number[] {
     if (/^(inf|infinity|∞)$/i.test(part)) return Infinity;
     const value = Number(part);
     if (part === "" || !Number.isFinite(value)) {
-      fail("betas", "numbers ≥ 0 or inf, separated by commas", `"${part}" in "${text}"`);
+      fail(
+        "betas",
+        "numbers ≥ 0 or inf, separated by commas",
+        `"${clip(part)}" in "${clip(text)}"`,
+      );
     }
     return value;
   });
@@ -86,16 +115,28 @@ export function parseChildProbs(text: string): number[] {
     text.split(",").map((part) => {
       const value = Number(part.trim());
       if (part.trim() === "" || !Number.isFinite(value)) {
-        fail("child-probs", "numbers in [0, 1] separated by commas", `"${part}" in "${text}"`);
+        fail(
+          "child-probs",
+          "numbers in [0, 1] separated by commas",
+          `"${clip(part)}" in "${clip(text)}"`,
+        );
       }
       return value;
     }),
   );
 }
 
-/** Checks a list of children's probabilities (non-empty, each in [0, 1]). */
+/** Checks a list of children's probabilities (non-empty, each in [0, 1], a tree that fits). */
 export function checkChildProbs(probs: readonly number[]): number[] {
   if (probs.length === 0) fail("child-probs", "at least one child probability", "an empty list");
+  if (probs.length > MAX_SWEEP_FEATURES - 1) {
+    fail(
+      "child-probs",
+      `at most ${MAX_SWEEP_FEATURES - 1} children (a sweep tree reads out at most ` +
+        `${MAX_SWEEP_FEATURES} features)`,
+      `${probs.length} children`,
+    );
+  }
   for (const p of probs) {
     if (typeof p !== "number" || !(p >= 0 && p <= 1)) {
       fail("child-probs", "probabilities in [0, 1]", String(p));
@@ -168,6 +209,27 @@ function parentAndChildren(tree: TreeFeatureGenerator): { children: TreeNode[] }
 }
 
 const NAME_PATTERN = /^[A-Za-z0-9._-]+$/;
+const MAX_NAME_LENGTH = 100;
+
+/**
+ * Why the balance question has no answer on this tree, or null: the parent (feature 0) or a child
+ * never fires (a probability of 0 on its path from the root, or a magnitude that is always 0), so
+ * latent 0 has nothing to hedge or absorb and a verdict would be vacuous.
+ */
+export function degenerateReason(tree: SweepTree): string | null {
+  const nodes = tree.tree.features;
+  const never = (feature: number) => {
+    const node = nodes[feature]!;
+    const silent = node.magnitudeMean === 0 && node.magnitudeStd === 0;
+    return silent || tree.tree.ancestry(node).some((n) => n.activeProb === 0);
+  };
+  if (never(tree.parent)) return "the parent (feature 0) never fires";
+  const silent = tree.children.flatMap((f, k) => never(f) ? [k] : []);
+  if (silent.length === 0) return null;
+  const which = silent.slice(0, 3).map((k) => `child ${k + 1} (p=${tree.childProbs[k]})`);
+  const more = silent.length > 3 ? ` and ${silent.length - 3} more` : "";
+  return `${which.join(", ")}${more} never fire${silent.length === 1 ? "s" : ""}`;
+}
 
 /**
  * A sweep tree from a built tree.
@@ -181,8 +243,19 @@ export function sweepTree(
   source: TreeSource = "file",
 ): SweepTree {
   const flag = source === "child-probs" ? "child-probs" : "tree";
-  if (!NAME_PATTERN.test(name)) {
-    fail(flag, "a tree name of letters, digits, '.', '_' and '-'", `"${name}"`);
+  if (!NAME_PATTERN.test(name) || name.length > MAX_NAME_LENGTH) {
+    fail(
+      flag,
+      `a tree name of letters, digits, '.', '_' and '-', at most ${MAX_NAME_LENGTH} characters`,
+      `"${clip(name)}"`,
+    );
+  }
+  if (tree.nFeatures > MAX_SWEEP_FEATURES) {
+    fail(
+      flag,
+      `a tree of at most ${MAX_SWEEP_FEATURES} read-out features`,
+      `${name}: ${tree.nFeatures} features`,
+    );
   }
   const found = parentAndChildren(tree);
   if (typeof found === "string") {
@@ -198,10 +271,22 @@ export function sweepTree(
   };
 }
 
-/** The notebook's tree with the given children's probabilities, named `probs-0.02-0.15-0.5`. */
+/**
+ * The notebook's tree with the given children's probabilities, named `probs-0.02-0.15-0.5` (or,
+ * when that is longer than a file name should be, `probs-N-children-<hash>`).
+ */
 export function childProbsTree(probs: readonly number[]): SweepTree {
   const checked = checkChildProbs(probs);
-  return sweepTree(`probs-${checked.join("-")}`, notebookTree(checked), "child-probs");
+  let name = `probs-${checked.join("-")}`;
+  if (name.length > MAX_NAME_LENGTH) {
+    // FNV-1a of the list: the same probabilities, the same name.
+    let hash = 0x811c9dc5;
+    for (const ch of checked.join(",")) {
+      hash = Math.imul(hash ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+    }
+    name = `probs-${checked.length}-children-${hash.toString(16).padStart(8, "0")}`;
+  }
+  return sweepTree(name, notebookTree(checked), "child-probs");
 }
 
 /** The notebook's two trees: `balanced` (0.15, 0.15, 0.15) and `unbalanced` (0.02, 0.15, 0.5). */

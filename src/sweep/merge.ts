@@ -9,13 +9,15 @@
  * holding every row), so `runSweep` with `resume` on it trains any missing grid SAEs and then the
  * refinement rounds.
  */
-import { replaceDirAtomic } from "../io/atomic.ts";
+import { checkOutputDir, writeOutputDir } from "../io/output_dir.ts";
 import { gridComplete, sortRows, type TreeBalance, writeSweepOutputs } from "./analysis.ts";
 import { combinationKey } from "./combinations.ts";
 import type { SweepJson } from "./outputs.ts";
 import type { SweepRow } from "./rows.ts";
 import {
+  CHUNKS_DIR,
   isAbsentOrEmpty,
+  MANIFEST_FILE,
   manifestDifference,
   type ManifestJson,
   readManifest,
@@ -27,7 +29,7 @@ import {
 } from "./store.ts";
 import { DEFAULT_TOLERANCE } from "./run_sweep.ts";
 import { SweepAxisError } from "./axes.ts";
-import { describeBalance } from "./verdict.ts";
+import { balanceLines } from "./verdict.ts";
 
 /** Settings of {@link mergeSweeps}. */
 export interface MergeOptions {
@@ -99,7 +101,9 @@ export async function mergeSweeps(options: MergeOptions): Promise<MergeResult> {
   let duplicates = 0;
   for (const dir of options.inputs) {
     let added = 0;
-    for (const record of await readRecords(dir)) {
+    for (
+      const record of await readRecords(dir, settingsOf(manifests[0]!, `${dir}/manifest.json`))
+    ) {
       for (const row of record.rows) {
         const key = combinationKey(row.tree, row.beta, row.seed);
         if (rows.has(key)) {
@@ -124,7 +128,21 @@ export async function mergeSweeps(options: MergeOptions): Promise<MergeResult> {
   }
 
   let result: { json: SweepJson; balances: TreeBalance[] } | undefined;
-  await replaceDirAtomic(options.out, async (tmp) => {
+  // A merge replaces only an earlier merge's own files; anything else in the folder is refused.
+  const plan = {
+    path: options.out,
+    what: "--out",
+    files: [
+      MANIFEST_FILE,
+      "sweep.csv",
+      "sweep.json",
+      /^chunks\/chunk-\d+\.json$/,
+      /^figures\/[A-Za-z0-9._-]+\.svg$/,
+    ],
+    folders: [CHUNKS_DIR, "figures"],
+  };
+  await checkOutputDir(plan);
+  await writeOutputDir(plan, async (tmp) => {
     await writeManifest(tmp, {
       ...manifests[0]!,
       shard: null,
@@ -134,10 +152,7 @@ export async function mergeSweeps(options: MergeOptions): Promise<MergeResult> {
     result = await writeSweepOutputs(tmp, settings, all, { tolerance, shard: null, complete });
   });
   log("");
-  for (const { tree, balance } of result!.balances) {
-    if (typeof balance === "string") log(`${tree.name}: no result: ${balance}`);
-    else for (const line of describeBalance(tree.name, tree.childProbs, balance)) log(line);
-  }
+  for (const line of balanceLines(result!.balances)) log(line);
   log(
     `merged ${options.inputs.length} folders into ${options.out}/ (${all.length} SAEs); ` +
       "refinement needs training: run the sweep with --resume on it to refine",

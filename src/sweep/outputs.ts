@@ -119,8 +119,8 @@ export interface SweepJsonTree {
   name: string;
   /** Firing probability of each child of the parent. */
   childProbs: number[];
-  /** Largest |residual| below the tolerance. */
-  balanceable: boolean;
+  /** Largest |residual| below the tolerance; null when there is no verdict (see `error`). */
+  balanceable: boolean | null;
   /** β*, `"inf"` when the detached setup does best, null when no SAE of the tree is usable. */
   betaStar: number | "inf" | null;
   /** Latent 0's mean encoder cos with child k at β*. */
@@ -168,7 +168,7 @@ export function treeJson(
     return {
       name,
       childProbs,
-      balanceable: false,
+      balanceable: null,
       betaStar: null,
       residuals: [],
       decoder: [],

@@ -146,44 +146,87 @@ export function rowToJson(row: SweepRow): SweepRowJson {
   };
 }
 
-const num = (v: unknown) => typeof v === "number" ? v : NaN;
-const numList = (v: unknown) => Array.isArray(v) ? v.map(num) : [];
+/** A JSON number, or `null` for a non-finite one (as {@link rowToJson} writes it). */
+type JsonNumber = number | null;
 
 /**
- * Reads a row from its JSON form (`null` back to NaN).
+ * Reads a row from its JSON form (`null` back to NaN), checking the type of every field.
  *
- * @param where the record the row came from, for error messages.
+ * @param where the record (and row) the row came from, for error messages.
+ * @throws {RangeError} naming the record, the field, what it should hold and what it holds.
  */
 export function rowFromJson(json: unknown, where: string): SweepRow {
-  const j = json as Partial<SweepRowJson> | null;
-  if (
-    typeof j !== "object" || j === null || typeof j.tree !== "string" ||
-    !(typeof j.beta === "number" || j.beta === "inf") || typeof j.seed !== "number" ||
-    !Array.isArray(j.encoderCos) || !Array.isArray(j.decoderCos) || typeof j.losses !== "object"
-  ) {
+  const refuse = (field: string, expected: string, got: unknown): never => {
+    const shown = JSON.stringify(got) ?? String(got);
     throw new RangeError(
-      `Invalid sweep record ${where}: a row lacks tree, beta, seed or cosines; delete the record ` +
-        "to retrain its SAEs",
+      `Invalid sweep record ${where}: field "${field}" should be ${expected}, got ` +
+        `${shown.length > 40 ? `${shown.slice(0, 39)}…` : shown}; delete the record to retrain ` +
+        "its SAEs",
     );
+  };
+  const isNum = (v: unknown): v is JsonNumber =>
+    v === null || (typeof v === "number" && Number.isFinite(v));
+  const nums = (field: string, v: unknown): number[] => {
+    if (!Array.isArray(v) || !v.every(isNum)) refuse(field, "a list of numbers", v);
+    return (v as JsonNumber[]).map((x) => x ?? NaN);
+  };
+  const num = (field: string, v: unknown): number => {
+    if (!isNum(v)) refuse(field, "a number", v);
+    return (v as JsonNumber) ?? NaN;
+  };
+  const int = (field: string, v: unknown, min: number): number => {
+    if (!(typeof v === "number" && Number.isSafeInteger(v) && v >= min)) {
+      refuse(field, `an integer ≥ ${min}`, v);
+    }
+    return v as number;
+  };
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    refuse("row", "an object", json);
   }
-  return {
-    tree: j.tree,
-    childProbs: numList(j.childProbs),
-    beta: j.beta === "inf" ? Infinity : j.beta,
-    seed: j.seed,
-    round: typeof j.round === "number" ? j.round : 0,
-    encoderCos: numList(j.encoderCos),
-    decoderCos: numList(j.decoderCos),
+  const j = json as Record<string, unknown>;
+  if (typeof j.tree !== "string") refuse("tree", "a string", j.tree);
+  if (
+    !(j.beta === "inf" || (typeof j.beta === "number" && Number.isFinite(j.beta) && j.beta >= 0))
+  ) {
+    refuse("beta", 'a number ≥ 0 or "inf"', j.beta);
+  }
+  const losses = j.losses as Record<string, unknown> | null;
+  if (typeof losses !== "object" || losses === null || Array.isArray(losses)) {
+    refuse("losses", "an object", losses);
+  }
+  const metrics = j.metrics ?? {};
+  if (typeof metrics !== "object" || metrics === null || Array.isArray(metrics)) {
+    refuse("metrics", "an object", metrics);
+  }
+  const childProbs = nums("childProbs", j.childProbs);
+  if (childProbs.some((p) => !(p >= 0 && p <= 1))) {
+    refuse("childProbs", "probabilities in [0, 1]", j.childProbs);
+  }
+  const row: SweepRow = {
+    tree: j.tree as string,
+    childProbs,
+    beta: j.beta === "inf" ? Infinity : j.beta as number,
+    seed: int("seed", j.seed, 0),
+    round: int("round", j.round, 0),
+    encoderCos: nums("encoderCos", j.encoderCos),
+    decoderCos: nums("decoderCos", j.decoderCos),
     losses: {
-      total: num(j.losses?.total),
-      gradNorm: num(j.losses?.gradNorm),
-      recon: numList(j.losses?.recon),
-      l1: numList(j.losses?.l1),
+      total: num("losses.total", losses!.total),
+      gradNorm: num("losses.gradNorm", losses!.gradNorm),
+      recon: nums("losses.recon", losses!.recon),
+      l1: nums("losses.l1", losses!.l1),
     },
-    stepsDone: typeof j.stepsDone === "number" ? j.stepsDone : 0,
-    divergedAt: typeof j.divergedAt === "number" ? j.divergedAt : null,
+    stepsDone: int("stepsDone", j.stepsDone, 0),
+    divergedAt: j.divergedAt === null ? null : int("divergedAt", j.divergedAt, 1),
     metrics: Object.fromEntries(
-      Object.entries(j.metrics ?? {}).map(([k, v]) => [k, num(v)]),
+      Object.entries(metrics as Record<string, unknown>).map(([k, v]) => [
+        k,
+        num(`metrics.${k}`, v),
+      ]),
     ),
   };
+  if (row.losses.recon.length !== row.losses.l1.length) {
+    refuse("losses.l1", `a list as long as losses.recon (${row.losses.recon.length})`, j.losses);
+  }
+  return row;
 }

@@ -12,15 +12,19 @@
  * (a later `resume` run continues where it stopped).
  */
 import { getGpu, type Gpu } from "../gpu/device.ts";
-import { PUBLISHED_STEPS } from "../sae/train.ts";
+import { checkWritable } from "../io/output_dir.ts";
+import { MAX_BATCH_SIZE, MAX_STEPS, PUBLISHED_STEPS } from "../sae/train.ts";
+import { MAX_SEED } from "../toy/rng.ts";
 import {
   checkBetas,
   checkShard,
   checkTrees,
   DEFAULT_BETAS,
   formatShard,
+  MAX_SWEEP_SAES,
   notebookSweepTrees,
   type Shard,
+  showProbs,
   SweepAxisError,
   type SweepTree,
 } from "./axes.ts";
@@ -43,6 +47,7 @@ import type { SweepJson } from "./outputs.ts";
 import type { SweepRow } from "./rows.ts";
 import {
   isAbsentOrEmpty,
+  lockSweepFolder,
   manifestDifference,
   manifestOf,
   readManifest,
@@ -53,7 +58,7 @@ import {
   writeRecord,
 } from "./store.ts";
 import { ToyModelCache, trainChunk } from "./train_chunk.ts";
-import { describeBalance, showBeta } from "./verdict.ts";
+import { balanceLines, showBeta } from "./verdict.ts";
 
 /** Default number of seeds per (tree, β). */
 export const DEFAULT_SEEDS = 3;
@@ -114,11 +119,31 @@ export interface SweepResult {
   json: SweepJson | null;
 }
 
-function positiveInt(flag: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new SweepAxisError(`Invalid --${flag}: expected a positive integer, got ${value}`);
+function positiveInt(flag: string, value: number, max?: number): number {
+  if (!Number.isSafeInteger(value) || value < 1 || value > (max ?? value)) {
+    throw new SweepAxisError(
+      `Invalid --${flag}: expected ${
+        max === undefined ? "a positive integer" : `an integer from 1 to ${max}`
+      }, got ${value}`,
+    );
   }
   return value;
+}
+
+/** Refuses a grid larger than {@link MAX_SWEEP_SAES} before anything is built. */
+function checkGridSize(settings: SweepSettings): void {
+  const { trees, betas, seeds } = settings;
+  const count = trees.length * betas.length * seeds;
+  if (count <= MAX_SWEEP_SAES) return;
+  const n = (v: number) => v.toLocaleString("en-US");
+  throw new SweepAxisError(
+    `Invalid --seeds / --betas / --tree: the grid would hold ${n(count)} SAEs (${trees.length} ` +
+      `trees × ${betas.length} β × ${n(seeds)} seeds), at most ${n(MAX_SWEEP_SAES)} in one ` +
+      `sweep (about ${
+        (count * ROW_BYTES / 1e9).toFixed(1)
+      } GB of rows in memory); use fewer seeds or ` +
+      "β values, or run several sweeps",
+  );
 }
 
 function positiveNumber(flag: string, value: number): number {
@@ -155,13 +180,14 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
     throw new SweepAxisError(`Invalid --refine: expected an integer ≥ 0, got ${refine}`);
   }
   const settings: SweepSettings = {
-    steps: positiveInt("steps", options.steps ?? PUBLISHED_STEPS),
-    batchSize: positiveInt("batch-size", options.batchSize ?? 128),
+    steps: positiveInt("steps", options.steps ?? PUBLISHED_STEPS, MAX_STEPS),
+    batchSize: positiveInt("batch-size", options.batchSize ?? 128, MAX_BATCH_SIZE),
     lr: positiveNumber("lr", options.lr ?? 3e-4),
     betas: checkBetas(options.betas ?? DEFAULT_BETAS),
-    seeds: positiveInt("seeds", options.seeds ?? DEFAULT_SEEDS),
+    seeds: positiveInt("seeds", options.seeds ?? DEFAULT_SEEDS, MAX_SEED + 1),
     trees: checkTrees(options.trees ?? notebookSweepTrees()),
   };
+  checkGridSize(settings);
   return {
     settings,
     chunk: positiveInt("chunk", options.chunk ?? DEFAULT_CHUNK),
@@ -173,6 +199,13 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
       : positiveInt("max-chunks", options.maxChunks),
   };
 }
+
+/** Sweeps above this many SAE-steps print an estimate of their time and memory first. */
+const LARGE_SWEEP_SAE_STEPS = 1e9;
+/** The notebook shape's rate on a 2-core CPU adapter (README's benchmark), for estimates. */
+const CPU_SAE_STEPS_PER_S = 40_000;
+/** About the bytes one row takes in memory and in its record. */
+const ROW_BYTES = 2_000;
 
 function duration(seconds: number): string {
   if (seconds < 90) return `${seconds.toFixed(0)} s`;
@@ -193,6 +226,10 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
   const log = options.log ?? ((line: string) => console.log(line));
   const out = options.out;
   const manifest = manifestOf(settings, shard);
+  // A location that cannot be written is refused before anything is trained.
+  await checkWritable({ path: out, what: "--out", bytes: 1024 * 1024 });
+  // One sweep at a time on a folder: a second one stops here with a clear message.
+  using _lock = await lockSweepFolder(out);
   const existing = await readManifest(out);
   if (existing && !options.resume) {
     throw new SweepFolderError(
@@ -214,29 +251,41 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
         `Cannot start a sweep in ${out}: the folder holds other files; choose another --out`,
       );
     }
-    await Deno.mkdir(out, { recursive: true });
     await writeManifest(out, manifest);
   }
 
-  const records = existing ? await readRecords(out) : [];
+  const records = existing ? await readRecords(out, settings) : [];
   const rows = new Map<string, SweepRow>();
   for (const record of records) {
     for (const row of record.rows) rows.set(combinationKey(row.tree, row.beta, row.seed), row);
   }
   let nextChunk = Math.max(-1, ...records.map((r) => r.chunk)) + 1;
   const { trees } = settings;
-  const models = new ToyModelCache();
+  const models = new ToyModelCache({ log, quiet: options.quiet ?? false });
   let chunksTrained = 0;
   let stopped = false;
 
   log(`matryoshka-gpu: β sweep → ${out}${shard ? ` (shard ${formatShard(shard)})` : ""}`);
   log(
-    `trees: ${trees.map((t) => `${t.name} (${t.childProbs.join(", ")})`).join("; ")}\n` +
+    `trees: ${trees.map((t) => `${t.name} (${showProbs(t.childProbs)})`).join("; ")}\n` +
       `β: ${settings.betas.map(showBeta).join(", ")}\n` +
       `seeds: ${settings.seeds}  steps: ${settings.steps}  batch: ${settings.batchSize}  ` +
       `lr: ${settings.lr}  chunk: ${chunk}  refine: ${refine}  tolerance: ${tolerance}`,
   );
   if (rows.size > 0) log(`resuming: ${rows.size} SAEs already recorded`);
+  const gridSaes = trees.length * settings.betas.length * settings.seeds;
+  const saeSteps = gridSaes * settings.steps;
+  if (saeSteps > LARGE_SWEEP_SAE_STEPS) {
+    log(
+      `estimate: ${gridSaes.toLocaleString("en-US")} grid SAEs × ${settings.steps} steps = ` +
+        `${saeSteps.toExponential(2)} SAE-steps, about ${
+          duration(saeSteps / CPU_SAE_STEPS_PER_S)
+        } ` +
+        `at ${CPU_SAE_STEPS_PER_S.toLocaleString("en-US")} SAE-steps/s (a 2-core CPU adapter; a ` +
+        `GPU is faster), ${(gridSaes * ROW_BYTES / 1e6).toFixed(0)} MB of rows; each chunk is ` +
+        "recorded, so --max-chunks and --resume split the work",
+    );
+  }
 
   /** Trains the combinations not yet recorded, chunk by chunk; false when stopped early. */
   const trainAll = async (phase: string, combos: Combination[]): Promise<boolean> => {
@@ -332,10 +381,7 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
     complete: gridComplete(settings, allRows, shard),
   });
   log("");
-  for (const { tree, balance } of balances) {
-    if (typeof balance === "string") log(`${tree.name}: no result: ${balance}`);
-    else for (const line of describeBalance(tree.name, tree.childProbs, balance)) log(line);
-  }
+  for (const line of balanceLines(balances)) log(line);
   if (shard) log(`(shard ${formatShard(shard)}: the verdicts use this shard's rows only)`);
   log(`wrote ${out}/: sweep.csv, sweep.json, figures/ (${allRows.length} SAEs)`);
   return { out, complete: true, chunksTrained, rows: allRows, balances, json };

@@ -4,21 +4,36 @@
  *   manifest.json          the settings that decide the rows (steps, batch size, lr, β grid,
  *                          seeds, each tree's name, children's probabilities and full definition)
  *                          and the shard; a resumed or merged sweep must match it
- *   chunks/chunk-NNNNN.json one record per finished chunk: its phase and its rows, written
- *                          atomically when the chunk finishes (the rows are the sweep's truth)
+ *   chunks/chunk-NNNNN.json one record per finished chunk: its phase, its rows and the SHA-256
+ *                          of the rows, written atomically when the chunk finishes (the rows
+ *                          are the sweep's truth)
  *   sweep.csv, sweep.json, figures/   outputs, rebuilt from the records
+ *   .sweep.lock            held (advisory lock) while a sweep works on the folder
  *
  * A record that is missing is simply not done; deleting one makes `--resume` retrain its SAEs.
+ * Records are verified when read: the checksum, every field's type, and each row against the
+ * manifest's grid (its tree, child probabilities, β, seed, sizes); a record that fails is refused,
+ * naming the file and what to do, never trusted.
  */
 import { writeFileAtomic } from "../io/atomic.ts";
 import { treeFromJson, type TreeJson, treeToJson } from "../toy/tree_json.ts";
-import { formatShard, type Shard, type SweepTree, sweepTree, type TreeSource } from "./axes.ts";
+import {
+  clip,
+  formatShard,
+  type Shard,
+  type SweepTree,
+  sweepTree,
+  type TreeSource,
+} from "./axes.ts";
+import { combinationKey } from "./combinations.ts";
 import { rowFromJson, rowToJson, type SweepRow } from "./rows.ts";
 
 /** A sweep folder that cannot be used as asked (holds another sweep, differs, is not a sweep). */
 export class SweepFolderError extends Error {
   /** Always `"SweepFolderError"`. */
   override name = "SweepFolderError";
+  /** Exit status of a command that stops on this error. */
+  readonly exitCode = 2;
 }
 
 /** The settings that decide a sweep's rows. */
@@ -126,8 +141,8 @@ export function manifestDifference(
     if (JSON.stringify(va) === JSON.stringify(vb)) continue;
     const show = (m: ManifestJson) =>
       key === "trees"
-        ? m.trees.map((t) => `${t.name}(${t.childProbs.join(",")})`).join(" ")
-        : JSON.stringify(m[key]);
+        ? clip(m.trees.map((t) => `${t.name}(${t.childProbs.join(",")})`).join(" "), 120)
+        : clip(JSON.stringify(m[key]), 120);
     if (key === "trees" && show(a) === show(b)) {
       return `${FLAGS[key]}: a tree of the same name differs in its definition`;
     }
@@ -185,19 +200,63 @@ export function recordFile(n: number): string {
   return `chunk-${String(n).padStart(5, "0")}.json`;
 }
 
-/** Writes a chunk record atomically (creating `chunks/` if needed). */
+/** `sha256-<hex>` of the record's rows as written (`JSON.stringify` of their JSON form). */
+export async function rowsChecksum(rowsJson: unknown): Promise<string> {
+  const bytes = new TextEncoder().encode(JSON.stringify(rowsJson));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return `sha256-${Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** Writes a chunk record atomically (creating `chunks/` if needed), with its rows' checksum. */
 export async function writeRecord(dir: string, record: ChunkRecord): Promise<void> {
   await Deno.mkdir(`${dir}/${CHUNKS_DIR}`, { recursive: true });
-  const json = { chunk: record.chunk, phase: record.phase, rows: record.rows.map(rowToJson) };
+  const rows = record.rows.map(rowToJson);
+  const json = {
+    chunk: record.chunk,
+    phase: record.phase,
+    checksum: await rowsChecksum(rows),
+    rows,
+  };
   await writeFileAtomic(
     `${dir}/${CHUNKS_DIR}/${recordFile(record.chunk)}`,
     JSON.stringify(json) + "\n",
   );
 }
 
-/** Every chunk record of `dir`, in chunk order (none when the folder has no `chunks/`). */
-export async function readRecords(dir: string): Promise<ChunkRecord[]> {
+/**
+ * Why `row` cannot belong to the sweep of `settings`, or null: its tree is not one of the sweep's,
+ * its child probabilities differ from the tree's, its seed or (for a grid row) its β is off the
+ * grid, or its sizes do not fit the tree and the steps.
+ */
+export function rowOffGrid(row: SweepRow, settings: SweepSettings): string | null {
+  const tree = settings.trees.find((t) => t.name === row.tree);
+  if (!tree) return `tree "${clip(row.tree)}" is not one of this sweep's trees`;
+  if (JSON.stringify(row.childProbs) !== JSON.stringify(tree.childProbs)) {
+    return `its child probabilities differ from tree ${tree.name}'s`;
+  }
+  if (row.seed >= settings.seeds) return `seed ${row.seed} is not below --seeds ${settings.seeds}`;
+  if (row.round === 0 && !settings.betas.includes(row.beta)) {
+    return `β ${row.beta} of a grid row is not on the grid`;
+  }
+  const nFeatures = tree.tree.nFeatures;
+  if (row.encoderCos.length !== nFeatures || row.decoderCos.length !== nFeatures) {
+    return `its cosines do not have one value per feature (${nFeatures})`;
+  }
+  if (row.stepsDone > settings.steps || (row.divergedAt ?? 0) > settings.steps) {
+    return `its steps exceed --steps ${settings.steps}`;
+  }
+  return null;
+}
+
+/**
+ * Every chunk record of `dir`, in chunk order (none when the folder has no `chunks/`), verified:
+ * checksum, field types, rows on the grid of `settings`, and no row recorded twice.
+ *
+ * @throws {SweepFolderError} naming the record and what to do.
+ */
+export async function readRecords(dir: string, settings: SweepSettings): Promise<ChunkRecord[]> {
   const records: ChunkRecord[] = [];
+  const seen = new Map<string, string>();
   let entries: Deno.DirEntry[];
   try {
     entries = await Array.fromAsync(Deno.readDir(`${dir}/${CHUNKS_DIR}`));
@@ -209,33 +268,98 @@ export async function readRecords(dir: string): Promise<ChunkRecord[]> {
     .sort();
   for (const name of files) {
     const path = `${dir}/${CHUNKS_DIR}/${name}`;
-    let json: { chunk?: unknown; phase?: unknown; rows?: unknown };
+    const refuse = (what: string): never => {
+      throw new SweepFolderError(
+        `Invalid sweep record ${path}: ${what}; delete it to retrain its SAEs`,
+      );
+    };
+    let json: { chunk?: unknown; phase?: unknown; checksum?: unknown; rows?: unknown };
     try {
       json = JSON.parse(await Deno.readTextFile(path));
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new SweepFolderError(
-        `Invalid sweep record ${path}: not JSON (${reason}); delete it to retrain its SAEs`,
-      );
+      refuse(`not JSON (${error instanceof Error ? error.message : String(error)})`);
     }
-    if (!Array.isArray(json.rows)) {
-      throw new SweepFolderError(
-        `Invalid sweep record ${path}: no rows; delete it to retrain its SAEs`,
-      );
+    json = json!;
+    if (typeof json !== "object" || json === null || !Array.isArray(json.rows)) refuse("no rows");
+    if (typeof json.checksum !== "string") {
+      refuse("no checksum (written by an older version, or edited)");
+    }
+    if (json.checksum !== await rowsChecksum(json.rows)) {
+      refuse("its rows do not match their checksum (the file was changed after it was written)");
+    }
+    let rows: SweepRow[];
+    try {
+      rows = (json.rows as unknown[]).map((r, i) => rowFromJson(r, `${path} row ${i}`));
+    } catch (error) {
+      throw new SweepFolderError(error instanceof Error ? error.message : String(error));
+    }
+    for (const [i, row] of rows.entries()) {
+      const off = rowOffGrid(row, settings);
+      if (off) refuse(`row ${i} is not part of this sweep: ${off}`);
+      const key = combinationKey(row.tree, row.beta, row.seed);
+      const earlier = seen.get(key);
+      if (earlier) refuse(`row ${i} (${key}) is also recorded in ${earlier}`);
+      seen.set(key, name);
     }
     records.push({
       chunk: Number(RECORD_PATTERN.exec(name)![1]),
       phase: typeof json.phase === "string" ? json.phase : "grid",
-      rows: json.rows.map((r) => rowFromJson(r, path)),
+      rows,
     });
   }
   return records;
 }
 
-/** True when `dir` does not exist or is an empty folder. */
+/** Name of the lock file a running sweep holds in its folder. */
+export const LOCK_FILE = ".sweep.lock";
+
+/**
+ * Takes the folder's advisory lock (creating the folder if needed) so that one sweep at a time
+ * works on it; the operating system releases it when the process ends, even on `kill -9`. While
+ * held, the lock file names the holder (pid and start time); released, it is empty.
+ *
+ * @returns the held lock; dispose of it (or end the process) to release.
+ * @throws {SweepFolderError} when another process holds it.
+ */
+export async function lockSweepFolder(dir: string): Promise<Disposable> {
+  await Deno.mkdir(dir, { recursive: true });
+  const path = `${dir}/${LOCK_FILE}`;
+  const file = await Deno.open(path, { read: true, write: true, create: true });
+  if (!(await file.tryLock(true))) {
+    let holder = "";
+    try {
+      holder = (await Deno.readTextFile(path)).trim();
+    } catch {
+      // Unreadable: say nothing about the holder.
+    }
+    file.close();
+    throw new SweepFolderError(
+      `Cannot use ${dir}: another sweep is working on it${
+        holder ? ` (${clip(holder, 80)})` : ""
+      }; ` +
+        "wait for it to finish, or choose another --out",
+    );
+  }
+  await file.truncate(0);
+  await file.write(
+    new TextEncoder().encode(`pid ${Deno.pid}, since ${new Date().toISOString()}\n`),
+  );
+  return {
+    [Symbol.dispose]: () => {
+      // Empty at rest, so finished folders are byte-identical however they were run.
+      try {
+        file.truncateSync(0);
+      } finally {
+        file.close();
+      }
+    },
+  };
+}
+
+/** True when `dir` does not exist or is an empty folder (a sweep's lock file aside). */
 export async function isAbsentOrEmpty(dir: string): Promise<boolean> {
   try {
-    for await (const _ of Deno.readDir(dir)) return false;
+    for await (const entry of Deno.readDir(dir)) if (entry.name !== LOCK_FILE) return false;
     return true;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return true;

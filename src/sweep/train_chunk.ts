@@ -15,7 +15,8 @@ import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "../sae/config.ts";
 import { initSaeToMatchModel } from "../sae/init.ts";
 import { MatryoshkaSAE } from "../sae/sae.ts";
 import { trainToySaes } from "../sae/train.ts";
-import { ToyModel } from "../toy/toy_model.ts";
+import { orthogonalizeSeconds, ToyModel } from "../toy/toy_model.ts";
+import { ProgressBar } from "../sae/progress.ts";
 import type { SweepTree } from "./axes.ts";
 import { type Combination, combinationKey } from "./combinations.ts";
 import { measureRow, metricColumns, type SweepRow } from "./rows.ts";
@@ -47,18 +48,47 @@ export function betaSaeConfig(
 /** Toy models by (number of features, seed), built once per sweep. */
 export class ToyModelCache {
   #models = new Map<string, ToyModel>();
+  readonly #log: (line: string) => void;
+  readonly #quiet: boolean;
+
+  /**
+   * @param options where to say that a long orthogonalisation starts (with its estimated time),
+   *   and whether to hide its progress bar.
+   */
+  constructor(options: { log?: (line: string) => void; quiet?: boolean } = {}) {
+    this.#log = options.log ?? (() => {});
+    this.#quiet = options.quiet ?? false;
+  }
 
   /** The toy model with `nFeatures` features in 50 dimensions for `seed`. */
   get(nFeatures: number, seed: number): ToyModel {
     const key = `${nFeatures}|${seed}`;
     let model = this.#models.get(key);
     if (!model) {
-      model = new ToyModel({ nFeatures, hiddenDim: SWEEP_HIDDEN_DIM, seed });
+      const seconds = orthogonalizeSeconds(nFeatures, SWEEP_HIDDEN_DIM);
+      let bar: ProgressBar | undefined;
+      if (seconds > LONG_SETUP_SECONDS) {
+        this.#log(
+          `toy model: orthogonalising ${nFeatures} features in ${SWEEP_HIDDEN_DIM} dimensions ` +
+            `(seed ${seed}), about ${Math.ceil(seconds)} s on a 2-core CPU`,
+        );
+        bar = new ProgressBar({ total: 1000, label: "orthogonalising", quiet: this.#quiet });
+      }
+      model = new ToyModel({
+        nFeatures,
+        hiddenDim: SWEEP_HIDDEN_DIM,
+        seed,
+        ...(bar ? { onProgress: (done: number) => bar.update(done, []) } : {}),
+      });
+      bar?.finish();
       this.#models.set(key, model);
     }
     return model;
   }
 }
+
+/** Set-up longer than this (seconds) is announced with its estimate and a progress bar. */
+const LONG_SETUP_SECONDS = 3;
 
 /** Training settings of a sweep. */
 export interface ChunkTrainOptions {

@@ -5,6 +5,10 @@
  * is true feature k).
  */
 import type { Balance } from "./balance.ts";
+import type { TreeBalance } from "./analysis.ts";
+
+/** Children listed by name in a verdict; wider trees show their largest components. */
+const MAX_LISTED_CHILDREN = 8;
 
 /** `+0.081` / `−0.081` (true minus sign). */
 export function signed(value: number, digits = 3): string {
@@ -45,8 +49,18 @@ export function describeBalance(
   childProbs: readonly number[],
   balance: Balance,
 ): string[] {
-  const list = (values: number[]) =>
-    values.map((v, k) => `${child(k, childProbs)} ${signed(v)}`).join(", ");
+  // Every child of a small tree; the largest components (by |value|) of a wide one.
+  const list = (values: number[]) => {
+    const shown = values.map((v, k) => ({ v, k }));
+    if (shown.length > MAX_LISTED_CHILDREN) {
+      shown.sort((a, b) => Math.abs(b.v) - Math.abs(a.v) || a.k - b.k);
+      shown.length = MAX_LISTED_CHILDREN;
+      shown.sort((a, b) => a.k - b.k);
+    }
+    const more = values.length - shown.length;
+    return shown.map(({ v, k }) => `${child(k, childProbs)} ${signed(v)}`).join(", ") +
+      (more > 0 ? `, … (${more} smaller of ${values.length} children)` : "");
+  };
   const lines = [
     verdictLine(name, childProbs, balance),
     `  latent 0 encoder at β*: ${list(balance.residuals)}`,
@@ -62,4 +76,16 @@ export function describeBalance(
     );
   }
   return lines;
+}
+
+/**
+ * The printed answer of a sweep: each tree's verdict lines, or a warning and no verdict when the
+ * tree is degenerate (its parent or a child never fires), or why the finder had no result.
+ */
+export function balanceLines(balances: readonly TreeBalance[]): string[] {
+  return balances.flatMap(({ tree, balance, degenerate }) => {
+    if (degenerate) return [`warning: ${tree.name}: no verdict: ${balance}`];
+    if (typeof balance === "string") return [`${tree.name}: no result: ${balance}`];
+    return describeBalance(tree.name, tree.childProbs, balance);
+  });
 }

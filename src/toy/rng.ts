@@ -75,6 +75,28 @@ export function normalFloat32(u1: number, u2: number): number {
   return f(radius * f(Math.cos(angle)));
 }
 
+/** The largest seed: seeds are unsigned 32-bit integers everywhere (command lines and library). */
+export const MAX_SEED = 0xffffffff;
+
+/**
+ * `seed` if it is an integer from 0 to {@link MAX_SEED}; otherwise a RangeError naming `field`.
+ * Nothing wraps silently: two distinct seeds never give the same stream.
+ *
+ * @example
+ * ```ts
+ * import { checkSeed } from "./rng.ts";
+ * checkSeed("seed", 7); // 7
+ * ```
+ */
+export function checkSeed(field: string, seed: number): number {
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    throw new RangeError(
+      `Invalid ${field}: expected an integer from 0 to ${MAX_SEED} (2^32 − 1), got ${seed}`,
+    );
+  }
+  return seed;
+}
+
 /** Key word 1 of the host stream of {@link Rng} (key word 0 is the seed). */
 const HOST_STREAM_DOMAIN = 0x484f5354; // "HOST"
 
@@ -91,7 +113,7 @@ const HOST_STREAM_DOMAIN = 0x484f5354; // "HOST"
  * ```
  */
 export class Rng {
-  /** The seed as an unsigned 32-bit integer. */
+  /** The seed, an unsigned 32-bit integer. */
   readonly seed: number;
   #block = 0;
   #words: number[] = [];
@@ -100,13 +122,10 @@ export class Rng {
   /**
    * Starts a deterministic random stream from a seed.
    *
-   * @param seed any integer; only its low 32 bits are used.
+   * @param seed an integer from 0 to {@link MAX_SEED} (anything else is refused, never wrapped).
    */
   constructor(seed: number) {
-    if (!Number.isInteger(seed)) {
-      throw new RangeError(`Rng seed must be an integer, got ${seed}`);
-    }
-    this.seed = seed >>> 0;
+    this.seed = checkSeed("seed", seed);
   }
 
   /** The next raw u32 of the stream. */

@@ -22,6 +22,16 @@ export interface OrthogonalizeOptions {
   steps?: number;
   /** Adam learning rate (default 0.01). */
   lr?: number;
+  /** Called about every 1% of the steps with the steps done and the total (long set-ups). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Seconds per unit of `numVectors² · vectorLen · steps` (measured on a 2-core CPU: ~1.6 ns). */
+const ORTHOGONALIZE_SECONDS_PER_UNIT = 2e-9;
+
+/** About how long {@link orthogonalize} takes (seconds on a 2-core CPU; it grows as n² · d). */
+export function orthogonalizeSeconds(numVectors: number, vectorLen: number, steps = 1000): number {
+  return numVectors * numVectors * vectorLen * steps * ORTHOGONALIZE_SECONDS_PER_UNIT;
 }
 
 /**
@@ -78,7 +88,7 @@ function normalizeRows(e: Float64Array, n: number, d: number): void {
 export function orthogonalize(
   numVectors: number,
   vectorLen: number,
-  { seed = 0, targetCosSim = 0, steps = 1000, lr = 0.01 }: OrthogonalizeOptions = {},
+  { seed = 0, targetCosSim = 0, steps = 1000, lr = 0.01, onProgress }: OrthogonalizeOptions = {},
 ): Float64Array {
   for (const [name, value] of [["numVectors", numVectors], ["vectorLen", vectorLen]] as const) {
     if (!Number.isInteger(value) || value < 1) {
@@ -91,7 +101,9 @@ export function orthogonalize(
   const m = new Float64Array(n * d);
   const v = new Float64Array(n * d);
   const beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  const every = Math.max(1, Math.floor(steps / 100));
   for (let t = 1; t <= steps; t++) {
+    if (onProgress && (t - 1) % every === 0) onProgress(t - 1, steps);
     const { grad } = orthogonalityLoss(e, n, d, targetCosSim);
     const bias1 = 1 - beta1 ** t, bias2 = 1 - beta2 ** t;
     for (let i = 0; i < n * d; i++) {
@@ -102,6 +114,7 @@ export function orthogonalize(
     }
   }
   normalizeRows(e, n, d);
+  onProgress?.(steps, steps);
   return e;
 }
 
