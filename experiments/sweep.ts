@@ -25,11 +25,11 @@ import {
   DEFAULT_REFINE,
   DEFAULT_SEEDS,
   DEFAULT_TOLERANCE,
+  MAX_REFINE,
   runSweep,
   type SweepOptions,
 } from "../src/sweep/run_sweep.ts";
 import { type MergeOptions, mergeSweeps } from "../src/sweep/merge.ts";
-import { SweepFolderError } from "../src/sweep/store.ts";
 
 const STEPS_TEXT = PUBLISHED_STEPS.toLocaleString("en-US");
 
@@ -66,7 +66,8 @@ Training:
   --chunk N           SAEs trained together and recorded together (default ${DEFAULT_CHUNK})
 
 Balance finder:
-  --refine N          bisection rounds around the best β (default ${DEFAULT_REFINE}; 0: the grid alone)
+  --refine N          bisection rounds around the best β, at most ${MAX_REFINE} (default ${DEFAULT_REFINE}; 0: the
+                      grid alone)
   --tolerance X       balanceable when the largest |child component| at β* is below X
                       (default ${DEFAULT_TOLERANCE})
 
@@ -134,7 +135,8 @@ async function usage<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
-    if (error instanceof SweepAxisError || error instanceof SweepFolderError) {
+    // A bad flag shows the usage; a folder that cannot be used (SweepFolderError) is one line.
+    if (error instanceof SweepAxisError) {
       throw new UsageError(`${error.message}\n\n${USAGE}`);
     }
     throw error;
@@ -194,7 +196,7 @@ export function parseSweepArgs(args: string[]): Promise<SweepCommand> {
       batchSize: positiveIntFlag("batch-size", values["batch-size"], 128, USAGE, MAX_BATCH_SIZE),
       lr: positiveNumberFlag("lr", values.lr, 3e-4, USAGE),
       chunk: positiveIntFlag("chunk", values.chunk, DEFAULT_CHUNK, USAGE),
-      refine: nonNegativeIntFlag("refine", values.refine, DEFAULT_REFINE, USAGE),
+      refine: nonNegativeIntFlag("refine", values.refine, DEFAULT_REFINE, USAGE, MAX_REFINE),
       tolerance,
       resume: values.resume ?? false,
       quiet: values.quiet ?? false,

@@ -12,13 +12,14 @@
  */
 import assert from "node:assert/strict";
 import { hasGpu } from "./_gpu.ts";
-import { lockSweepFolder, rowsChecksum } from "../src/sweep/store.ts";
+import { lockSweepFolder, manifestOf, rowsChecksum, writeManifest } from "../src/sweep/store.ts";
 import { OutputError, writeOutputDir } from "../src/io/output_dir.ts";
 import { saveSae } from "../src/io/sae_files.ts";
 import { DEFAULT_SAE_CONFIG } from "../src/sae/config.ts";
 import { paramLayout } from "../src/sae/layout.ts";
+import { initSaeRandom } from "../src/sae/init.ts";
 import { checkSeed, Rng } from "../src/toy/rng.ts";
-import { degenerateReason, sweepTree } from "../src/sweep/axes.ts";
+import { childProbsTree, degenerateReason, sweepTree } from "../src/sweep/axes.ts";
 import { TreeFeatureGenerator } from "../src/toy/tree.ts";
 
 const root = new URL("../", import.meta.url);
@@ -101,17 +102,19 @@ Deno.test("balanced refuses an output folder that holds other files and changes 
   });
 });
 
-Deno.test("balanced refuses an output path that is a file or lies under a file", async () => {
-  await withTemp(async (dir) => {
-    await Deno.writeTextFile(`${dir}/notes.txt`, "mine\n");
-    const before = await snapshot(dir);
-    const file = await runDeno([...BALANCED, "--out", `${dir}/notes.txt`, "--quiet"]);
-    assertRefused(file, 2, /notes\.txt: it is a file, not a folder/);
-    const under = await runDeno([...BALANCED, "--out", `${dir}/notes.txt/run`, "--quiet"]);
-    assertRefused(under, 2, /notes\.txt is a file, not a folder/);
-    assert.deepEqual(await snapshot(dir), before);
+for (const [task, command] of [["balanced", BALANCED], ["sweep", SWEEP]] as const) {
+  Deno.test(`${task} refuses an output path that is a file or lies under a file`, async () => {
+    await withTemp(async (dir) => {
+      await Deno.writeTextFile(`${dir}/notes.txt`, "mine\n");
+      const before = await snapshot(dir);
+      const file = await runDeno([...command, "--out", `${dir}/notes.txt`, "--quiet"]);
+      assertRefused(file, 2, /notes\.txt: it is a file, not a folder/);
+      const under = await runDeno([...command, "--out", `${dir}/notes.txt/run`, "--quiet"]);
+      assertRefused(under, 2, /notes\.txt is a file, not a folder/);
+      assert.deepEqual(await snapshot(dir), before);
+    });
   });
-});
+}
 
 Deno.test("balanced without Deno's write permission stops before training", async () => {
   await withTemp(async (dir) => {
@@ -228,6 +231,11 @@ Deno.test("seeds are one range in the library too: out of range is refused, neve
   assert.throws(() => new Rng(-1), /Invalid seed/);
   assert.throws(() => checkSeed("runs[0].seed", 2 ** 32 + 5), /runs\[0\]\.seed/);
   assert.notEqual(new Rng(5).nextU32(), new Rng(2 ** 32 - 5).nextU32());
+  const config = { ...DEFAULT_SAE_CONFIG, dIn: 3, dSae: 2 };
+  const layout = paramLayout(3, 2);
+  const params = new Float32Array(layout.size);
+  assert.throws(() => initSaeRandom(params, layout, config, 2 ** 32 + 1), /Invalid seed/);
+  assert.throws(() => initSaeRandom(params, layout, config, 1.5), /Invalid seed/);
 });
 
 Deno.test({
@@ -321,18 +329,6 @@ Deno.test("a write that fails after training leaves the earlier output as it was
 
 // ---- Sweeps: sizes, records, locks, degenerate trees.
 
-Deno.test("sweep refuses an output path that is a file or lies under one", async () => {
-  await withTemp(async (dir) => {
-    await Deno.writeTextFile(`${dir}/notes.txt`, "mine\n");
-    const before = await snapshot(dir);
-    const file = await runDeno([...SWEEP, "--out", `${dir}/notes.txt`, "--quiet"]);
-    assertRefused(file, 2, /notes\.txt: it is a file, not a folder/);
-    const under = await runDeno([...SWEEP, "--out", `${dir}/notes.txt/sweep`, "--quiet"]);
-    assertRefused(under, 2, /notes\.txt is a file, not a folder/);
-    assert.deepEqual(await snapshot(dir), before);
-  });
-});
-
 Deno.test("sweep refuses trees and grids too large, in one short line, before any work", async () => {
   await withTemp(async (dir) => {
     const probs = Array.from({ length: 10_000 }, () => "0.1").join(",");
@@ -343,6 +339,8 @@ Deno.test("sweep refuses trees and grids too large, in one short line, before an
     assertRefused(seeds, 2, /the grid would hold 44,000,000 SAEs .* at most 100,000/);
     const steps = await runDeno([...SWEEP, "--out", `${dir}/c`, "--steps", "4294967296"]);
     assertRefused(steps, 2, /--steps: expected an integer from 1 to 2147483647/);
+    const refine = await runDeno([...SWEEP, "--out", `${dir}/d`, "--refine", "1000"]);
+    assertRefused(refine, 2, /--refine: expected an integer from 0 to 20/);
     assert.deepEqual([...Deno.readDirSync(dir)], []);
   });
 });
@@ -403,6 +401,13 @@ Deno.test({
         );
         assert.deepEqual(await snapshot(out), before, `${name}: nothing changed`);
       }
+      // A manifest field of the wrong type is refused too, naming the field.
+      const tampered = `${dir}/manifest`;
+      await copyDir(base, tampered);
+      const manifest = JSON.parse(await Deno.readTextFile(`${tampered}/manifest.json`));
+      manifest.seeds = "3";
+      await Deno.writeTextFile(`${tampered}/manifest.json`, JSON.stringify(manifest));
+      assertRefused(await resume(tampered), 2, /manifest\.json: field "seeds" should be/);
       // The untouched folder resumes (nothing to train) and keeps its verdict.
       const ok = await resume(base);
       assert.equal(ok.code, 0, ok.stderr);
@@ -483,10 +488,15 @@ Deno.test("a merge refuses an output folder holding other files", async () => {
   await withTemp(async (dir) => {
     const before = await userFiles(dir);
     await Deno.mkdir(`${dir}/shard`);
-    await Deno.writeTextFile(
-      `${dir}/shard/manifest.json`,
-      JSON.stringify({ format: "matryoshka-gpu sweep manifest", version: 1 }),
-    );
+    const settings = {
+      steps: 5,
+      batchSize: 128,
+      lr: 3e-4,
+      betas: [0],
+      seeds: 1,
+      trees: [childProbsTree([0.15])],
+    };
+    await writeManifest(`${dir}/shard`, manifestOf(settings, { index: 0, count: 2 }));
     const r = await runDeno([...SWEEP, "--merge", `${dir}/shard`, "--out", dir]);
     assertRefused(r, 2, /holds other files|did not write/);
     for (const [path, content] of before) {

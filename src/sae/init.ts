@@ -10,10 +10,11 @@
  */
 import { type BDecInitMethod, ConfigError, type SaeConfig } from "./config.ts";
 import type { ParamLayout } from "./layout.ts";
+import { checkSeed } from "../toy/rng.ts";
 
 /** A seeded stream of uniforms in [0, 1) (mulberry32) and standard normals (Box–Muller). */
 function createRng(seed: number): { uniform(): number; normal(): number } {
-  let state = (Math.trunc(seed) ^ 0x6d2b79f5) >>> 0;
+  let state = (checkSeed("seed", seed) ^ 0x6d2b79f5) >>> 0;
   const next32 = (): number => {
     state = (state + 0x6d2b79f5) >>> 0;
     let z = state;

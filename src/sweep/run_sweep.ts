@@ -66,6 +66,8 @@ export const DEFAULT_SEEDS = 3;
 export const DEFAULT_CHUNK = 256;
 /** Default refinement rounds. */
 export const DEFAULT_REFINE = 2;
+/** The most refinement rounds: each halves the β interval, 20 rounds reach 1/10⁶ of a grid step. */
+export const MAX_REFINE = 20;
 /** Default balance tolerance. */
 export const DEFAULT_TOLERANCE = 0.02;
 
@@ -176,8 +178,10 @@ export interface ResolvedSweepOptions {
  */
 export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions {
   const refine = options.refine ?? DEFAULT_REFINE;
-  if (!Number.isSafeInteger(refine) || refine < 0) {
-    throw new SweepAxisError(`Invalid --refine: expected an integer ≥ 0, got ${refine}`);
+  if (!Number.isSafeInteger(refine) || refine < 0 || refine > MAX_REFINE) {
+    throw new SweepAxisError(
+      `Invalid --refine: expected an integer from 0 to ${MAX_REFINE}, got ${refine}`,
+    );
   }
   const settings: SweepSettings = {
     steps: positiveInt("steps", options.steps ?? PUBLISHED_STEPS, MAX_STEPS),

@@ -103,6 +103,17 @@ export function manifestOf(settings: SweepSettings, shard: Shard | null): Manife
 
 /** The settings a manifest records (trees rebuilt from their definitions). */
 export function settingsOf(manifest: ManifestJson, where: string): SweepSettings {
+  try {
+    return settingsFromManifest(manifest, where);
+  } catch (error) {
+    if (error instanceof SweepFolderError) throw error;
+    throw new SweepFolderError(
+      `Invalid sweep manifest ${where}: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+}
+
+function settingsFromManifest(manifest: ManifestJson, where: string): SweepSettings {
   return {
     steps: manifest.steps,
     batchSize: manifest.batchSize,
@@ -175,7 +186,44 @@ export async function readManifest(dir: string): Promise<ManifestJson | null> {
         `"matryoshka-gpu sweep manifest" version 1`,
     );
   }
+  const problem = manifestProblem(json);
+  if (problem) {
+    throw new SweepFolderError(
+      `Invalid sweep manifest ${dir}/${MANIFEST_FILE}: ${problem}; it was changed after the ` +
+        "sweep wrote it: restore it, or start the sweep again in another --out",
+    );
+  }
   return json;
+}
+
+/** The first field of a manifest with the wrong type, as words, or null. */
+function manifestProblem(json: ManifestJson): string | null {
+  const int = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 1;
+  const fields: [string, boolean, string][] = [
+    ["steps", int(json.steps), "a positive integer"],
+    ["batchSize", int(json.batchSize), "a positive integer"],
+    ["lr", typeof json.lr === "number" && json.lr > 0, "a number > 0"],
+    [
+      "betas",
+      Array.isArray(json.betas) &&
+      json.betas.every((b) => b === "inf" || (typeof b === "number" && b >= 0)),
+      'a list of numbers ≥ 0 and "inf"',
+    ],
+    ["seeds", int(json.seeds), "a positive integer"],
+    [
+      "trees",
+      Array.isArray(json.trees) && json.trees.length > 0 &&
+      json.trees.every((t) =>
+        typeof t === "object" && t !== null && typeof t.name === "string" &&
+        typeof t.source === "string" && Array.isArray(t.childProbs) &&
+        typeof t.tree === "object" && t.tree !== null
+      ),
+      "a list of { name, source, childProbs, tree }",
+    ],
+    ["shard", json.shard === null || typeof json.shard === "string", "null or i/n"],
+  ];
+  const bad = fields.find(([, ok]) => !ok);
+  return bad ? `field "${bad[0]}" should be ${bad[2]}` : null;
 }
 
 /** Writes the manifest atomically (the folder must exist). */
