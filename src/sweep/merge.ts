@@ -17,6 +17,7 @@ import type { SweepRow } from "./rows.ts";
 import {
   CHUNKS_DIR,
   isAbsentOrEmpty,
+  LOCK_FILE,
   MANIFEST_FILE,
   manifestDifference,
   type ManifestJson,
@@ -134,6 +135,7 @@ export async function mergeSweeps(options: MergeOptions): Promise<MergeResult> {
     what: "--out",
     files: [
       MANIFEST_FILE,
+      LOCK_FILE,
       "sweep.csv",
       "sweep.json",
       /^chunks\/chunk-\d+\.json$/,
