@@ -91,12 +91,15 @@ async function userFiles(dir: string): Promise<Map<string, string>> {
 
 // ---- Output folders of `deno task balanced` (refused before any training: no GPU needed).
 
-Deno.test("balanced refuses an output folder that holds other files and changes nothing", async () => {
+Deno.test("balanced and sweep refuse an output folder that holds other files, changing nothing", async () => {
   await withTemp(async (dir) => {
     const before = await userFiles(dir);
     for (const out of [dir, `${dir}/src`]) {
       const r = await runDeno([...BALANCED, "--out", out, "--steps", "5", "--quiet"]);
       assertRefused(r, 2, /holds files this command did not write/);
+      assert.deepEqual(await snapshot(dir), before);
+      const sweep = await runDeno([...SWEEP, "--out", out, "--steps", "5", "--quiet"]);
+      assertRefused(sweep, 2, /the folder holds other files; nothing was changed/);
       assert.deepEqual(await snapshot(dir), before);
     }
   });

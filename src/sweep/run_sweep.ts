@@ -211,6 +211,13 @@ const CPU_SAE_STEPS_PER_S = 40_000;
 /** About the bytes one row takes in memory and in its record. */
 const ROW_BYTES = 2_000;
 
+function holdsOtherFiles(out: string): SweepFolderError {
+  return new SweepFolderError(
+    `Cannot start a sweep in ${out}: the folder holds other files; nothing was changed; ` +
+      "choose another --out",
+  );
+}
+
 function duration(seconds: number): string {
   if (seconds < 90) return `${seconds.toFixed(0)} s`;
   if (seconds < 5400) return `${(seconds / 60).toFixed(0)} min`;
@@ -232,6 +239,8 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
   const manifest = manifestOf(settings, shard);
   // A location that cannot be written is refused before anything is trained.
   await checkWritable({ path: out, what: "--out", bytes: 1024 * 1024 });
+  // A folder of other files is refused before the lock file would be written into it.
+  if (!(await readManifest(out)) && !(await isAbsentOrEmpty(out))) throw holdsOtherFiles(out);
   // One sweep at a time on a folder: a second one stops here with a clear message.
   using _lock = await lockSweepFolder(out);
   const existing = await readManifest(out);
@@ -250,11 +259,7 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
       );
     }
   } else {
-    if (!(await isAbsentOrEmpty(out))) {
-      throw new SweepFolderError(
-        `Cannot start a sweep in ${out}: the folder holds other files; choose another --out`,
-      );
-    }
+    if (!(await isAbsentOrEmpty(out))) throw holdsOtherFiles(out);
     await writeManifest(out, manifest);
   }
 
