@@ -22,6 +22,11 @@ export class OutputError extends Error {
   }
 }
 
+/** A command wrote a file its plan does not name: a bug, kept with its stack trace. */
+class OutputPlanBug extends Error {
+  override name = "OutputPlanBug";
+}
+
 /** What a command will write. */
 export interface OutputPlan {
   /** The folder. */
@@ -196,12 +201,11 @@ export async function writeOutputDir(
       await fill(tmp);
       const stray = await foreignEntries(tmp, plan.files, 3, plan.folders);
       if (stray.length > 0) {
-        throw new Error(`bug: wrote files outside the output plan: ${stray.join(", ")}`);
+        throw new OutputPlanBug(`wrote files outside the output plan: ${stray.join(", ")}`);
       }
     });
   } catch (error) {
-    if (error instanceof OutputError) throw error;
-    if (reasonOf(error).startsWith("bug:")) throw error;
+    if (error instanceof OutputError || error instanceof OutputPlanBug) throw error;
     throw new OutputError(
       `Cannot write ${label(plan)}: ${reasonOf(error)}; the folder was left as it was`,
       1,
