@@ -47,6 +47,10 @@ async function run(command: string, args: string[]): Promise<Outcome> {
 
 const runDeno = (args: string[]) => run(deno, args);
 
+/** `deno task balanced --out out --quiet` with further flags. */
+const balancedIn = (out: string, flags: string[]) =>
+  runDeno([...BALANCED, "--out", out, ...flags, "--quiet"]);
+
 /** Exit status `code`, a first stderr line matching `message`, no stack trace. */
 function assertRefused(r: Outcome, code: number, message: RegExp): void {
   assert.equal(r.code, code, `exit status (stderr: ${r.stderr.slice(0, 500)})`);
@@ -246,16 +250,7 @@ Deno.test({
   ignore: !hasGpu,
   fn: async () => {
     await withTemp(async (dir) => {
-      const r = await runDeno([
-        ...BALANCED,
-        "--out",
-        `${dir}/run`,
-        "--steps",
-        "2",
-        "--batch-size",
-        "65536",
-        "--quiet",
-      ]);
+      const r = await balancedIn(`${dir}/run`, ["--steps", "2", "--batch-size", "65536"]);
       assert.equal(r.code, 0, r.stderr);
       const results = JSON.parse(await Deno.readTextFile(`${dir}/run/results.json`));
       assert.equal(results.batchSize, 65536);
@@ -269,16 +264,7 @@ Deno.test({
   ignore: !hasGpu,
   fn: async () => {
     await withTemp(async (dir) => {
-      const r = await runDeno([
-        ...BALANCED,
-        "--out",
-        `${dir}/run`,
-        "--lr",
-        "1e3",
-        "--steps",
-        "20",
-        "--quiet",
-      ]);
+      const r = await balancedIn(`${dir}/run`, ["--lr", "1e3", "--steps", "20"]);
       assert.equal(r.code, 3, r.stderr);
       assert.match(r.stdout, /4 of 4 SAEs diverged: detached at step \d+/);
       assert.match(r.stderr, /4 of 4 SAEs diverged \(recorded in/);

@@ -102,9 +102,7 @@ export async function mergeSweeps(options: MergeOptions): Promise<MergeResult> {
   let duplicates = 0;
   for (const dir of options.inputs) {
     let added = 0;
-    for (
-      const record of await readRecords(dir, settingsOf(manifests[0]!, `${dir}/manifest.json`))
-    ) {
+    for (const record of await readRecords(dir, settings)) {
       for (const row of record.rows) {
         const key = combinationKey(row.tree, row.beta, row.seed);
         if (rows.has(key)) {

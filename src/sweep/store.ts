@@ -316,7 +316,7 @@ export async function readRecords(dir: string, settings: SweepSettings): Promise
     .sort();
   for (const name of files) {
     const path = `${dir}/${CHUNKS_DIR}/${name}`;
-    const refuse = (what: string): never => {
+    const refuse: (what: string) => never = (what) => {
       throw new SweepFolderError(
         `Invalid sweep record ${path}: ${what}; delete it to retrain its SAEs`,
       );
@@ -327,7 +327,6 @@ export async function readRecords(dir: string, settings: SweepSettings): Promise
     } catch (error) {
       refuse(`not JSON (${error instanceof Error ? error.message : String(error)})`);
     }
-    json = json!;
     if (typeof json !== "object" || json === null || !Array.isArray(json.rows)) refuse("no rows");
     if (typeof json.checksum !== "string") {
       refuse("no checksum (written by an older version, or edited)");
