@@ -92,14 +92,10 @@ export {
 } from "./src/sae/loss_plan.ts";
 export {
   type FeatureDirections,
+  initBDec,
   initSaeRandom,
   initSaeToMatchModel,
   type MatchModelOptions,
-} from "./src/sae/sae_init.ts";
-export {
-  initBDec,
-  initSaeRandom as initParamsRandom,
-  initSaeToMatchModel as initParamsToMatchModel,
 } from "./src/sae/init.ts";
 export {
   type EmbeddingSource,

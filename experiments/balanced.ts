@@ -183,7 +183,7 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
   };
   const saes = NOTEBOOK_SAES.map((spec) => {
     const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...spec.config });
-    initSaeToMatchModel(sae.params, sae.layout, toyModel.embedding, toyModel.nFeatures, {
+    initSaeToMatchModel(sae, toyModel, {
       noiseLevel: 0,
       featureOrdering: [0, 1, 2, 3],
     });

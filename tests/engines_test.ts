@@ -26,7 +26,7 @@ gpuTest("the fused and kernel-set paths train the same parameters", async (gpu) 
   for (const engine of ["fused", "kernels"] as const) {
     const saes = CONFIGS.map((c, i) => {
       const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...c });
-      initSaeRandom(sae.params, sae.layout, sae.config, 40 + i);
+      initSaeRandom(sae, 40 + i);
       return sae;
     });
     const results = await trainToySaes(
@@ -64,7 +64,7 @@ gpuTest("auto trains shapes too large for the fused kernel with the kernel set",
     matryoshkaSteps: [2, 24],
     matryoshkaInnerLossMultipliers: [0.5, 1],
   });
-  initSaeRandom(sae.params, sae.layout, sae.config, 3);
+  initSaeRandom(sae, 3);
   await assert.rejects(
     trainToySaes([{ sae, model, tree }], { steps: 2, quiet: true, engine: "fused" }, gpu),
     /engine "fused" cannot train this run: .*Gram quantities/,

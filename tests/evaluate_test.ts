@@ -54,8 +54,9 @@ function perfectItem(
 ): EvaluateItem {
   const embedding = hadamardEmbedding(tree.nFeatures);
   const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, dIn: D_IN, dSae: 4, ...config });
-  initSaeToMatchModel(sae.params, sae.layout, embedding, tree.nFeatures);
-  return { sae, model: { embedding }, tree };
+  const model = { embedding, nFeatures: tree.nFeatures };
+  initSaeToMatchModel(sae, model);
+  return { sae, model, tree };
 }
 
 /** The same item with latents reordered: new latent j is old latent `order[j]`. */
@@ -145,7 +146,7 @@ Deno.test("permuting the latents leaves MCC and explained variance unchanged", (
   const tree = balancedTree();
   const item = perfectItem(tree, { matryoshkaSteps: [4] });
   // Noisy directions, so the MCC is below 1 and the matching is not trivial.
-  initSaeToMatchModel(item.sae.params, item.sae.layout, item.model.embedding, tree.nFeatures, {
+  initSaeToMatchModel(item.sae, { ...item.model, nFeatures: item.tree.nFeatures }, {
     noiseLevel: 0.05,
     seed: 3,
   });
@@ -214,9 +215,9 @@ function threeModels(): EvaluateItem[] {
   return worlds.map(([tree, config], m) => {
     const model = new ToyModel({ nFeatures: tree.nFeatures, hiddenDim: D_IN, seed: m, steps: 200 });
     const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...config });
-    if (m === 1) initSaeRandom(sae.params, sae.layout, sae.config, 5);
+    if (m === 1) initSaeRandom(sae, 5);
     else {
-      initSaeToMatchModel(sae.params, sae.layout, model.embedding, tree.nFeatures, {
+      initSaeToMatchModel(sae, model, {
         noiseLevel: 0.1,
         seed: m,
       });

@@ -17,6 +17,7 @@ import { OutputError, writeOutputDir } from "../src/io/output_dir.ts";
 import { saveSae } from "../src/io/sae_files.ts";
 import { DEFAULT_SAE_CONFIG } from "../src/sae/config.ts";
 import { paramLayout } from "../src/sae/layout.ts";
+import { MatryoshkaSAE } from "../src/sae/sae.ts";
 import { initSaeRandom } from "../src/sae/init.ts";
 import { checkSeed, Rng } from "../src/toy/rng.ts";
 import { childProbsTree, degenerateReason, sweepTree } from "../src/sweep/axes.ts";
@@ -238,11 +239,9 @@ Deno.test("seeds are one range in the library too: out of range is refused, neve
   assert.throws(() => new Rng(-1), /Invalid seed/);
   assert.throws(() => checkSeed("runs[0].seed", 2 ** 32 + 5), /runs\[0\]\.seed/);
   assert.notEqual(new Rng(5).nextU32(), new Rng(2 ** 32 - 5).nextU32());
-  const config = { ...DEFAULT_SAE_CONFIG, dIn: 3, dSae: 2 };
-  const layout = paramLayout(3, 2);
-  const params = new Float32Array(layout.size);
-  assert.throws(() => initSaeRandom(params, layout, config, 2 ** 32 + 1), /Invalid seed/);
-  assert.throws(() => initSaeRandom(params, layout, config, 1.5), /Invalid seed/);
+  const sae = new MatryoshkaSAE({ ...DEFAULT_SAE_CONFIG, dIn: 3, dSae: 2 });
+  assert.throws(() => initSaeRandom(sae, 2 ** 32 + 1), /Invalid seed/);
+  assert.throws(() => initSaeRandom(sae, 1.5), /Invalid seed/);
 });
 
 Deno.test({

@@ -13,7 +13,7 @@ import { TreeFeatureGenerator } from "../src/toy/tree.ts";
 import { embedCpu, sampleBatchCpu } from "../src/toy/cpu_sampler.ts";
 import { Rng } from "../src/toy/rng.ts";
 import { newAdamState, referenceTrainStep } from "../src/reference/optimizer_reference.ts";
-import { DEFAULT_ADAM } from "../src/reference/optimizer_reference.ts";
+import { PUBLISHED_OPTIMIZER } from "../src/sae/train_settings.ts";
 
 const tree = new TreeFeatureGenerator({
   activeProb: 1,
@@ -66,7 +66,7 @@ gpuTest("one fused GPU step equals the CPU reference step for every configuratio
   const model = { embedding };
   const saes = CONFIGS.map((c, i) => {
     const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...c });
-    initSaeRandom(sae.params, sae.layout, sae.config, 100 + i);
+    initSaeRandom(sae, 100 + i);
     // Biases away from zero so every gradient path is exercised.
     sae.bDec.forEach((_, d) => sae.bDec[d] = 0.01 * Math.sin(d + i));
     sae.bEnc.forEach((_, j) => sae.bEnc[j] = 0.05 * (j - 1.5));
@@ -83,7 +83,7 @@ gpuTest("one fused GPU step equals the CPU reference step for every configuratio
   saes.forEach((sae, i) => {
     const params = before[i]!;
     const state = newAdamState(params.length);
-    const ref = referenceTrainStep(params, state, sae.config, DEFAULT_ADAM, x, batch);
+    const ref = referenceTrainStep(params, state, sae.config, PUBLISHED_OPTIMIZER, x, batch);
     const got = results[i]!;
     assert.equal(got.stepsDone, 1);
     assert.equal(got.error, undefined);
@@ -110,7 +110,7 @@ gpuTest(
     const model = { embedding };
     const make = (i: number) => {
       const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...CONFIGS[i] });
-      initSaeRandom(sae.params, sae.layout, sae.config, 10 + i);
+      initSaeRandom(sae, 10 + i);
       return sae;
     };
     const together = [0, 1, 2].map(make);
@@ -131,9 +131,9 @@ gpuTest("a diverging model stops with its step named while the others finish", a
   const dIn = 50;
   const model = { embedding: randomEmbedding(tree.nFeatures, dIn, 4) };
   const good = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG });
-  initSaeRandom(good.params, good.layout, good.config, 1);
+  initSaeRandom(good, 1);
   const bad = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG });
-  initSaeRandom(bad.params, bad.layout, bad.config, 2);
+  initSaeRandom(bad, 2);
   bad.wDec[3] = NaN;
   const badBefore = Float32Array.from(bad.params);
   const results = await trainToySaes(
@@ -160,7 +160,7 @@ gpuTest(
       for (const workgroupSize of [8, 64]) {
         const make = () => {
           const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...CONFIGS[2] });
-          initSaeRandom(sae.params, sae.layout, sae.config, 21);
+          initSaeRandom(sae, 21);
           return sae;
         };
         const many = make();
@@ -185,7 +185,7 @@ gpuTest("the row-statistics paths agree with each other", async (gpu) => {
   for (const privateStats of [true, false]) {
     const saes = [0, 4, 5].map((i) => {
       const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...CONFIGS[i] });
-      initSaeRandom(sae.params, sae.layout, sae.config, 30 + i);
+      initSaeRandom(sae, 30 + i);
       return sae;
     });
     await trainToySaes(saes.map((sae) => ({ sae, model, tree })), {

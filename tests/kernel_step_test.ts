@@ -12,13 +12,8 @@ import { readF32, readU32 } from "../src/gpu/buffers.ts";
 import { NOTEBOOK_SAE_CONFIG, resolveSaeConfig, type SaeConfig } from "../src/sae/config.ts";
 import { lossPlan } from "../src/sae/loss_plan.ts";
 import { paramLayout } from "../src/sae/layout.ts";
-import {
-  LOSS_WORDS,
-  lossL1Slot,
-  lossReconSlot,
-  type ModelEntry,
-  type OptimizerSettings,
-} from "../src/sae/model_table.ts";
+import { LOSS_WORDS, lossL1Slot, lossReconSlot, type ModelEntry } from "../src/sae/model_table.ts";
+import type { OptimizerSettings } from "../src/sae/train_settings.ts";
 import { createKernelStep, type KernelStep } from "../src/sae/kernel_step.ts";
 import { referenceLossAndGrad } from "../src/reference/sae_reference.ts";
 import { referenceOptimizerStep } from "../src/reference/optimizer_reference.ts";

@@ -10,11 +10,11 @@ import { type ParamLayout, paramLayout } from "../src/sae/layout.ts";
 import { type LossPlan, lossPlan } from "../src/sae/loss_plan.ts";
 import { referenceLossAndGrad } from "../src/reference/sae_reference.ts";
 import {
-  type AdamHyper,
   newAdamState,
   referenceOptimizerStep,
   referenceTrainStep,
 } from "../src/reference/optimizer_reference.ts";
+import type { OptimizerSettings } from "../src/sae/train_settings.ts";
 import { assertClose } from "./_gpu.ts";
 
 /** Test-local seeded uniforms in [0, 1) (a 32-bit LCG; independent of the library's PRNG). */
@@ -360,7 +360,7 @@ Deno.test("gradient clipping scales by clipNorm/(norm + 1e-6), as clip_grad_norm
   assert.ok(norm > 1);
   const original = grad.slice();
   const state = newAdamState(SMALL.size);
-  const hyper: AdamHyper = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, clipNorm: 1 };
+  const hyper: OptimizerSettings = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, clipNorm: 1 };
   const { gradNorm } = referenceOptimizerStep(
     new Float64Array(SMALL.size),
     grad,
@@ -419,7 +419,7 @@ Deno.test("Adam with β1 = 0: the first step moves each parameter by −lr·g/(|
 });
 
 Deno.test("Adam's second step follows torch's bias-corrected update", () => {
-  const hyper: AdamHyper = { lr: 1e-2, beta1: 0.9, beta2: 0.99, eps: 1e-8, clipNorm: 0 };
+  const hyper: OptimizerSettings = { lr: 1e-2, beta1: 0.9, beta2: 0.99, eps: 1e-8, clipNorm: 0 };
   const params = new Float64Array(SMALL.size).fill(1);
   const state = newAdamState(SMALL.size);
   const g1 = Float64Array.from({ length: SMALL.size }, (_, k) => 0.3 * Math.sin(k + 1));
@@ -474,7 +474,7 @@ Deno.test("referenceTrainStep lowers the loss on a fixed batch", () => {
   const layout = paramLayout(D, S);
   const { params, x } = randomProblem(layout, BATCH, true, 404);
   const state = newAdamState(layout.size);
-  const hyper: AdamHyper = { lr: 1e-2, beta1: 0, beta2: 0.999, eps: 1e-8, clipNorm: 1 };
+  const hyper: OptimizerSettings = { lr: 1e-2, beta1: 0, beta2: 0.999, eps: 1e-8, clipNorm: 1 };
   const first = referenceTrainStep(params, state, config, hyper, x, BATCH);
   let last = first;
   for (let step = 0; step < 200; step++) {

@@ -167,7 +167,7 @@ gpuTest("a sweep of M SAEs gives each SAE the same result as training it alone",
   for (const row of result.rows) {
     const model = new ToyModel({ nFeatures: 4, hiddenDim: 50, seed: row.seed });
     const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...notebookConfig(row.beta) });
-    initSaeToMatchModel(sae.params, sae.layout, model.embedding, 4, {
+    initSaeToMatchModel(sae, model, {
       noiseLevel: 0,
       featureOrdering: [0, 1, 2, 3],
     });

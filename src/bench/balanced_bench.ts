@@ -96,8 +96,7 @@ export async function timeTorchBalanced(
   const perSae: TorchBalancedTiming["perSae"] = [];
   for (const spec of saes) {
     const sae = new MatryoshkaSAE(spec.config);
-    const nFeatures = spec.tree.nFeatures;
-    initSaeToMatchModel(sae.params, sae.layout, embedding, nFeatures, { noiseLevel: 0 });
+    initSaeToMatchModel(sae, { embedding, nFeatures: spec.tree.nFeatures }, { noiseLevel: 0 });
     const response = await runner.request<{ seconds: number; steps: number }>({
       task: "steps",
       world: torchWorld(spec.tree, embedding, spec.config.dIn),

@@ -4,11 +4,8 @@
  * sampled and embedded on the host by `sampleBatchCpu` + `embedCpu`. Each repetition runs for a
  * fixed time and counts the SAE-steps done (it may stop part-way through a step's models).
  */
-import {
-  DEFAULT_ADAM,
-  newAdamState,
-  referenceTrainStep,
-} from "../reference/optimizer_reference.ts";
+import { PUBLISHED_OPTIMIZER } from "../sae/train_settings.ts";
+import { newAdamState, referenceTrainStep } from "../reference/optimizer_reference.ts";
 import type { AdamState } from "../reference/optimizer_reference.ts";
 import { initSaeRandom } from "../sae/init.ts";
 import { MatryoshkaSAE } from "../sae/sae.ts";
@@ -30,7 +27,7 @@ export function measureCpuCell(
     const { shape, tree, embedding } = data;
     const config = benchSaeConfig(shape);
     const template = new MatryoshkaSAE(config);
-    initSaeRandom(template.params, template.layout, template.config, 0);
+    initSaeRandom(template, 0);
     const built: { params: Float64Array; state: AdamState }[] = [];
     const model = (m: number) =>
       built[m] ??= {
@@ -48,7 +45,7 @@ export function measureCpuCell(
       model(0).params,
       model(0).state,
       config,
-      DEFAULT_ADAM,
+      PUBLISHED_OPTIMIZER,
       batch(),
       shape.batch,
     );
@@ -61,7 +58,7 @@ export function measureCpuCell(
         const x = batch();
         for (let m = 0; m < models; m++) {
           const { params, state } = model(m);
-          referenceTrainStep(params, state, config, DEFAULT_ADAM, x, shape.batch);
+          referenceTrainStep(params, state, config, PUBLISHED_OPTIMIZER, x, shape.batch);
           saeSteps++;
           if (elapsed() >= repSeconds) break outer;
         }

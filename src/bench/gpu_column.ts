@@ -34,7 +34,7 @@ export function gpuBytesPerModel(dIn: number, dSae: number): number {
 export function benchRuns(data: ShapeData, models: number): TrainRun[] {
   const config = benchSaeConfig(data.shape);
   const template = new MatryoshkaSAE(config);
-  initSaeRandom(template.params, template.layout, template.config, 0);
+  initSaeRandom(template, 0);
   const model = { embedding: data.embedding };
   return Array.from({ length: models }, (_, m) => ({
     sae: new MatryoshkaSAE(config, template.params.slice()),

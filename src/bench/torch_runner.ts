@@ -3,7 +3,7 @@
  * requests one per line and reads one JSON response per line (see the script's header for the
  * protocol), and converts our trees and SAE configurations into the plain data it reads.
  */
-import { DEFAULT_ADAM } from "../reference/optimizer_reference.ts";
+import { PUBLISHED_OPTIMIZER } from "../sae/train_settings.ts";
 import type { SaeConfig } from "../sae/config.ts";
 import { lossPlan } from "../sae/loss_plan.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
@@ -77,7 +77,7 @@ export function torchWorld(
  *
  * @throws {RangeError} for a configuration outside that.
  */
-export function torchSae(config: SaeConfig, adam = DEFAULT_ADAM): TorchSae {
+export function torchSae(config: SaeConfig, adam = PUBLISHED_OPTIMIZER): TorchSae {
   const plan = lossPlan(config);
   const refuse = (what: string) => {
     throw new RangeError(`The PyTorch baseline does not implement ${what}`);

@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "./run_main.ts";
+import { integerRange, isIntegerIn } from "../check_value.ts";
 
 /** Parses `args` strictly; an unknown flag or a missing value becomes a {@link UsageError}. */
 export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
@@ -34,13 +35,8 @@ function intFlag(
 ): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > (max ?? n)) {
-    const what = max !== undefined
-      ? `an integer from ${min} to ${max}`
-      : min === 1
-      ? "a positive integer"
-      : "a non-negative integer";
-    fail(flag, what, value, usage);
+  if (!/^\d+$/.test(value.trim()) || !isIntegerIn(n, min, max)) {
+    fail(flag, integerRange(min, max), value, usage);
   }
   return n;
 }

@@ -3,7 +3,7 @@
  * and decoder cosine-similarity heatmaps of an SAE against the toy model's true features, as SVG.
  */
 import type { MatryoshkaSAE } from "../sae/sae.ts";
-import type { FeatureDirections } from "../sae/sae_init.ts";
+import type { FeatureDirections } from "../sae/init.ts";
 import { decoderCosSims, encoderCosSims } from "../metrics/cosine.ts";
 import { cosSimHeatmapSvg } from "./heatmap.ts";
 import { writeFileAtomic } from "../io/atomic.ts";

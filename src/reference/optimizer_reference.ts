@@ -8,29 +8,7 @@ import type { SaeConfig } from "../sae/config.ts";
 import { type ParamLayout, paramLayout } from "../sae/layout.ts";
 import { lossPlan } from "../sae/loss_plan.ts";
 import { referenceLossAndGrad } from "./sae_reference.ts";
-
-/** Adam and clipping settings. */
-export interface AdamHyper {
-  /** Learning rate. */
-  lr: number;
-  /** Decay of the first moment. */
-  beta1: number;
-  /** Decay of the second moment. */
-  beta2: number;
-  /** Added to the bias-corrected second moment's square root. */
-  eps: number;
-  /** Clip gradients to this global L2 norm; 0 = no clipping. */
-  clipNorm: number;
-}
-
-/** The notebook's optimiser: lr 3e-4, betas (0, 0.999), eps 1e-8, global-norm clip 1. */
-export const DEFAULT_ADAM: Readonly<AdamHyper> = Object.freeze({
-  lr: 3e-4,
-  beta1: 0,
-  beta2: 0.999,
-  eps: 1e-8,
-  clipNorm: 1,
-});
+import type { OptimizerSettings } from "../sae/train_settings.ts";
 
 /** Adam's moments (same layout as the parameters) and step count. */
 export interface AdamState {
@@ -93,12 +71,13 @@ function normalizeDecoderRows(params: Float64Array, layout: ParamLayout): void {
  * @example
  * ```ts
  * import { paramLayout } from "../sae/layout.ts";
- * import { DEFAULT_ADAM, newAdamState, referenceOptimizerStep } from "./optimizer_reference.ts";
+ * import { PUBLISHED_OPTIMIZER } from "../sae/train_settings.ts";
+ * import { newAdamState, referenceOptimizerStep } from "./optimizer_reference.ts";
  * const layout = paramLayout(2, 2);
  * const params = new Float64Array(layout.size).fill(1);
  * const grad = new Float64Array(layout.size).fill(0.1);
  * const state = newAdamState(layout.size);
- * const { gradNorm } = referenceOptimizerStep(params, grad, state, DEFAULT_ADAM, layout, false);
+ * const { gradNorm } = referenceOptimizerStep(params, grad, state, PUBLISHED_OPTIMIZER, layout, false);
  * console.assert(state.t === 1 && gradNorm > 0);
  * ```
  */
@@ -106,7 +85,7 @@ export function referenceOptimizerStep(
   params: Float64Array,
   grad: Float64Array,
   state: AdamState,
-  hyper: AdamHyper,
+  hyper: OptimizerSettings,
   layout: ParamLayout,
   normalizeSaeDecoder: boolean,
 ): { gradNorm: number } {
@@ -157,11 +136,12 @@ export function referenceOptimizerStep(
  * ```ts
  * import { resolveSaeConfig } from "../sae/config.ts";
  * import { paramLayout } from "../sae/layout.ts";
- * import { DEFAULT_ADAM, newAdamState, referenceTrainStep } from "./optimizer_reference.ts";
+ * import { PUBLISHED_OPTIMIZER } from "../sae/train_settings.ts";
+ * import { newAdamState, referenceTrainStep } from "./optimizer_reference.ts";
  * const config = resolveSaeConfig({ dIn: 2, dSae: 2, matryoshkaSteps: [1, 2] });
  * const params = new Float64Array(paramLayout(2, 2).size).fill(0.5);
  * const state = newAdamState(params.length);
- * const { loss } = referenceTrainStep(params, state, config, DEFAULT_ADAM, [1, 0, 0, 1], 2);
+ * const { loss } = referenceTrainStep(params, state, config, PUBLISHED_OPTIMIZER, [1, 0, 0, 1], 2);
  * console.assert(loss > 0 && state.t === 1);
  * ```
  */
@@ -169,7 +149,7 @@ export function referenceTrainStep(
   params: Float64Array,
   state: AdamState,
   config: SaeConfig,
-  hyper: AdamHyper,
+  hyper: OptimizerSettings,
   x: ArrayLike<number>,
   batch: number,
 ): { loss: number; termRecon: number[]; termL1: number[]; gradNorm: number } {

@@ -13,14 +13,10 @@ import type { Gpu } from "../gpu/device.ts";
 import { readU32 } from "../gpu/buffers.ts";
 import { GpuTreeSampler } from "../toy/gpu_sampler.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
-import {
-  createFusedStep,
-  FusedShapeError,
-  fusedUnsupportedReason,
-  type Schedule,
-} from "./fused_step.ts";
+import { createFusedStep, FusedShapeError, fusedUnsupportedReason } from "./fused_step.ts";
 import { createKernelStep } from "./kernel_step.ts";
 import type { ModelEntry } from "./model_table.ts";
+import type { Schedule } from "./train_settings.ts";
 import { type DataGroup, packWorld } from "./world.ts";
 
 /** Which training path to use: `auto` picks `fused` when the shape fits it. */

@@ -21,6 +21,7 @@ import type { Gpu } from "../gpu/device.ts";
 import { createStorage, uploadStorage, uploadUniform } from "../gpu/buffers.ts";
 import { bindGroup, dispatch, getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
 import { paramLayout } from "./layout.ts";
+import type { Schedule } from "./train_settings.ts";
 import { LOSS_WORDS, MAX_TERMS, type ModelEntry, packModelTable } from "./model_table.ts";
 import prngSrc from "../../shaders/lib/prng.wgsl" with { type: "text" };
 import treeSampleSrc from "../../shaders/lib/tree_sample.wgsl" with { type: "text" };
@@ -51,18 +52,6 @@ export const FUSED_MAX_STEPS_PER_DISPATCH = 256;
  * dispatch is bounded by an upper estimate of the iterations per step.
  */
 export const LOOP_ITERATION_BUDGET = 60_000;
-
-/** The learning-rate schedule shared by all models of a run. */
-export interface Schedule {
-  /** Length of the whole schedule in steps (the decay ends here). */
-  totalSteps: number;
-  /** Linear warm-up from lr/warmupSteps to lr over the first steps (0: none). */
-  warmupSteps: number;
-  /** Linear decay to `lrEndFactor`·lr over the last steps (0: none). */
-  decaySteps: number;
-  /** lr at the end of the decay, as a fraction of each model's lr. */
-  lrEndFactor: number;
-}
 
 /** Shapes and contents of a fused run. */
 export interface FusedStepOptions {

@@ -1,50 +1,42 @@
 /**
- * CPU initialisation of one SAE's parameter block (float32, `src/sae/layout.ts` order):
- * SAELens 5's standard random init ({@link initSaeRandom}), the toy-model init that puts the true
- * feature directions into the encoder and decoder ({@link initSaeToMatchModel}, after
- * `hedging_paper.toy_models.initialization.init_sae_to_match_model`), and `b_dec` from a batch
- * ({@link initBDec}: zeros, mean, or SAELens's Weiszfeld geometric median).
+ * Initialisation of a {@link MatryoshkaSAE}, the one home of it:
+ * - {@link initSaeRandom}: SAELens 5's standard random init;
+ * - {@link initSaeToMatchModel}: the toy-model init that puts the true feature directions into the
+ *   encoder and decoder (the notebook's `init_sae_to_match_model`);
+ * - {@link initBDec}: `b_dec` from a batch of inputs as the config's `bDecInitMethod` says (zeros,
+ *   the mean, or SAELens's Weiszfeld geometric median); the trainer calls it with the run's first
+ *   training samples (src/sae/train.ts), as SAELens's trainer does with its activation buffer.
  *
- * Randomness comes from a small seeded generator private to this file (mulberry32 + Box–Muller),
- * so results are reproducible per seed but not bit-identical to torch's.
+ * Each works on the SAE's flat parameter block (src/sae/layout.ts) through a block-level function
+ * private to this file. Randomness comes from the host stream of src/toy/rng.ts, so results are
+ * reproducible per seed but not bit-identical to torch's.
  */
-import { type BDecInitMethod, ConfigError, type SaeConfig } from "./config.ts";
+import type { BDecInitMethod } from "./config.ts";
 import type { ParamLayout } from "./layout.ts";
-import { checkSeed } from "../toy/rng.ts";
+import type { MatryoshkaSAE } from "./sae.ts";
+import { Rng } from "../toy/rng.ts";
 
-/** A seeded stream of uniforms in [0, 1) (mulberry32) and standard normals (Box–Muller). */
-function createRng(seed: number): { uniform(): number; normal(): number } {
-  let state = (checkSeed("seed", seed) ^ 0x6d2b79f5) >>> 0;
-  const next32 = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return (z ^ (z >>> 14)) >>> 0;
-  };
-  // 53-bit uniform from two 32-bit draws.
-  const uniform = (): number => ((next32() >>> 5) * 67108864 + (next32() >>> 6)) / 9007199254740992;
-  return {
-    uniform,
-    normal: () => {
-      const u1 = 1 - uniform(); // (0, 1]
-      const u2 = uniform();
-      return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
-    },
-  };
+/** A toy model as the initialisation needs it: its true feature directions. */
+export interface FeatureDirections {
+  /** `[nFeatures][dIn]`: row f is true feature f's direction. */
+  readonly embedding: Float32Array;
+  /** Number of true features (rows of `embedding`). */
+  readonly nFeatures: number;
 }
 
-function checkBlock(name: string, params: Float32Array, layout: ParamLayout): void {
-  if (params.length !== layout.size) {
-    throw new RangeError(
-      `${name}: params must hold one model's block of layout.size = ${layout.size} floats, ` +
-        `got ${params.length}`,
-    );
-  }
+/** Options of {@link initSaeToMatchModel}. */
+export interface MatchModelOptions {
+  /** Standard deviation of Gaussian noise added to every encoder entry (default 0). */
+  noiseLevel?: number;
+  /** Which true feature each of the first latents takes (default identity). */
+  featureOrdering?: number[];
+  /** Seed of the noise (default 0). */
+  seed?: number;
 }
 
 /**
- * Puts the true feature directions into the SAE, like the published `init_sae_to_match_model`.
+ * Puts the toy model's true feature directions into the SAE, like the published
+ * `init_sae_to_match_model(sae, toy_model, noise_level, feature_ordering)`.
  *
  * With `k = min(dSae, nFeatures)`: encoder column c < k becomes feature `featureOrdering[c]`'s
  * direction (row of `embedding`) plus `noiseLevel`·N(0, 1) per entry. Encoder columns c ≥ k are
@@ -53,28 +45,88 @@ function checkBlock(name: string, params: Float32Array, layout: ParamLayout): vo
  * j ≥ k become copies of those untouched encoder columns (as published). `b_enc` and `b_dec` are
  * set to 0 (the published function leaves them as they are, which is 0 after SAELens's init).
  *
- * @param embedding the toy model's feature directions, `[nFeatures][dIn]`.
  * @param options `noiseLevel` (default 0), `featureOrdering` (default identity; integer indices
  *   in [0, nFeatures), at least k of them, the first k used), `seed` of the noise (default 0).
  * @example
  * ```ts
- * import { paramLayout } from "./layout.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
  * import { initSaeToMatchModel } from "./init.ts";
- * const layout = paramLayout(2, 2);
- * const params = new Float32Array(layout.size);
- * const embedding = Float32Array.from([1, 0, 0, 1]); // two features in 2 dimensions
- * initSaeToMatchModel(params, layout, embedding, 2, { featureOrdering: [1, 0] });
- * console.assert(params[layout.wDec + 1] === 1); // W_dec[0] = feature 1 = [0, 1]
+ * const sae = new MatryoshkaSAE({ dIn: 2, dSae: 2 });
+ * const model = { embedding: Float32Array.from([1, 0, 0, 1]), nFeatures: 2 }; // 2 features in 2-d
+ * initSaeToMatchModel(sae, model, { featureOrdering: [1, 0] });
+ * console.assert(sae.wDec[1] === 1); // W_dec[0] = feature 1 = [0, 1]
  * ```
  */
 export function initSaeToMatchModel(
+  sae: MatryoshkaSAE,
+  model: FeatureDirections,
+  options: MatchModelOptions = {},
+): void {
+  matchModelBlock(sae.params, sae.layout, model.embedding, model.nFeatures, options);
+}
+
+/**
+ * SAELens 5's `TrainingSAE` initialisation: `b_enc = 0`; `W_dec` (dSae × dIn) drawn
+ * kaiming-uniform, U(±sqrt(6/dIn)) (torch's default `kaiming_uniform_`: fan-in = dIn, gain √2);
+ * `W_enc = W_dec`ᵀ when `initEncoderAsDecoderTranspose`, else drawn kaiming-uniform on
+ * (dIn × dSae), U(±sqrt(6/dSae)); then, when `normalizeSaeDecoder`, every `W_dec` row is scaled to
+ * unit norm (after the transpose, so the encoder keeps the unscaled values); `b_dec = 0`.
+ * Reproducible per `seed` (an integer from 0 to 2³² − 1).
+ *
+ * @example
+ * ```ts
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { initSaeRandom } from "./init.ts";
+ * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4, initEncoderAsDecoderTranspose: true });
+ * initSaeRandom(sae, 42);
+ * console.assert(sae.wEnc[1] === sae.wDec[8]); // W_enc[0][1] = W_dec[1][0]
+ * ```
+ */
+export function initSaeRandom(sae: MatryoshkaSAE, seed = 0): void {
+  const { params, layout, config } = sae;
+  randomBlock(
+    params,
+    layout,
+    config.initEncoderAsDecoderTranspose,
+    config.normalizeSaeDecoder,
+    seed,
+  );
+}
+
+/**
+ * Sets `b_dec` from a batch of inputs by `method` (default: the SAE's `bDecInitMethod`): `zeros`;
+ * the `mean` of the rows; or their `geometric_median` (SAELens's `compute_geometric_median`:
+ * Weiszfeld iterations from the mean, weights `1/max(distance, 1e-6)`, at most 100 iterations,
+ * stopping when the objective changes by at most 1e-20 of itself; float64, stored as float32).
+ * The trainer does this itself before training (src/sae/train.ts).
+ *
+ * @param batch inputs `[rows][dIn]` (not needed for `zeros`).
+ * @example
+ * ```ts
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { initBDec } from "./init.ts";
+ * const sae = new MatryoshkaSAE({ dIn: 2, dSae: 1, bDecInitMethod: "mean" });
+ * initBDec(sae, Float32Array.from([0, 0, 2, 4]));
+ * console.assert(sae.bDec[0] === 1 && sae.bDec[1] === 2);
+ * ```
+ */
+export function initBDec(
+  sae: MatryoshkaSAE,
+  batch?: Float32Array,
+  method: BDecInitMethod = sae.config.bDecInitMethod,
+): void {
+  bDecBlock(sae.params, sae.layout, method, batch);
+}
+
+// ---- Block-level initialisation (one model's flat parameter block).
+
+function matchModelBlock(
   params: Float32Array,
   layout: ParamLayout,
   embedding: Float32Array,
   nFeatures: number,
-  options: { noiseLevel?: number; featureOrdering?: number[]; seed?: number } = {},
+  options: MatchModelOptions,
 ): void {
-  checkBlock("initSaeToMatchModel", params, layout);
   const { dIn: D, dSae: S } = layout;
   if (!Number.isInteger(nFeatures) || nFeatures <= 0) {
     throw new RangeError(
@@ -104,7 +156,7 @@ export function initSaeToMatchModel(
         `in [0, ${nFeatures}), got [${ordering.join(", ")}]`,
     );
   }
-  const rng = createRng(options.seed ?? 0);
+  const rng = new Rng(options.seed ?? 0);
   for (let i = 0; i < D; i++) {
     for (let c = 0; c < k; c++) {
       const noise = noiseLevel > 0 ? noiseLevel * rng.normal() : 0;
@@ -118,45 +170,20 @@ export function initSaeToMatchModel(
   params.fill(0, layout.bDec, layout.bDec + D);
 }
 
-/**
- * SAELens 5's `TrainingSAE` initialisation: `b_enc = 0`; `W_dec` (dSae × dIn) drawn
- * kaiming-uniform, U(±sqrt(6/dIn)) (torch's default `kaiming_uniform_`: fan-in = dIn, gain √2);
- * `W_enc = W_dec`ᵀ when `initEncoderAsDecoderTranspose`, else drawn kaiming-uniform on
- * (dIn × dSae), U(±sqrt(6/dSae)); then, when `normalizeSaeDecoder`, every `W_dec` row is scaled to
- * unit norm (after the transpose, so the encoder keeps the unscaled values); `b_dec = 0`.
- * Reproducible per `seed`.
- *
- * @example
- * ```ts
- * import { resolveSaeConfig } from "./config.ts";
- * import { paramLayout } from "./layout.ts";
- * import { initSaeRandom } from "./init.ts";
- * const config = resolveSaeConfig({ dIn: 8, dSae: 4, initEncoderAsDecoderTranspose: true });
- * const layout = paramLayout(8, 4);
- * const params = new Float32Array(layout.size);
- * initSaeRandom(params, layout, config, 42);
- * ```
- */
-export function initSaeRandom(
+function randomBlock(
   params: Float32Array,
   layout: ParamLayout,
-  config: SaeConfig,
+  encoderAsDecoderTranspose: boolean,
+  normalizeDecoder: boolean,
   seed: number,
 ): void {
-  checkBlock("initSaeRandom", params, layout);
   const { dIn: D, dSae: S } = layout;
-  if (config.dIn !== D || config.dSae !== S) {
-    throw new ConfigError(
-      `initSaeRandom: config shape (dIn ${config.dIn}, dSae ${config.dSae}) must match the ` +
-        `layout (dIn ${D}, dSae ${S})`,
-    );
-  }
-  const rng = createRng(seed);
+  const rng = new Rng(seed);
   const decBound = Math.sqrt(6 / D);
   for (let k = 0; k < S * D; k++) {
     params[layout.wDec + k] = (2 * rng.uniform() - 1) * decBound;
   }
-  if (config.initEncoderAsDecoderTranspose) {
+  if (encoderAsDecoderTranspose) {
     for (let i = 0; i < D; i++) {
       for (let j = 0; j < S; j++) {
         params[layout.wEnc + i * S + j] = params[layout.wDec + j * D + i]!;
@@ -168,7 +195,7 @@ export function initSaeRandom(
       params[layout.wEnc + k] = (2 * rng.uniform() - 1) * encBound;
     }
   }
-  if (config.normalizeSaeDecoder) {
+  if (normalizeDecoder) {
     for (let j = 0; j < S; j++) {
       let sq = 0;
       for (let i = 0; i < D; i++) sq += params[layout.wDec + j * D + i]! ** 2;
@@ -179,6 +206,45 @@ export function initSaeRandom(
   }
   params.fill(0, layout.bEnc, layout.bEnc + S);
   params.fill(0, layout.bDec, layout.bDec + D);
+}
+
+function bDecBlock(
+  params: Float32Array,
+  layout: ParamLayout,
+  method: BDecInitMethod,
+  batch: Float32Array | undefined,
+): void {
+  const D = layout.dIn;
+  if (method === "zeros") {
+    params.fill(0, layout.bDec, layout.bDec + D);
+    return;
+  }
+  if (method !== "mean" && method !== "geometric_median") {
+    throw new RangeError(
+      `initBDec: method must be one of zeros, mean, geometric_median, got ${
+        JSON.stringify(method)
+      }`,
+    );
+  }
+  if (batch === undefined) {
+    throw new RangeError(`initBDec: method ${method} needs a batch of inputs, got none`);
+  }
+  const n = batch.length / D;
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new RangeError(
+      `initBDec: the batch must hold a positive whole number of rows of dIn = ${D} values, ` +
+        `got ${batch.length} values`,
+    );
+  }
+  let value: Float64Array;
+  if (method === "mean") {
+    value = new Float64Array(D);
+    for (let r = 0; r < n; r++) for (let d = 0; d < D; d++) value[d] += batch[r * D + d]!;
+    for (let d = 0; d < D; d++) value[d] /= n;
+  } else {
+    value = geometricMedian(batch, n, D);
+  }
+  params.set(value, layout.bDec);
 }
 
 /**
@@ -224,63 +290,4 @@ function geometricMedian(points: Float32Array, rows: number, dim: number): Float
     if (Math.abs(previous - value) <= ftol * value) break;
   }
   return median;
-}
-
-/**
- * Initialises `b_dec`: `zeros`; `mean` of the batch's rows; or their `geometric_median`
- * (SAELens's Weiszfeld iterations, see the file's notes: start at the mean, weights
- * `1/max(distance, 1e-6)`, at most 100 iterations, stop when the objective changes by at most
- * 1e-20 of itself; computed in float64, stored as float32).
- *
- * @param batch inputs `[rows][dIn]`, needed for `mean` and `geometric_median`.
- * @param rows number of rows of `batch` to use (default: all of it).
- * @example
- * ```ts
- * import { paramLayout } from "./layout.ts";
- * import { initBDec } from "./init.ts";
- * const layout = paramLayout(2, 1);
- * const params = new Float32Array(layout.size);
- * initBDec(params, layout, "mean", Float32Array.from([0, 0, 2, 4]));
- * console.assert(params[layout.bDec] === 1 && params[layout.bDec + 1] === 2);
- * ```
- */
-export function initBDec(
-  params: Float32Array,
-  layout: ParamLayout,
-  method: BDecInitMethod,
-  batch?: Float32Array,
-  rows?: number,
-): void {
-  checkBlock("initBDec", params, layout);
-  const D = layout.dIn;
-  if (method === "zeros") {
-    params.fill(0, layout.bDec, layout.bDec + D);
-    return;
-  }
-  if (method !== "mean" && method !== "geometric_median") {
-    throw new ConfigError(
-      `initBDec: method must be one of zeros, mean, geometric_median, got ${
-        JSON.stringify(method)
-      }`,
-    );
-  }
-  if (batch === undefined) {
-    throw new RangeError(`initBDec: method ${method} needs a batch of inputs, got none`);
-  }
-  const n = rows ?? batch.length / D;
-  if (!Number.isInteger(n) || n <= 0 || n * D > batch.length) {
-    throw new RangeError(
-      `initBDec: rows must be a positive integer with rows·dIn <= batch.length (${batch.length}), ` +
-        `got ${rows ?? `${batch.length}/${D}`}`,
-    );
-  }
-  let value: Float64Array;
-  if (method === "mean") {
-    value = new Float64Array(D);
-    for (let r = 0; r < n; r++) for (let d = 0; d < D; d++) value[d] += batch[r * D + d]!;
-    for (let d = 0; d < D; d++) value[d] /= n;
-  } else {
-    value = geometricMedian(batch, n, D);
-  }
-  params.set(value, layout.bDec);
 }

@@ -4,25 +4,12 @@
  * Shapes (dIn, dSae, batch) are shared by all models of a run and are not in the table.
  */
 import type { LossPlan } from "./loss_plan.ts";
+import type { OptimizerSettings } from "./train_settings.ts";
 
 /** Loss terms per model the kernels support. */
 export const MAX_TERMS = 8;
 /** 32-bit words per `ModelInfo` (16 header words + 8 terms of 8 words). */
 export const MODEL_INFO_WORDS = 16 + MAX_TERMS * 8;
-
-/** Optimiser settings of one model (Adam with global-norm clipping). */
-export interface OptimizerSettings {
-  /** Base learning rate; the run's schedule scales it during warm-up and decay. */
-  lr: number;
-  /** Adam decay rate of the first-moment (mean) estimate. */
-  beta1: number;
-  /** Adam decay rate of the second-moment (uncentred variance) estimate. */
-  beta2: number;
-  /** Adam's ε, added to the root of the second moment to avoid division by zero. */
-  eps: number;
-  /** Clip gradients to this global norm; 0 disables clipping. */
-  clipNorm: number;
-}
 
 /** Everything the kernels need to know about one model. */
 export interface ModelEntry {

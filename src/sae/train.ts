@@ -13,13 +13,16 @@
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { readF32 } from "../gpu/buffers.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
-import type { MatryoshkaSAE } from "./sae.ts";
+import { MatryoshkaSAE } from "./sae.ts";
+import { initBDec } from "./init.ts";
+import { embedCpu, sampleBatchCpu } from "../toy/cpu_sampler.ts";
 import { LOSS_WORDS, lossL1Slot, lossReconSlot, type ModelEntry } from "./model_table.ts";
-import type { Schedule } from "./fused_step.ts";
+import { type OptimizerSettings, PUBLISHED_OPTIMIZER, type Schedule } from "./train_settings.ts";
 import type { DataGroup } from "./world.ts";
 import { createEngine, type EngineName } from "./engines.ts";
 import { ProgressBar } from "./progress.ts";
 import { checkSeed } from "../toy/rng.ts";
+import { checkInteger, checkNonNegative } from "../check_value.ts";
 
 /** Tokens per step and the token budget of the published schedule. */
 export const PUBLISHED_TOKENS = 100_000_000;
@@ -157,22 +160,62 @@ export interface TrainResult {
   error?: TrainingDivergedError;
 }
 
-function positiveInt(name: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new RangeError(
-      `Invalid training option: ${name} must be an integer from 1 to ${max}, got ${value}`,
-    );
-  }
-  return value;
+/** The optimiser settings of the options, each defaulting to the published one. */
+function optimizerOf(options: TrainOptions): OptimizerSettings {
+  const fields = Object.keys(PUBLISHED_OPTIMIZER) as (keyof OptimizerSettings)[];
+  return Object.fromEntries(
+    fields.map((k) => [k, checkNonNegative(k, options[k] ?? PUBLISHED_OPTIMIZER[k])]),
+  ) as unknown as OptimizerSettings;
 }
 
-function nonNegative(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0) {
-    throw new RangeError(
-      `Invalid training option: ${name} must be a finite number ≥ 0, got ${value}`,
-    );
+/**
+ * Training samples the `b_dec` initialisation reads at least: 4,096 (the published tokens per
+ * step), i.e. the run's first ⌈4096 / batchSize⌉ batches.
+ */
+export const B_DEC_INIT_SAMPLES = PUBLISHED_TOKENS_PER_STEP;
+
+/**
+ * `b_dec` of every run whose `bDecInitMethod` is `mean` or `geometric_median`, from its data
+ * stream's first batches (at least {@link B_DEC_INIT_SAMPLES} samples, exactly those it trains on), as SAELens's
+ * trainer sets it from its activation buffer before the first step. `zeros` leaves `b_dec` as the
+ * initialisation set it. Computed once per (data group, method).
+ */
+function initBDecFromData(
+  runs: readonly TrainRun[],
+  groups: readonly DataGroup[],
+  of: readonly number[],
+  dIn: number,
+  batch: number,
+): void {
+  const samples = new Map<number, Float32Array>();
+  const medians = new Map<string, Float32Array>();
+  runs.forEach((run, i) => {
+    const method = run.sae.config.bDecInitMethod;
+    if (method === "zeros") return;
+    const key = `${of[i]}/${method}`;
+    let bDec = medians.get(key);
+    if (!bDec) {
+      let x = samples.get(of[i]!);
+      if (!x) samples.set(of[i]!, x = firstSamples(groups[of[i]!]!, dIn, batch));
+      const probe = new MatryoshkaSAE(run.sae.config);
+      initBDec(probe, x, method);
+      medians.set(key, bDec = probe.bDec.slice());
+    }
+    run.sae.bDec.set(bDec);
+  });
+}
+
+/** A data stream's first training batches, at least {@link B_DEC_INIT_SAMPLES} rows in all. */
+function firstSamples(group: DataGroup, dIn: number, batch: number): Float32Array {
+  const { tree, embedding, seed } = group;
+  const steps = Math.ceil(B_DEC_INIT_SAMPLES / batch);
+  const x = new Float32Array(steps * batch * dIn);
+  for (let step = 0; step < steps; step++) {
+    const features = sampleBatchCpu(tree, { seed, step, batchSize: batch });
+    const shape = { groups: 1, batch, nFeatures: tree.nFeatures, dIn };
+    x.set(embedCpu(features, embedding, shape), step * batch * dIn);
   }
-  return value;
+  return x;
 }
 
 /** Data groups of the runs: one per distinct (tree, toy model, seed). */
@@ -204,18 +247,19 @@ export async function trainToySaes(
   gpu?: Gpu,
 ): Promise<TrainResult[]> {
   if (runs.length === 0) throw new RangeError("trainToySaes: no runs given");
-  const steps = positiveInt("steps", options.steps ?? PUBLISHED_STEPS, MAX_STEPS);
-  const batch = positiveInt("batchSize", options.batchSize ?? 128, MAX_BATCH_SIZE);
-  const lr = nonNegative("lr", options.lr ?? 3e-4);
-  const beta1 = nonNegative("beta1", options.beta1 ?? 0);
-  const beta2 = nonNegative("beta2", options.beta2 ?? 0.999);
-  const eps = nonNegative("eps", options.eps ?? 1e-8);
-  const clipNorm = nonNegative("clipNorm", options.clipNorm ?? 1);
-  const warmupSteps = nonNegative("warmupSteps", options.warmupSteps ?? 0);
-  const decaySteps = nonNegative("decaySteps", options.decaySteps ?? 0);
-  const lrEnd = nonNegative("lrEnd", options.lrEnd ?? lr / 10);
+  const steps = checkInteger("steps", options.steps ?? PUBLISHED_STEPS, 1, MAX_STEPS);
+  const batch = checkInteger("batchSize", options.batchSize ?? 128, 1, MAX_BATCH_SIZE);
+  const optimizer = optimizerOf(options);
+  const schedule: Schedule = {
+    totalSteps: steps,
+    warmupSteps: checkInteger("warmupSteps", options.warmupSteps ?? 0, 0, MAX_STEPS),
+    decaySteps: checkInteger("decaySteps", options.decaySteps ?? 0, 0, MAX_STEPS),
+    lrEndFactor: optimizer.lr > 0
+      ? checkNonNegative("lrEnd", options.lrEnd ?? optimizer.lr / 10) / optimizer.lr
+      : 0,
+  };
   const seed = checkSeed("training option seed", options.seed ?? 0);
-  const progressEvery = positiveInt("progressEvery", options.progressEvery ?? 500);
+  const progressEvery = checkInteger("progressEvery", options.progressEvery ?? 500, 1);
   const { dIn, dSae } = runs[0]!.sae.config;
   runs.forEach((run, i) => {
     if (run.seed !== undefined) checkSeed(`runs[${i}].seed`, run.seed);
@@ -240,16 +284,11 @@ export async function trainToySaes(
     plan: run.sae.lossPlan(),
     applyBDecToInput: run.sae.config.applyBDecToInput,
     normalizeSaeDecoder: run.sae.config.normalizeSaeDecoder,
-    optimizer: { lr, beta1, beta2, eps, clipNorm },
+    optimizer,
     dataGroup: of[i]!,
   }));
+  initBDecFromData(runs, groups, of, dIn, batch);
   gpu ??= await getGpu();
-  const schedule: Schedule = {
-    totalSteps: steps,
-    warmupSteps,
-    decaySteps,
-    lrEndFactor: lr > 0 ? lrEnd / lr : 0,
-  };
   const engine = await createEngine(gpu, options.engine ?? "auto", {
     models,
     groups,

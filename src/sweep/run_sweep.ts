@@ -11,6 +11,7 @@
  * `--resume` run on the merged folder. With `maxChunks`, the run stops after that many chunks
  * (a later `resume` run continues where it stopped).
  */
+import { checkInteger } from "../check_value.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { checkWritable } from "../io/output_dir.ts";
 import { MAX_BATCH_SIZE, MAX_STEPS, PUBLISHED_STEPS } from "../sae/train.ts";
@@ -122,14 +123,7 @@ export interface SweepResult {
 }
 
 function positiveInt(flag: string, value: number, max?: number): number {
-  if (!Number.isSafeInteger(value) || value < 1 || value > (max ?? value)) {
-    throw new SweepAxisError(
-      `Invalid --${flag}: expected ${
-        max === undefined ? "a positive integer" : `an integer from 1 to ${max}`
-      }, got ${value}`,
-    );
-  }
-  return value;
+  return checkInteger(`--${flag}`, value, 1, max, SweepAxisError);
 }
 
 /** Refuses a grid larger than {@link MAX_SWEEP_SAES} before anything is built. */
@@ -178,11 +172,7 @@ export interface ResolvedSweepOptions {
  */
 export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions {
   const refine = options.refine ?? DEFAULT_REFINE;
-  if (!Number.isSafeInteger(refine) || refine < 0 || refine > MAX_REFINE) {
-    throw new SweepAxisError(
-      `Invalid --refine: expected an integer from 0 to ${MAX_REFINE}, got ${refine}`,
-    );
-  }
+  checkInteger("--refine", refine, 0, MAX_REFINE, SweepAxisError);
   const settings: SweepSettings = {
     steps: positiveInt("steps", options.steps ?? PUBLISHED_STEPS, MAX_STEPS),
     batchSize: positiveInt("batch-size", options.batchSize ?? 128, MAX_BATCH_SIZE),

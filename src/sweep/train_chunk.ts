@@ -127,7 +127,7 @@ export async function trainChunk(
       const t = trees[c.tree]!;
       const model = models.get(nFeatures, c.seed);
       const sae = new MatryoshkaSAE(betaSaeConfig(c.beta, nFeatures));
-      initSaeToMatchModel(sae.params, sae.layout, model.embedding, nFeatures, {
+      initSaeToMatchModel(sae, model, {
         noiseLevel: 0,
         featureOrdering: ordering,
       });

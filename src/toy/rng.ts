@@ -4,6 +4,7 @@
  * `shaders/lib/prng.wgsl`; the float conversions the GPU uses; and {@link Rng}, a seeded sequential
  * stream of float64 uniforms and normals built on it, for host-side randomness (embedding init).
  */
+import { checkInteger } from "../check_value.ts";
 
 const PHILOX_M0 = 0xd2511f53;
 const PHILOX_M1 = 0xcd9e8d57;
@@ -89,12 +90,7 @@ export const MAX_SEED = 0xffffffff;
  * ```
  */
 export function checkSeed(field: string, seed: number): number {
-  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
-    throw new RangeError(
-      `Invalid ${field}: expected an integer from 0 to ${MAX_SEED} (2^32 − 1), got ${seed}`,
-    );
-  }
-  return seed;
+  return checkInteger(field, seed, 0, MAX_SEED);
 }
 
 /** Key word 1 of the host stream of {@link Rng} (key word 0 is the seed). */

@@ -1,0 +1,50 @@
+/**
+ * The trainer's settings, one home each: a model's optimiser settings (Adam with global-norm
+ * clipping) and their published defaults, and the learning-rate schedule a run shares. The GPU
+ * paths (src/sae/engines.ts), the model table and the float64 reference all take these types.
+ */
+
+/** Optimiser settings of one model: Adam (bias-corrected, no weight decay), global-norm clip. */
+export interface OptimizerSettings {
+  /** Base learning rate; the run's {@link Schedule} scales it during warm-up and decay. */
+  lr: number;
+  /** Adam decay rate of the first-moment (mean) estimate. */
+  beta1: number;
+  /** Adam decay rate of the second-moment (uncentred variance) estimate. */
+  beta2: number;
+  /** Adam's ε, added to the root of the bias-corrected second moment. */
+  eps: number;
+  /** Clip gradients to this global L2 norm; 0 disables clipping. */
+  clipNorm: number;
+}
+
+/**
+ * The published optimiser (`train_toy_sae`): lr 3e-4, betas (0, 0.999), eps 1e-8, global-norm
+ * clip 1.
+ *
+ * @example
+ * ```ts
+ * import { PUBLISHED_OPTIMIZER } from "./train_settings.ts";
+ * const faster = { ...PUBLISHED_OPTIMIZER, lr: 1e-3 };
+ * console.assert(faster.beta2 === 0.999);
+ * ```
+ */
+export const PUBLISHED_OPTIMIZER: Readonly<OptimizerSettings> = Object.freeze({
+  lr: 3e-4,
+  beta1: 0,
+  beta2: 0.999,
+  eps: 1e-8,
+  clipNorm: 1,
+});
+
+/** The learning-rate schedule shared by all models of a run (the published one is constant). */
+export interface Schedule {
+  /** Length of the whole schedule in steps (the decay ends here). */
+  totalSteps: number;
+  /** Linear warm-up from lr/warmupSteps to lr over the first steps (0: none). */
+  warmupSteps: number;
+  /** Linear decay to `lrEndFactor`·lr over the last steps (0: none). */
+  decaySteps: number;
+  /** lr at the end of the decay, as a fraction of each model's lr. */
+  lrEndFactor: number;
+}
