@@ -120,7 +120,7 @@ Deno.test("prefix explained variance equals the prefix's share of the feature va
   const f = heldOutFeatures(tree, ROWS);
   const F = tree.nFeatures;
   const mean = new Float64Array(F);
-  for (let r = 0; r < ROWS; r++) for (let i = 0; i < F; i++) mean[i] += f[r * F + i]! / ROWS;
+  for (let r = 0; r < ROWS; r++) for (let i = 0; i < F; i++) mean[i]! += f[r * F + i]! / ROWS;
   let sse = 0, sst = 0;
   for (let r = 0; r < ROWS; r++) {
     for (let i = 0; i < F; i++) {

@@ -83,7 +83,7 @@ gpuTest("optimizer kernels clip, apply Adam at step t and renormalise like torch
         const at = layout.wDec + j * D;
         let dot = 0;
         for (let d = 0; d < D; d++) dot += g[at + d]! * params[base + at + d]!;
-        for (let d = 0; d < D; d++) g[at + d] -= dot * params[base + at + d]!;
+        for (let d = 0; d < D; d++) g[at + d]! -= dot * params[base + at + d]!;
       }
     }
     const norm = Math.hypot(...g);
@@ -94,13 +94,13 @@ gpuTest("optimizer kernels clip, apply Adam at step t and renormalise like torch
       const mk = o.beta1 * adamM[base + k]! + (1 - o.beta1) * gk;
       const vk = o.beta2 * adamV[base + k]! + (1 - o.beta2) * gk * gk;
       const denom = Math.sqrt(vk) / Math.sqrt(1 - o.beta2 ** t) + o.eps;
-      want[base + k] -= o.lr / (1 - o.beta1 ** t) * mk / denom;
+      want[base + k]! -= o.lr / (1 - o.beta1 ** t) * mk / denom;
     }
     if (normalizeSaeDecoder) {
       for (let j = 0; j < S; j++) {
         const at = base + layout.wDec + j * D;
         const n = Math.hypot(...want.subarray(at, at + D));
-        for (let d = 0; d < D; d++) want[at + d] /= n;
+        for (let d = 0; d < D; d++) want[at + d]! /= n;
       }
     }
   }

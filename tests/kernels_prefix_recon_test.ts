@@ -18,7 +18,7 @@ gpuTest("prefix masks keep j < end forward and detachBelow ≤ j < end backward"
       terms: [term({ end: 0 }), term({ end: 1 }), term({ end: 5, detachBelow: 1 })],
     }),
   ];
-  for (const [batch, dSae] of [[129, 7], [1, 7]]) {
+  for (const [batch, dSae] of [[129, 7], [1, 7]] as const) {
     const shape: StepShape = { models: 3, batch, dIn: 50, dSae, terms: 3 };
     const { models: M, terms: T } = shape;
     const acts = randomFloats(11, M * batch * dSae, 0, 1);
@@ -53,7 +53,7 @@ gpuTest("prefix masks keep j < end forward and detachBelow ≤ j < end backward"
             if (j < t.end) wantForward[s] = acts[a]!;
             if (j >= t.detachBelow && j < t.end) {
               wantBackward[s] = acts[a]!;
-              wantGrad[a] += gradStack[s]!;
+              wantGrad[a]! += gradStack[s]!;
             }
           }
         }

@@ -56,8 +56,8 @@ function cpuSparsity(
           const vj = v(j);
           if (vj === 0 || n === 0) continue;
           const g = t.l1Mult / B * Math.sign(vj) * (Math.abs(vj) / n) ** (p - 1);
-          gradActs[(m * B + b) * S + j] += g * w(j);
-          dw[j] += g * acts[(m * B + b) * S + j]!;
+          gradActs[(m * B + b) * S + j]! += g * w(j);
+          dw[j]! += g * acts[(m * B + b) * S + j]!;
         }
       }
       l1[m * MAX_TERMS + ti] = t.l1Mult * total / B;

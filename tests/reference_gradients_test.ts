@@ -117,7 +117,7 @@ function lossWithFrozen(
         const source = j < term.detachBelow ? frozen : params;
         const a = j < term.detachBelow ? held[b]![j]! : live[b]![j]!;
         const w = row(source, j);
-        for (let d = 0; d < D; d++) e[d] += a * w[d]!;
+        for (let d = 0; d < D; d++) e[d]! += a * w[d]!;
       }
       recon += term.reconKind === "mse" ? e.reduce((acc, v) => acc + v * v, 0) : norm(e);
       const v: number[] = [];
@@ -145,8 +145,8 @@ function finiteDifferenceGradient(
   for (let k = 0; k < layout.size; k++) {
     const plus = params.slice();
     const minus = params.slice();
-    plus[k] += h;
-    minus[k] -= h;
+    plus[k]! += h;
+    minus[k]! -= h;
     const lp = lossWithFrozen(plus, params, layout, plan, applyBDec, x, batch);
     const lm = lossWithFrozen(minus, params, layout, plan, applyBDec, x, batch);
     out[k] = (lp - lm) / (2 * h);
@@ -431,7 +431,7 @@ Deno.test("Adam's second step follows torch's bias-corrected update", () => {
     let p = 1;
     let m = 0;
     let v = 0;
-    for (const [t, g] of [[1, g1[k]!], [2, g2[k]!]]) {
+    for (const [t, g] of [[1, g1[k]!], [2, g2[k]!]] as const) {
       m = 0.9 * m + 0.1 * g;
       v = 0.99 * v + 0.01 * g * g;
       p -= (1e-2 / (1 - 0.9 ** t)) * m / (Math.sqrt(v) / Math.sqrt(1 - 0.99 ** t) + 1e-8);
@@ -447,7 +447,7 @@ Deno.test("normalizeSaeDecoder removes the row-parallel gradient and keeps rows 
   for (let j = 0; j < 3; j++) {
     const row = params.subarray(layout.wDec + j * 4, layout.wDec + (j + 1) * 4);
     const norm = Math.hypot(...row);
-    for (let d = 0; d < 4; d++) row[d] /= norm;
+    for (let d = 0; d < 4; d++) row[d]! /= norm;
   }
   const rows = params.slice(layout.wDec, layout.wDec + 12);
   const grad = Float64Array.from({ length: layout.size }, () => 2 * rand() - 1);

@@ -84,13 +84,13 @@ class Totals {
   /** Adds one chunk of `n` rows: `pairs[k] = (Σ, Σ (v − chunk mean)²)` per column. */
   merge(n: number, pairs: Float32Array): void {
     const total = this.rows + n;
-    for (let k = 0; k < this.sums.length; k++) this.sums[k] += pairs[2 * k]!;
+    for (let k = 0; k < this.sums.length; k++) this.sums[k]! += pairs[2 * k]!;
     for (let d = 0; d < this.xMean.length; d++) {
       const k = this.xCol + d;
       const chunkMean = pairs[2 * k]! / n;
       const delta = chunkMean - this.xMean[d]!;
-      this.xM2[d] += pairs[2 * k + 1]! + delta * delta * this.rows * n / total;
-      this.xMean[d] += delta * n / total;
+      this.xM2[d]! += pairs[2 * k + 1]! + delta * delta * this.rows * n / total;
+      this.xMean[d]! += delta * n / total;
     }
     this.rows = total;
   }

@@ -255,8 +255,8 @@ export function evalTotalsCpu(item: EvaluateItem, rows: number, dataSeed: number
         x[d] = acc;
         xx += acc * acc;
         const delta = acc - mean[d]!;
-        mean[d] += delta / n;
-        m2[d] += delta * (acc - mean[d]!);
+        mean[d]! += delta / n;
+        m2[d]! += delta * (acc - mean[d]!);
       }
       for (let j = 0; j < S; j++) {
         let pre = bEnc[j]!;

@@ -39,7 +39,7 @@ function removeDecoderParallelGradient(
     const row = wDec + j * D;
     let dot = 0;
     for (let d = 0; d < D; d++) dot += grad[row + d]! * params[row + d]!;
-    for (let d = 0; d < D; d++) grad[row + d] -= dot * params[row + d]!;
+    for (let d = 0; d < D; d++) grad[row + d]! -= dot * params[row + d]!;
   }
 }
 
@@ -52,7 +52,7 @@ function normalizeDecoderRows(params: Float64Array, layout: ParamLayout): void {
     for (let d = 0; d < D; d++) sq += params[row + d]! ** 2;
     const norm = Math.sqrt(sq);
     if (norm === 0) continue;
-    for (let d = 0; d < D; d++) params[row + d] /= norm;
+    for (let d = 0; d < D; d++) params[row + d]! /= norm;
   }
 }
 
@@ -105,7 +105,7 @@ export function referenceOptimizerStep(
   const gradNorm = Math.sqrt(sq);
   if (hyper.clipNorm > 0) {
     const coef = hyper.clipNorm / (gradNorm + 1e-6);
-    if (coef < 1) { for (let k = 0; k < n; k++) grad[k] *= coef; }
+    if (coef < 1) { for (let k = 0; k < n; k++) grad[k]! *= coef; }
   }
 
   const { lr, beta1, beta2, eps } = hyper;
@@ -115,9 +115,9 @@ export function referenceOptimizerStep(
   const { m, v } = state;
   for (let k = 0; k < n; k++) {
     const g = grad[k]!;
-    m[k] += (1 - beta1) * (g - m[k]!); // torch: exp_avg.lerp_(grad, 1 − β1)
+    m[k]! += (1 - beta1) * (g - m[k]!); // torch: exp_avg.lerp_(grad, 1 − β1)
     v[k] = beta2 * v[k]! + (1 - beta2) * g * g;
-    params[k] -= stepSize * m[k]! / (Math.sqrt(v[k]!) / bias2Sqrt + eps);
+    params[k]! -= stepSize * m[k]! / (Math.sqrt(v[k]!) / bias2Sqrt + eps);
   }
 
   if (normalizeSaeDecoder) normalizeDecoderRows(params, layout);

@@ -78,15 +78,15 @@ function encoderBackward(
   const dpre = new Float64Array(S);
   for (let b = 0; b < B; b++) {
     for (let j = 0; j < S; j++) dpre[j] = pre[b * S + j]! > 0 ? dacts[b * S + j]! : 0;
-    for (let j = 0; j < S; j++) dBEnc[j] += dpre[j]!;
+    for (let j = 0; j < S; j++) dBEnc[j]! += dpre[j]!;
     for (let i = 0; i < D; i++) {
       const xi = xIn[b * D + i]!;
       let dxIn = 0;
       for (let j = 0; j < S; j++) {
-        dWEnc[i * S + j] += xi * dpre[j]!;
+        dWEnc[i * S + j]! += xi * dpre[j]!;
         dxIn += dpre[j]! * wEnc[i * S + j]!;
       }
-      if (applyBDecToInput) dBDec[i] -= dxIn;
+      if (applyBDecToInput) dBDec[i]! -= dxIn;
     }
   }
 }
@@ -110,7 +110,7 @@ function decodeForward(
     for (let j = 0; j < end; j++) {
       const a = acts[b * S + j]!;
       if (a === 0) continue;
-      for (let d = 0; d < D; d++) r[b * D + d] += a * wDec[j * D + d]!;
+      for (let d = 0; d < D; d++) r[b * D + d]! += a * wDec[j * D + d]!;
     }
   }
 }
@@ -134,15 +134,15 @@ function decodeBackward(
   S: number,
 ): void {
   for (let b = 0; b < B; b++) {
-    for (let d = 0; d < D; d++) dBDec[d] += dr[b * D + d]!;
+    for (let d = 0; d < D; d++) dBDec[d]! += dr[b * D + d]!;
     for (let j = from; j < end; j++) {
       const a = acts[b * S + j]!;
       let dot = 0;
       for (let d = 0; d < D; d++) {
         dot += dr[b * D + d]! * wDec[j * D + d]!;
-        dWDec[j * D + d] += a * dr[b * D + d]!;
+        dWDec[j * D + d]! += a * dr[b * D + d]!;
       }
-      dacts[b * S + j] += dot;
+      dacts[b * S + j]! += dot;
     }
   }
 }
@@ -211,7 +211,7 @@ function decoderNormsBackward(
   for (let j = 0; j < S; j++) {
     if (w[j]! === 0) continue;
     const scale = dw[j]! / w[j]!;
-    for (let d = 0; d < D; d++) dWDec[j * D + d] += scale * wDec[j * D + d]!;
+    for (let d = 0; d < D; d++) dWDec[j * D + d]! += scale * wDec[j * D + d]!;
   }
 }
 
@@ -277,8 +277,8 @@ function sparsityBackward(
       const v = w[j]! * a;
       if (v === 0) continue;
       const g = p === 1 ? Math.sign(v) : Math.sign(v) * (Math.abs(v) / norm) ** (p - 1);
-      dacts[b * S + j] += scale * g * w[j]!;
-      dw[j] += scale * g * a;
+      dacts[b * S + j]! += scale * g * w[j]!;
+      dw[j]! += scale * g * a;
     }
   }
 }
@@ -363,7 +363,7 @@ export function referenceLossAndGrad(
     let recon = 0;
     if (term.reconMult !== 0) {
       decodeForward(r, acts, wDec, bDec, term.end, B, D, S);
-      for (let k = 0; k < B * D; k++) r[k] -= x[k]!; // r now holds e = r − x
+      for (let k = 0; k < B * D; k++) r[k]! -= x[k]!; // r now holds e = r − x
       recon = term.reconMult * reconForward(r, term.reconKind, B, D);
       reconBackward(dr, r, term.reconKind, term.reconMult, B, D);
       decodeBackward(dacts, dWDec, dBDec, dr, acts, wDec, term.detachBelow, term.end, B, D, S);

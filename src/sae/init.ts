@@ -201,7 +201,7 @@ function randomBlock(
       for (let i = 0; i < D; i++) sq += params[layout.wDec + j * D + i]! ** 2;
       const norm = Math.sqrt(sq);
       if (norm === 0) continue;
-      for (let i = 0; i < D; i++) params[layout.wDec + j * D + i] /= norm;
+      for (let i = 0; i < D; i++) params[layout.wDec + j * D + i]! /= norm;
     }
   }
   params.fill(0, layout.bEnc, layout.bEnc + S);
@@ -239,8 +239,8 @@ function bDecBlock(
   let value: Float64Array;
   if (method === "mean") {
     value = new Float64Array(D);
-    for (let r = 0; r < n; r++) for (let d = 0; d < D; d++) value[d] += batch[r * D + d]!;
-    for (let d = 0; d < D; d++) value[d] /= n;
+    for (let r = 0; r < n; r++) for (let d = 0; d < D; d++) value[d]! += batch[r * D + d]!;
+    for (let d = 0; d < D; d++) value[d]! /= n;
   } else {
     value = geometricMedian(batch, n, D);
   }
@@ -263,9 +263,9 @@ function geometricMedian(points: Float32Array, rows: number, dim: number): Float
     let total = 0;
     for (let r = 0; r < rows; r++) {
       total += weights[r]!;
-      for (let d = 0; d < dim; d++) out[d] += weights[r]! * points[r * dim + d]!;
+      for (let d = 0; d < dim; d++) out[d]! += weights[r]! * points[r * dim + d]!;
     }
-    for (let d = 0; d < dim; d++) out[d] /= total;
+    for (let d = 0; d < dim; d++) out[d]! /= total;
     return out;
   };
   const distances = (median: Float64Array): Float64Array => {
