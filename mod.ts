@@ -3,9 +3,14 @@
  * many at once, to study how hedging and absorption pull an SAE's latents away from the true
  * features, and how the per-prefix loss multiplier β balances them.
  *
- * The notebook's balanced-SAE cell, line by line:
+ * This is the researcher's API, in the order of the data flow: trees and worlds, the toy model,
+ * the SAE and its configuration, initialisation, training, evaluation, figures, files, sweeps, and
+ * what experiment scripts and benchmarks are built from. The engines, kernels and the float64
+ * reference the kernels are tested against are in `kernels.ts`.
  *
- * ```ts ignore
+ * The notebook's balanced-SAE cell, line by line (a short run here):
+ *
+ * ```ts
  * import {
  *   initSaeToMatchModel, MatryoshkaSAE, NOTEBOOK_SAE_CONFIG, notebookTree, plotSaeFeatCosSims,
  *   ToyModel, trainToySae,
@@ -14,17 +19,15 @@
  * const featGenerator = notebookTree([0.15, 0.15, 0.15]);
  * const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, matryoshkaInnerLossMultipliers: [0.25, 1] });
  * initSaeToMatchModel(sae, toyModel, { noiseLevel: 0, featureOrdering: [0, 1, 2, 3] });
- * await trainToySae(sae, toyModel, featGenerator);
- * await plotSaeFeatCosSims(sae, toyModel, {
- *   title: "Balanced Matryoshka SAE (β = 0.25)",
- *   savePath: "plots/toy_mat_balanced.svg",
- * });
+ * await trainToySae(sae, toyModel, featGenerator, { steps: 50, quiet: true }); // published: 24,415
+ * const svg = await plotSaeFeatCosSims(sae, toyModel, { title: "Balanced Matryoshka SAE (β = 0.25)" });
+ * console.assert(svg.includes("<svg"));
  * ```
  *
  * @module
  */
 
-// The WebGPU runtime.
+// The WebGPU device (pass one to share it; every call makes its own otherwise).
 export {
   type AdapterSummary,
   describeAdapter,
@@ -33,15 +36,15 @@ export {
   GpuUnavailableError,
 } from "./src/gpu/device.ts";
 export { BufferLimitError } from "./src/gpu/buffers.ts";
-export { ShaderCompileError } from "./src/gpu/pipelines.ts";
 
-// The toy world: feature trees, sampling, the toy model.
+// Trees of true features and the batches drawn from them.
 export {
   InvalidTreeError,
   TreeFeatureGenerator,
   type TreeNode,
   type TreeSpec,
 } from "./src/toy/tree.ts";
+export { balancedTree, notebookTree, unbalancedTree } from "./src/toy/notebook_trees.ts";
 export {
   parseTreeJson,
   readTreeFile,
@@ -53,24 +56,18 @@ export {
   treeToJson,
   validateTreeJson,
 } from "./src/toy/tree_json.ts";
-export { flattenTree, type PackedTrees, packTrees } from "./src/toy/tree_flat.ts";
-export { checkSeed, MAX_SEED, Rng } from "./src/toy/rng.ts";
 export { type BatchAddress, embedCpu, sampleBatchCpu } from "./src/toy/cpu_sampler.ts";
-export {
-  embedOnGpu,
-  type GpuSamplerGroup,
-  GpuTreeSampler,
-  type GpuTreeSamplerOptions,
-} from "./src/toy/gpu_sampler.ts";
+export { checkSeed, MAX_SEED, Rng } from "./src/toy/rng.ts";
+
+// The toy model: the true features' directions in the SAE's input space.
 export {
   orthogonalize,
   type OrthogonalizeOptions,
   ToyModel,
   type ToyModelOptions,
 } from "./src/toy/toy_model.ts";
-export { balancedTree, notebookTree, unbalancedTree } from "./src/toy/notebook_trees.ts";
 
-// The SAE, its loss, initialisation and training.
+// The SAE and its configuration.
 export {
   type BDecInitMethod,
   ConfigError,
@@ -82,14 +79,11 @@ export {
   validateSaeConfig,
 } from "./src/sae/config.ts";
 export { MatryoshkaSAE } from "./src/sae/sae.ts";
-export { type ParamLayout, paramLayout, type ParamViews, paramViews } from "./src/sae/layout.ts";
-export {
-  type LossPlan,
-  lossPlan,
-  type LossTerm,
-  type LossTermKind,
-  resolvedSteps,
-} from "./src/sae/loss_plan.ts";
+export { type ParamLayout } from "./src/sae/layout.ts";
+export { type LossPlan, type LossTerm, type LossTermKind } from "./src/sae/loss_plan.ts";
+export { NOTEBOOK_SAES, type NotebookSae } from "./src/sae/notebook_saes.ts";
+
+// Initialisation.
 export {
   type FeatureDirections,
   initBDec,
@@ -97,7 +91,10 @@ export {
   initSaeToMatchModel,
   type MatchModelOptions,
 } from "./src/sae/init.ts";
+
+// Training.
 export {
+  B_DEC_INIT_SAMPLES,
   type EmbeddingSource,
   type FinalLosses,
   MAX_BATCH_SIZE,
@@ -111,19 +108,10 @@ export {
   trainToySae,
   trainToySaes,
 } from "./src/sae/train.ts";
+export { type OptimizerSettings, PUBLISHED_OPTIMIZER } from "./src/sae/train_settings.ts";
+export { type EngineName } from "./src/sae/engines.ts";
 
-// The CPU reference (float64): the oracle of the GPU kernels.
-export { referenceLossAndGrad, type ReferenceResult } from "./src/reference/sae_reference.ts";
-export {
-  type AdamHyper,
-  type AdamState,
-  DEFAULT_ADAM,
-  newAdamState,
-  referenceOptimizerStep,
-  referenceTrainStep,
-} from "./src/reference/optimizer_reference.ts";
-
-// Metrics.
+// Evaluation: cosine tables, the parent latent's reading, held-out metrics.
 export { decoderCosSims, encoderCosSims } from "./src/metrics/cosine.ts";
 export { mcc, type MccResult } from "./src/metrics/matching.ts";
 export { describeLatent0, type Latent0Reading, readLatent0 } from "./src/metrics/latent0.ts";
@@ -134,19 +122,9 @@ export {
   type SaeMetrics,
 } from "./src/metrics/evaluate.ts";
 export { evaluateCpu } from "./src/metrics/evaluate_cpu.ts";
+export { cosSimTable, metricsTable, sideBySide } from "./src/report/tables.ts";
 
-// Files and figures.
-export { type LoadedSae, loadSae, SaeFileError, saveSae } from "./src/io/sae_files.ts";
-export {
-  decodeSafetensors,
-  encodeSafetensors,
-  type F32Tensor,
-  type RawTensor,
-  SafetensorsError,
-  type SafetensorsFile,
-} from "./src/io/safetensors.ts";
-export { replaceDirAtomic, writeFileAtomic } from "./src/io/atomic.ts";
-export { OutputError } from "./src/io/output_dir.ts";
+// Figures.
 export { type CosSimHeatmapOptions, cosSimHeatmapSvg } from "./src/plot/heatmap.ts";
 export {
   type LineMarker,
@@ -157,12 +135,30 @@ export {
 } from "./src/plot/line_plot.ts";
 export { plotSaeFeatCosSims, type PlotSaeOptions } from "./src/plot/sae_cos_sims.ts";
 
-// Sweeps and the balance finder.
+// Files: SAELens checkpoints and output folders that never lose what they replace.
+export {
+  type LoadedSae,
+  loadSae,
+  SAE_CFG_FILE,
+  SAE_WEIGHTS_FILE,
+  SaeFileError,
+  saveSae,
+} from "./src/io/sae_files.ts";
+export { writeFileAtomic } from "./src/io/atomic.ts";
+export {
+  checkOutputDir,
+  OutputError,
+  type OutputPlan,
+  writeOutputDir,
+} from "./src/io/output_dir.ts";
+
+// Sweeps over trees, β and seeds, and the balance finder.
 export {
   DEFAULT_CHUNK,
   DEFAULT_REFINE,
   DEFAULT_SEEDS,
   DEFAULT_TOLERANCE,
+  MAX_REFINE,
   runSweep,
   type SweepOptions,
   type SweepResult,
@@ -194,35 +190,24 @@ export {
   sweepTree,
   treeFileTree,
   type TreeSource,
+  uniqueTreeNames,
 } from "./src/sweep/axes.ts";
 export { type SweepRow, type SweepRowJson } from "./src/sweep/rows.ts";
 export { type TreeBalance } from "./src/sweep/analysis.ts";
 export { type SweepJson, type SweepJsonSettings, type SweepJsonTree } from "./src/sweep/outputs.ts";
 
-// The GPU training paths and the kernel set (for building other training loops).
-export { type Engine, type EngineName } from "./src/sae/engines.ts";
+// Experiment scripts: one-line errors with exit statuses, strict flags.
+export { runMain, UsageError } from "./src/cli/run_main.ts";
 export {
-  createKernelStep,
-  type KernelStep,
-  type KernelStepBuffers,
-  type KernelStepIntermediates,
-  type KernelStepOptions,
-} from "./src/sae/kernel_step.ts";
-export {
-  createFusedStep,
-  type FusedBuffers,
-  type FusedStep,
-  type FusedStepOptions,
-  LOOP_ITERATION_BUDGET,
-  type Schedule,
-} from "./src/sae/fused_step.ts";
-export { type ModelEntry, type OptimizerSettings, packModelTable } from "./src/sae/model_table.ts";
-export { type DataGroup, packWorld } from "./src/sae/world.ts";
-export { encodeOps, type KernelOp, runOps } from "./src/kernels/kernel_op.ts";
-export {
-  createMatmul,
-  type MatmulSpec,
-  type MatmulVariant,
-  type MatrixOperand,
-} from "./src/kernels/matmul.ts";
-export { type StepShape } from "./src/kernels/step_dims.ts";
+  nonNegativeIntFlag,
+  parseFlags,
+  positiveIntFlag,
+  positiveNumberFlag,
+} from "./src/cli/args.ts";
+
+// Benchmarks (`deno task bench`): our GPU path beside the float64 reference and PyTorch.
+export { type BenchOptions, runBench } from "./src/bench/run_bench.ts";
+export { type BenchResults } from "./src/bench/results.ts";
+export { formatMarkdown, formatText } from "./src/bench/report.ts";
+export { type BenchShape, LARGE_TOY_SHAPE, NOTEBOOK_SHAPE } from "./src/bench/shapes.ts";
+export { defaultPython } from "./src/bench/torch_runner.ts";

@@ -2,8 +2,7 @@
  * `deno task adapter`: prints the WebGPU adapter this machine gives us and its relevant limits,
  * or the clear no-adapter message (exit 1).
  */
-import { describeAdapter, getGpu } from "../src/gpu/device.ts";
-import { runMain } from "../src/cli/run_main.ts";
+import { describeAdapter, getGpu, runMain } from "../mod.ts";
 
 await runMain(async () => {
   const gpu = await getGpu();

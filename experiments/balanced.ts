@@ -9,29 +9,45 @@
  * writable and hold nothing but an earlier output of this command); an SAE that diverged is
  * recorded in the printed summary, `results.json` and its `cfg.json`, and makes the exit status 3.
  */
-import { describeAdapter, getGpu } from "../src/gpu/device.ts";
-import { runMain } from "../src/cli/run_main.ts";
 import {
+  balancedTree,
+  checkOutputDir,
+  cosSimHeatmapSvg,
+  cosSimTable,
+  decoderCosSims,
+  describeAdapter,
+  describeLatent0,
+  encoderCosSims,
+  evaluate,
+  getGpu,
+  initSaeToMatchModel,
+  MatryoshkaSAE,
+  MAX_BATCH_SIZE,
+  MAX_SEED,
+  MAX_STEPS,
+  metricsTable,
   nonNegativeIntFlag,
+  NOTEBOOK_SAE_CONFIG,
+  NOTEBOOK_SAES,
+  type NotebookSae,
+  type OutputPlan,
   parseFlags,
   positiveIntFlag,
   positiveNumberFlag,
-} from "../src/cli/args.ts";
-import { ToyModel } from "../src/toy/toy_model.ts";
-import { balancedTree, unbalancedTree } from "../src/toy/notebook_trees.ts";
-import type { TreeFeatureGenerator } from "../src/toy/tree.ts";
-import { MatryoshkaSAE } from "../src/sae/sae.ts";
-import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "../src/sae/config.ts";
-import { initSaeToMatchModel } from "../src/sae/init.ts";
-import { MAX_BATCH_SIZE, MAX_STEPS, PUBLISHED_STEPS, trainToySaes } from "../src/sae/train.ts";
-import { decoderCosSims, encoderCosSims } from "../src/metrics/cosine.ts";
-import { describeLatent0, readLatent0 } from "../src/metrics/latent0.ts";
-import { cosSimHeatmapSvg } from "../src/plot/heatmap.ts";
-import { checkOutputDir, type OutputPlan, writeOutputDir } from "../src/io/output_dir.ts";
-import { SAE_CFG_FILE, SAE_WEIGHTS_FILE, saveSae } from "../src/io/sae_files.ts";
-import { MAX_SEED } from "../src/toy/rng.ts";
-import { cosSimTable, metricsTable, sideBySide } from "../src/report/tables.ts";
-import { evaluate, type SaeMetrics } from "../src/metrics/evaluate.ts";
+  PUBLISHED_STEPS,
+  readLatent0,
+  runMain,
+  SAE_CFG_FILE,
+  SAE_WEIGHTS_FILE,
+  type SaeMetrics,
+  saveSae,
+  sideBySide,
+  ToyModel,
+  trainToySaes,
+  type TreeFeatureGenerator,
+  unbalancedTree,
+  writeOutputDir,
+} from "../mod.ts";
 
 const USAGE = `Usage: deno task balanced [options]
 
@@ -51,54 +67,6 @@ Options:
 
 Exit status: 0 done; 1 no WebGPU adapter or the output could not be written; 2 bad input
 (nothing trained, nothing changed); 3 done, but at least one SAE diverged (see results.json).`;
-
-/** One of the notebook's SAEs. */
-export interface NotebookSae {
-  name: "detached" | "standard" | "balanced" | "unbalanceable";
-  title: string;
-  /** β of the inner prefix; null for ∞ (the detached setup). */
-  beta: number | null;
-  /** Figure file name (without extension), as in the notebook. */
-  figure: string;
-  tree: "balanced" | "unbalanced";
-  config: Partial<SaeConfig>;
-}
-
-/** The four SAEs of the notebook, in its order. */
-export const NOTEBOOK_SAES: readonly NotebookSae[] = [
-  {
-    name: "detached",
-    title: "Detached Matryoshka SAE (β = ∞)",
-    beta: null,
-    figure: "toy_sae_mat_detached",
-    tree: "balanced",
-    config: { useDeltaLoss: true },
-  },
-  {
-    name: "standard",
-    title: "Standard SAE (β = 0)",
-    beta: 0,
-    figure: "toy_sae_abs",
-    tree: "balanced",
-    config: { matryoshkaSteps: [4] },
-  },
-  {
-    name: "balanced",
-    title: "Balanced Matryoshka SAE (β = 0.25)",
-    beta: 0.25,
-    figure: "toy_mat_balanced",
-    tree: "balanced",
-    config: { matryoshkaInnerLossMultipliers: [0.25, 1.0] },
-  },
-  {
-    name: "unbalanceable",
-    title: "Unbalanceable Matryoshka SAE (β = 0.17)",
-    beta: 0.17,
-    figure: "toy_mat_unbalanceable",
-    tree: "unbalanced",
-    config: { matryoshkaInnerLossMultipliers: [0.17, 1.0] },
-  },
-];
 
 /** Settings of one run of the experiment. */
 export interface BalancedOptions {

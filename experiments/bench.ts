@@ -4,19 +4,29 @@
  * models, plus `deno task balanced` end to end against PyTorch; prints the table with the targets
  * and writes it as JSON, Markdown and text to the output folder.
  */
-import { getGpu } from "../src/gpu/device.ts";
-import { runMain, UsageError } from "../src/cli/run_main.ts";
-import { parseFlags, positiveIntFlag, positiveNumberFlag } from "../src/cli/args.ts";
-import { writeFileAtomic } from "../src/io/atomic.ts";
-import { NOTEBOOK_SAE_CONFIG } from "../src/sae/config.ts";
-import { PUBLISHED_STEPS } from "../src/sae/train.ts";
-import { balancedTree, unbalancedTree } from "../src/toy/notebook_trees.ts";
-import { ToyModel } from "../src/toy/toy_model.ts";
-import { type BenchShape, LARGE_TOY_SHAPE, NOTEBOOK_SHAPE } from "../src/bench/shapes.ts";
-import { type BenchOptions, runBench } from "../src/bench/run_bench.ts";
-import { formatMarkdown, formatText } from "../src/bench/report.ts";
-import { defaultPython } from "../src/bench/torch_runner.ts";
-import { NOTEBOOK_SAES } from "./balanced.ts";
+import {
+  balancedTree,
+  type BenchOptions,
+  type BenchShape,
+  defaultPython,
+  formatMarkdown,
+  formatText,
+  getGpu,
+  LARGE_TOY_SHAPE,
+  NOTEBOOK_SAE_CONFIG,
+  NOTEBOOK_SAES,
+  NOTEBOOK_SHAPE,
+  parseFlags,
+  positiveIntFlag,
+  positiveNumberFlag,
+  PUBLISHED_STEPS,
+  runBench,
+  runMain,
+  ToyModel,
+  unbalancedTree,
+  UsageError,
+  writeFileAtomic,
+} from "../mod.ts";
 
 const DEFAULT_MODELS = [1, 4, 16, 64, 256, 1024];
 const QUICK_MODELS = [1, 16, 256];

@@ -4,32 +4,36 @@
  * folders of several shards (src/sweep/merge.ts). This file only parses the command line.
  */
 import { parseArgs } from "node:util";
-import { runMain, UsageError } from "../src/cli/run_main.ts";
-import { nonNegativeIntFlag, positiveIntFlag, positiveNumberFlag } from "../src/cli/args.ts";
-import { MAX_BATCH_SIZE, MAX_STEPS, PUBLISHED_STEPS } from "../src/sae/train.ts";
-import { MAX_SEED } from "../src/toy/rng.ts";
 import {
   childProbsTree,
-  MAX_SWEEP_FEATURES,
-  MAX_SWEEP_SAES,
-  parseBetas,
-  parseChildProbs,
-  parseShard,
-  SweepAxisError,
-  type SweepTree,
-  treeFileTree,
-  uniqueTreeNames,
-} from "../src/sweep/axes.ts";
-import {
   DEFAULT_CHUNK,
   DEFAULT_REFINE,
   DEFAULT_SEEDS,
   DEFAULT_TOLERANCE,
+  MAX_BATCH_SIZE,
   MAX_REFINE,
+  MAX_SEED,
+  MAX_STEPS,
+  MAX_SWEEP_FEATURES,
+  MAX_SWEEP_SAES,
+  type MergeOptions,
+  mergeSweeps,
+  nonNegativeIntFlag,
+  parseBetas,
+  parseChildProbs,
+  parseShard,
+  positiveIntFlag,
+  positiveNumberFlag,
+  PUBLISHED_STEPS,
+  runMain,
   runSweep,
+  SweepAxisError,
   type SweepOptions,
-} from "../src/sweep/run_sweep.ts";
-import { type MergeOptions, mergeSweeps } from "../src/sweep/merge.ts";
+  type SweepTree,
+  treeFileTree,
+  uniqueTreeNames,
+  UsageError,
+} from "../mod.ts";
 
 const STEPS_TEXT = PUBLISHED_STEPS.toLocaleString("en-US");
 

@@ -6,12 +6,26 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "./run_main.ts";
 import { integerRange, isIntegerIn } from "../check_value.ts";
 
-/** Parses `args` strictly; an unknown flag or a missing value becomes a {@link UsageError}. */
+/** What {@link parseFlags} returns: `parseArgs`'s result for these options, strict, no positionals. */
+export type ParsedFlags<T extends NonNullable<ParseArgsConfig["options"]>> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: false }>
+>;
+
+/**
+ * Parses `args` strictly; an unknown flag or a missing value becomes a {@link UsageError}.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "./args.ts";
+ * const { values } = parseFlags(["--steps", "10"], { steps: { type: "string" } }, "usage: …");
+ * console.assert(values.steps === "10");
+ * ```
+ */
 export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
   args: string[],
   options: T,
   usage: string,
-) {
+): ParsedFlags<T> {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false });
   } catch (error) {
