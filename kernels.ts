@@ -12,13 +12,15 @@
  * - the float64 reference of the loss, its gradient and the optimiser step.
  *
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lossPlan, paramLayout, referenceLossAndGrad } from "./kernels.ts";
  * import { resolveSaeConfig } from "./mod.ts";
  * const config = resolveSaeConfig({ dIn: 2, dSae: 2, matryoshkaSteps: [1, 2] });
  * const layout = paramLayout(2, 2);
  * const params = new Float64Array(layout.size).fill(0.5);
  * const { loss, grad } = referenceLossAndGrad(params, layout, lossPlan(config), true, [1, 0], 1);
- * console.assert(Number.isFinite(loss) && grad.length === layout.size);
+ * assert.ok(Number.isFinite(loss));
+ * assert.equal(grad.length, layout.size);
  * ```
  *
  * @module

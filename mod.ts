@@ -11,6 +11,7 @@
  * The notebook's balanced-SAE cell, line by line (a short run here):
  *
  * ```ts
+ * import assert from "node:assert/strict";
  * import {
  *   initSaeToMatchModel, MatryoshkaSAE, NOTEBOOK_SAE_CONFIG, notebookTree, plotSaeFeatCosSims,
  *   ToyModel, trainToySae,
@@ -21,7 +22,7 @@
  * initSaeToMatchModel(sae, toyModel, { noiseLevel: 0, featureOrdering: [0, 1, 2, 3] });
  * await trainToySae(sae, toyModel, featGenerator, { steps: 50, quiet: true }); // published: 24,415
  * const svg = await plotSaeFeatCosSims(sae, toyModel, { title: "Balanced Matryoshka SAE (β = 0.25)" });
- * console.assert(svg.includes("<svg"));
+ * assert.match(svg, /<svg/);
  * ```
  *
  * @module
@@ -192,6 +193,7 @@ export {
   type TreeSource,
   uniqueTreeNames,
 } from "./src/sweep/axes.ts";
+export { SweepFolderError } from "./src/sweep/store.ts";
 export { type SweepRow, type SweepRowJson } from "./src/sweep/rows.ts";
 export { type TreeBalance } from "./src/sweep/analysis.ts";
 export { type SweepJson, type SweepJsonSettings, type SweepJsonTree } from "./src/sweep/outputs.ts";

@@ -165,7 +165,32 @@ function leftTable(rows: string[][]): string {
     .join("\n");
 }
 
-/** The terminal report: header, one table per shape with its footnotes, balanced, targets. */
+/**
+ * The terminal report: header, one table per shape with its footnotes, balanced, targets.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatText } from "./report.ts";
+ * import type { BenchResults } from "./results.ts";
+ * const results: BenchResults = {
+ *   date: "2025-01-01T00:00:00.000Z",
+ *   adapter: "llvmpipe [fallback]",
+ *   adapterIsFallback: true,
+ *   machine: { cpu: "unknown", cores: 2, os: "linux x86_64", deno: "2", v8: "1", typescript: "5" },
+ *   load: { start: null, end: null },
+ *   torch: { skipped: "not installed" },
+ *   settings: { models: [1], repetitions: 1, repSeconds: 1 },
+ *   shapes: [],
+ *   balanced: { skipped: "--skip-balanced" },
+ *   targets: [{ target: "balanced ≤ 5 s", measured: "not run", status: "n/a" }],
+ * };
+ * const text = formatText(results);
+ * assert.ok(text.startsWith("matryoshka-gpu benchmark\nadapter: llvmpipe [fallback]\n"));
+ * assert.match(text, /PyTorch: skipped \(not installed\)/);
+ * assert.match(text, /^balanced ≤ 5 s +not run +n\/a$/m);
+ * ```
+ */
 export function formatText(results: BenchResults): string {
   const out = ["matryoshka-gpu benchmark", ...headerLines(results), ...METHOD, ""];
   for (const shape of results.shapes) {
@@ -180,7 +205,31 @@ export function formatText(results: BenchResults): string {
   return out.join("\n") + "\n";
 }
 
-/** The same report as Markdown (for README.md). */
+/**
+ * The same report as Markdown (for README.md).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatMarkdown } from "./report.ts";
+ * import type { BenchResults } from "./results.ts";
+ * const results: BenchResults = {
+ *   date: "2025-01-01T00:00:00.000Z",
+ *   adapter: "llvmpipe [fallback]",
+ *   adapterIsFallback: true,
+ *   machine: { cpu: "unknown", cores: 2, os: "linux x86_64", deno: "2", v8: "1", typescript: "5" },
+ *   load: { start: null, end: null },
+ *   torch: { skipped: "not installed" },
+ *   settings: { models: [1], repetitions: 1, repSeconds: 1 },
+ *   shapes: [],
+ *   balanced: { skipped: "--skip-balanced" },
+ *   targets: [{ target: "balanced ≤ 5 s", measured: "not run", status: "n/a" }],
+ * };
+ * const markdown = formatMarkdown(results);
+ * assert.ok(markdown.startsWith("## Benchmark\n\n- adapter: llvmpipe [fallback]\n"));
+ * assert.match(markdown, /^\| balanced ≤ 5 s \| not run \| n\/a \|$/m);
+ * ```
+ */
 export function formatMarkdown(results: BenchResults): string {
   const out = [
     "## Benchmark",

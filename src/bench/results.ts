@@ -51,7 +51,28 @@ export interface TargetResult {
   note?: string;
 }
 
-/** Everything one benchmark run measured. */
+/**
+ * Everything one benchmark run measured.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { BenchResults } from "./results.ts";
+ * const results: BenchResults = {
+ *   date: "2025-01-01T00:00:00.000Z",
+ *   adapter: "llvmpipe [fallback]",
+ *   adapterIsFallback: true,
+ *   machine: { cpu: "unknown", cores: 2, os: "linux x86_64", deno: "2", v8: "1", typescript: "5" },
+ *   load: { start: null, end: null },
+ *   torch: { skipped: "not installed" },
+ *   settings: { models: [1], repetitions: 1, repSeconds: 1 },
+ *   shapes: [],
+ *   balanced: { skipped: "--skip-balanced" },
+ *   targets: [{ target: "balanced ≤ 5 s", measured: "not run", status: "n/a" }],
+ * };
+ * assert.deepEqual(JSON.parse(JSON.stringify(results)), results); // plain data, as in bench.json
+ * ```
+ */
 export interface BenchResults {
   date: string;
   adapter: string;

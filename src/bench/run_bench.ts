@@ -18,7 +18,29 @@ import { type Cell, skippedCell } from "./timing.ts";
 import { measureTorchCell, type TorchVariant } from "./torch_column.ts";
 import { TorchRunner } from "./torch_runner.ts";
 
-/** What to run. */
+/**
+ * What to run.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type BenchOptions, runBench } from "./run_bench.ts";
+ * import { getGpu } from "../gpu/device.ts";
+ * const options: BenchOptions = {
+ *   shapes: [], // no tables: only the header, skips and targets
+ *   models: [1, 2],
+ *   repetitions: 1,
+ *   repSeconds: 0.01,
+ *   maxStepSeconds: 1,
+ *   torch: { skipped: "not in this example" },
+ *   balanced: { skipped: "not in this example" },
+ *   log: () => {}, // progress lines (default: stderr)
+ * };
+ * const results = await runBench(await getGpu(), options);
+ * assert.deepEqual(results.settings, { models: [1, 2], repetitions: 1, repSeconds: 0.01 });
+ * assert.deepEqual(results.balanced, { skipped: "not in this example" });
+ * ```
+ */
 export interface BenchOptions {
   shapes: readonly BenchShape[];
   /** Model counts M, ascending. */
@@ -168,7 +190,39 @@ async function measureBalanced(
   return result;
 }
 
-/** Runs the benchmark and returns its results (targets included). */
+/**
+ * Runs the benchmark and returns its results (targets included).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runBench } from "./run_bench.ts";
+ * import { getGpu } from "../gpu/device.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const results = await runBench(await getGpu(), {
+ *   shapes: [{
+ *     id: "tiny",
+ *     title: "tiny: d_in 8, d_sae 4",
+ *     dIn: 8,
+ *     dSae: 4,
+ *     prefixes: [1, 4],
+ *     batch: 16,
+ *     tree: () => notebookTree(),
+ *     toyModelSeed: 0,
+ *   }],
+ *   models: [1],
+ *   repetitions: 1,
+ *   repSeconds: 0.01,
+ *   maxStepSeconds: 1,
+ *   torch: { skipped: "not in this example" },
+ *   balanced: { skipped: "not in this example" },
+ *   log: () => {},
+ * });
+ * const [row] = results.shapes[0]!.rows;
+ * assert.equal(row!.gpu.status, "ok"); // measured SAE-steps per second
+ * assert.equal(row!.torchLoop.status, "na");
+ * ```
+ */
 export async function runBench(gpu: Gpu, options: BenchOptions): Promise<BenchResults> {
   const log = options.log ?? ((line: string) => console.error(line));
   const loadAtStart = loadAverage();

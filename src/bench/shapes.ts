@@ -8,7 +8,29 @@ import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "../sae/config.ts";
 import { balancedTree } from "../toy/notebook_trees.ts";
 import { TreeFeatureGenerator } from "../toy/tree.ts";
 
-/** One benchmarked shape: the SAE, its data and the toy model that embeds the data. */
+/**
+ * One benchmarked shape: the SAE, its data and the toy model that embeds the data.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { benchSaeConfig, type BenchShape } from "./shapes.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const tiny: BenchShape = {
+ *   id: "tiny",
+ *   title: "tiny: d_in 8, d_sae 4, prefixes [1, 4], batch 16",
+ *   dIn: 8,
+ *   dSae: 4,
+ *   prefixes: [1, 4],
+ *   batch: 16,
+ *   tree: () => notebookTree(),
+ *   toyModelSeed: 0,
+ * };
+ * const config = benchSaeConfig(tiny); // the balanced β = 0.25 SAE at this size
+ * assert.equal(config.dIn, 8);
+ * assert.deepEqual(config.matryoshkaInnerLossMultipliers, [0.25, 1]);
+ * ```
+ */
 export interface BenchShape {
   /** Short key used in JSON (`notebook`, `large`). */
   id: string;
@@ -53,7 +75,17 @@ export function largeToyTree(parents = 8, children = 7): TreeFeatureGenerator {
   });
 }
 
-/** The notebook's shape: d_in 50, d_sae 4, prefixes [1, 4], batch 128, the balanced tree. */
+/**
+ * The notebook's shape: d_in 50, d_sae 4, prefixes [1, 4], batch 128, the balanced tree.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { benchSaeConfig, NOTEBOOK_SHAPE } from "./shapes.ts";
+ * assert.equal(NOTEBOOK_SHAPE.tree().nFeatures, 4);
+ * assert.deepEqual(benchSaeConfig(NOTEBOOK_SHAPE).matryoshkaSteps, [1, 4]);
+ * ```
+ */
 export const NOTEBOOK_SHAPE: Readonly<BenchShape> = Object.freeze({
   id: "notebook",
   title: "notebook shape: d_in 50, d_sae 4, prefixes [1, 4], batch 128, balanced tree (4 features)",
@@ -65,7 +97,17 @@ export const NOTEBOOK_SHAPE: Readonly<BenchShape> = Object.freeze({
   toyModelSeed: 0,
 });
 
-/** The larger toy: d_in 256, d_sae 64, prefixes [8, 64], batch 128, 8 parents × 7 children. */
+/**
+ * The larger toy: d_in 256, d_sae 64, prefixes [8, 64], batch 128, 8 parents × 7 children.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { benchSaeConfig, LARGE_TOY_SHAPE } from "./shapes.ts";
+ * assert.equal(LARGE_TOY_SHAPE.tree().nFeatures, 64);
+ * assert.deepEqual(benchSaeConfig(LARGE_TOY_SHAPE).matryoshkaInnerLossMultipliers, [0.25, 1]);
+ * ```
+ */
 export const LARGE_TOY_SHAPE: Readonly<BenchShape> = Object.freeze({
   id: "large",
   title: `larger toy: d_in 256, d_sae 64, prefixes [8, 64], batch 128, tree of 8 parents ` +

@@ -102,7 +102,17 @@ export function torchSae(config: SaeConfig, adam = PUBLISHED_OPTIMIZER): TorchSa
   };
 }
 
-/** The Python interpreter to use: Debian's `/usr/bin/python3` (where python3-torch installs). */
+/**
+ * The Python interpreter to use: Debian's `/usr/bin/python3` (where python3-torch installs).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultPython } from "./torch_runner.ts";
+ * const python = defaultPython();
+ * assert.ok(python === "/usr/bin/python3" || python === "python3");
+ * ```
+ */
 export function defaultPython(): string {
   try {
     Deno.statSync("/usr/bin/python3");

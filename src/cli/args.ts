@@ -16,9 +16,10 @@ export type ParsedFlags<T extends NonNullable<ParseArgsConfig["options"]>> = Ret
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseFlags } from "./args.ts";
  * const { values } = parseFlags(["--steps", "10"], { steps: { type: "string" } }, "usage: …");
- * console.assert(values.steps === "10");
+ * assert.equal(values.steps, "10");
  * ```
  */
 export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
@@ -55,7 +56,20 @@ function intFlag(
   return n;
 }
 
-/** A positive integer flag value, at most `max` when given (or `fallback` when absent). */
+/**
+ * A positive integer flag value, at most `max` when given (or `fallback` when absent).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { positiveIntFlag } from "./args.ts";
+ * import { UsageError } from "./run_main.ts";
+ * assert.equal(positiveIntFlag("steps", "100", 24_415, "usage: …"), 100);
+ * assert.equal(positiveIntFlag("steps", undefined, 24_415, "usage: …"), 24_415);
+ * assert.throws(() => positiveIntFlag("steps", "0", 24_415, "usage: …"), UsageError);
+ * assert.throws(() => positiveIntFlag("models", "9", 1, "usage: …", 8), UsageError); // max 8
+ * ```
+ */
 export function positiveIntFlag(
   flag: string,
   value: string | undefined,
@@ -66,7 +80,19 @@ export function positiveIntFlag(
   return intFlag(flag, value, fallback, usage, 1, max);
 }
 
-/** A non-negative integer flag value, at most `max` when given (or `fallback` when absent). */
+/**
+ * A non-negative integer flag value, at most `max` when given (or `fallback` when absent).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nonNegativeIntFlag } from "./args.ts";
+ * import { UsageError } from "./run_main.ts";
+ * assert.equal(nonNegativeIntFlag("seed", "0", 1, "usage: …"), 0);
+ * assert.throws(() => nonNegativeIntFlag("seed", "-1", 1, "usage: …"), UsageError);
+ * assert.throws(() => nonNegativeIntFlag("seed", "1.5", 1, "usage: …"), /Cannot parse --seed/);
+ * ```
+ */
 export function nonNegativeIntFlag(
   flag: string,
   value: string | undefined,
@@ -77,7 +103,19 @@ export function nonNegativeIntFlag(
   return intFlag(flag, value, fallback, usage, 0, max);
 }
 
-/** A positive finite number flag value (or `fallback` when absent). */
+/**
+ * A positive finite number flag value (or `fallback` when absent).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { positiveNumberFlag } from "./args.ts";
+ * import { UsageError } from "./run_main.ts";
+ * assert.equal(positiveNumberFlag("lr", "4e-4", 3e-4, "usage: …"), 4e-4);
+ * assert.equal(positiveNumberFlag("lr", undefined, 3e-4, "usage: …"), 3e-4);
+ * assert.throws(() => positiveNumberFlag("lr", "0", 3e-4, "usage: …"), UsageError);
+ * ```
+ */
 export function positiveNumberFlag(
   flag: string,
   value: string | undefined,

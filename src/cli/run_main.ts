@@ -7,7 +7,19 @@
  */
 import { GpuUnavailableError } from "../gpu/device.ts";
 
-/** A bad command line or bad input: printed without a stack trace by {@link runMain}. */
+/**
+ * A bad command line or bad input: printed without a stack trace by {@link runMain}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { expectedExitCode, UsageError } from "./run_main.ts";
+ * const error = new UsageError("Cannot parse --steps: expected a positive integer, got \"x\"");
+ * assert.equal(error.exitCode, 2);
+ * assert.equal(error.name, "UsageError");
+ * assert.equal(expectedExitCode(error), 2); // runMain would print the message and exit with 2
+ * ```
+ */
 export class UsageError extends Error {
   override name = "UsageError";
   /** Exit status of a command that stops on this error. */
@@ -25,6 +37,19 @@ export function expectedExitCode(error: unknown): number | null {
 /**
  * Runs `main`, turning the expected failures into their message on stderr and a non-zero exit.
  * `main` may set `Deno.exitCode` to report an outcome (e.g. a diverged SAE) after a normal end.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runMain } from "./run_main.ts";
+ * let ran = false;
+ * await runMain(async () => {
+ *   ran = true;
+ * });
+ * assert.ok(ran);
+ * // An error without an exit code is a bug: it is rethrown with its stack trace, not exited on.
+ * await assert.rejects(runMain(() => Promise.reject(new TypeError("bug"))), TypeError);
+ * ```
  */
 export async function runMain(main: () => Promise<void>): Promise<void> {
   try {

@@ -6,7 +6,20 @@
  */
 import type { Gpu } from "./device.ts";
 
-/** Thrown when a requested buffer exceeds a device limit. */
+/**
+ * Thrown when a requested buffer exceeds a device limit.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BufferLimitError, checkBufferSize } from "./buffers.ts";
+ * import { getGpu } from "./device.ts";
+ * const gpu = await getGpu();
+ * const tooBig = gpu.device.limits.maxBufferSize + 4;
+ * assert.throws(() => checkBufferSize(gpu, "huge", tooBig), BufferLimitError);
+ * assert.equal(new BufferLimitError("too large").exitCode, 2);
+ * ```
+ */
 export class BufferLimitError extends RangeError {
   /** Error name shown in stack traces and messages. */
   override name = "BufferLimitError";

@@ -7,7 +7,22 @@
  * that message alone (see `src/cli/run_main.ts`).
  */
 
-/** What experiments print about the adapter in their header. */
+/**
+ * What experiments print about the adapter in their header.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type AdapterSummary, describeAdapter } from "./device.ts";
+ * const summary: AdapterSummary = {
+ *   name: "llvmpipe (LLVM 15.0.6, 256 bits)",
+ *   vendor: "mesa",
+ *   isFallback: true,
+ *   backend: "vulkan",
+ * };
+ * assert.equal(describeAdapter(summary), "llvmpipe (LLVM 15.0.6, 256 bits) [fallback, vulkan]");
+ * ```
+ */
 export interface AdapterSummary {
   /** Human-readable adapter name, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`. */
   name: string;
@@ -19,7 +34,21 @@ export interface AdapterSummary {
   backend: string;
 }
 
-/** The process-wide GPU handles. */
+/**
+ * The process-wide GPU handles.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu, type Gpu } from "./device.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * const gpu: Gpu = await getGpu();
+ * assert.ok(gpu.device.limits.maxStorageBufferBindingSize > 0);
+ * const model = new ToyModel({ nFeatures: 2, hiddenDim: 3 });
+ * const x = await model.embed(Float32Array.from([1, 0]), gpu); // pass the handles to share them
+ * assert.deepEqual(x, model.embedding.slice(0, 3)); // feature 0's direction
+ * ```
+ */
 export interface Gpu {
   /** The WebGPU adapter the device was requested from. */
   adapter: GPUAdapter;
@@ -29,7 +58,21 @@ export interface Gpu {
   summary: AdapterSummary;
 }
 
-/** Thrown when no WebGPU adapter or device could be acquired. */
+/**
+ * Thrown when no WebGPU adapter or device could be acquired.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getGpu, GpuUnavailableError } from "./device.ts";
+ * const gpu = await getGpu().catch((error) => {
+ *   if (!(error instanceof GpuUnavailableError)) throw error;
+ *   assert.equal(error.exitCode, 1); // what a command exits with
+ *   return null; // no adapter: skip the GPU work
+ * });
+ * assert.ok(gpu === null || gpu.summary.name.length > 0);
+ * ```
+ */
 export class GpuUnavailableError extends Error {
   /** Error name shown in stack traces and messages. */
   override name = "GpuUnavailableError";
@@ -104,6 +147,14 @@ async function acquire(): Promise<Gpu> {
  * Returns the process-wide adapter and device, acquiring them on the first call.
  *
  * @throws {GpuUnavailableError} when no adapter or device is available.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeAdapter, getGpu } from "./device.ts";
+ * const gpu = await getGpu();
+ * assert.equal(await getGpu(), gpu); // acquired once per process
+ * assert.match(describeAdapter(gpu.summary), / \[(fallback|hardware), /);
+ * ```
  */
 export function getGpu(): Promise<Gpu> {
   if (!pending) {
@@ -113,7 +164,17 @@ export function getGpu(): Promise<Gpu> {
   return pending;
 }
 
-/** One line describing the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) [fallback, vulkan]`. */
+/**
+ * One line describing the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) [fallback, vulkan]`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeAdapter } from "./device.ts";
+ * const summary = { name: "NVIDIA H200", vendor: "nvidia", isFallback: false, backend: "default" };
+ * assert.equal(describeAdapter(summary), "NVIDIA H200 [hardware, default]");
+ * ```
+ */
 export function describeAdapter(summary: AdapterSummary): string {
   const tags = [summary.isFallback ? "fallback" : "hardware", summary.backend];
   return `${summary.name} [${tags.join(", ")}]`;

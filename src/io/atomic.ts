@@ -54,10 +54,11 @@ async function removeQuietly(path: string): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeFileAtomic } from "./atomic.ts";
  * const dir = await Deno.makeTempDir();
  * await writeFileAtomic(`${dir}/a.json`, "{}");
- * console.assert(await Deno.readTextFile(`${dir}/a.json`) === "{}");
+ * assert.equal(await Deno.readTextFile(`${dir}/a.json`), "{}");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -94,12 +95,13 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { replaceDirAtomic } from "./atomic.ts";
  * const root = await Deno.makeTempDir();
  * await replaceDirAtomic(`${root}/sae`, async (tmp) => {
  *   await Deno.writeTextFile(`${tmp}/cfg.json`, "{}");
  * });
- * console.assert(await Deno.readTextFile(`${root}/sae/cfg.json`) === "{}");
+ * assert.equal(await Deno.readTextFile(`${root}/sae/cfg.json`), "{}");
  * await Deno.remove(root, { recursive: true });
  * ```
  */

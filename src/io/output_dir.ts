@@ -9,7 +9,22 @@
  */
 import { replaceDirAtomic } from "./atomic.ts";
 
-/** An output folder that cannot be used or written; the message names the folder and the fix. */
+/**
+ * An output folder that cannot be used or written; the message names the folder and the fix.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkOutputDir, OutputError } from "./output_dir.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/out`, "a file, not a folder");
+ * await assert.rejects(
+ *   checkOutputDir({ path: `${dir}/out`, what: "--out", files: ["result.json"] }),
+ *   (error) => error instanceof OutputError && error.exitCode === 2, // refused before any work
+ * );
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export class OutputError extends Error {
   /** Always `"OutputError"`. */
   override name = "OutputError";
@@ -27,7 +42,28 @@ class OutputPlanBug extends Error {
   override name = "OutputPlanBug";
 }
 
-/** What a command will write. */
+/**
+ * What a command will write.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type OutputPlan, writeOutputDir } from "./output_dir.ts";
+ * const dir = await Deno.makeTempDir();
+ * const plan: OutputPlan = {
+ *   path: `${dir}/out`,
+ *   files: ["summary.json", /^saes\/[^/]+\.json$/], // named files and a pattern
+ *   folders: ["saes"], // the folder of the pattern's files
+ * };
+ * await writeOutputDir(plan, async (tmp) => {
+ *   await Deno.writeTextFile(`${tmp}/summary.json`, "{}");
+ *   await Deno.mkdir(`${tmp}/saes`);
+ *   await Deno.writeTextFile(`${tmp}/saes/a.json`, "{}");
+ * });
+ * assert.equal(await Deno.readTextFile(`${dir}/out/saes/a.json`), "{}");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface OutputPlan {
   /** The folder. */
   path: string;
@@ -122,6 +158,17 @@ async function checkOwned(plan: OutputPlan): Promise<void> {
  * folder will be built).
  *
  * @throws {OutputError} naming the folder, the problem and what to do (exit status 2).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkOutputDir, OutputError } from "./output_dir.ts";
+ * const dir = await Deno.makeTempDir();
+ * await checkOutputDir({ path: `${dir}/run`, files: ["result.json"] }); // a new folder: fine
+ * await Deno.writeTextFile(`${dir}/notes.txt`, "not written by the command");
+ * await assert.rejects(checkOutputDir({ path: dir, files: ["result.json"] }), OutputError);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function checkOutputDir(plan: OutputPlan): Promise<void> {
   await checkWritable(plan);
@@ -190,6 +237,19 @@ export async function checkWritable(plan: Omit<OutputPlan, "files" | "folders">)
  *
  * @throws {OutputError} when the folder holds files the command did not write (exit status 2), or
  *   when writing failed (exit status 1); either way the existing folder is unchanged.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { writeOutputDir } from "./output_dir.ts";
+ * const dir = await Deno.makeTempDir();
+ * const plan = { path: `${dir}/out`, files: ["a.txt"] };
+ * await writeOutputDir(plan, (tmp) => Deno.writeTextFile(`${tmp}/a.txt`, "1"));
+ * await writeOutputDir(plan, (tmp) => Deno.writeTextFile(`${tmp}/a.txt`, "2")); // replaces it
+ * await assert.rejects(writeOutputDir(plan, (tmp) => Deno.writeTextFile(`${tmp}/b.txt`, "")));
+ * assert.equal(await Deno.readTextFile(`${dir}/out/a.txt`), "2"); // the failed write kept it
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function writeOutputDir(
   plan: OutputPlan,

@@ -16,9 +16,38 @@ import { decodeSafetensors, encodeSafetensors, tensorToF32 } from "./safetensors
 import { ConfigError, resolveSaeConfig, type SaeConfig } from "../sae/config.ts";
 import { type ParamLayout, paramLayout, paramViews } from "../sae/layout.ts";
 
-/** The config file's name in an SAE folder. */
+/**
+ * The config file's name in an SAE folder.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SAE_CFG_FILE, saveSae } from "./sae_files.ts";
+ * import { DEFAULT_SAE_CONFIG } from "../sae/config.ts";
+ * const dir = await Deno.makeTempDir();
+ * await saveSae(dir, new Float32Array(17), { ...DEFAULT_SAE_CONFIG, dIn: 3, dSae: 2 });
+ * const cfg = JSON.parse(await Deno.readTextFile(`${dir}/${SAE_CFG_FILE}`));
+ * assert.equal(cfg.d_sae, 2);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export const SAE_CFG_FILE = "cfg.json";
-/** The weights file's name in an SAE folder. */
+/**
+ * The weights file's name in an SAE folder.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SAE_WEIGHTS_FILE, saveSae } from "./sae_files.ts";
+ * import { decodeSafetensors } from "./safetensors.ts";
+ * import { DEFAULT_SAE_CONFIG } from "../sae/config.ts";
+ * const dir = await Deno.makeTempDir();
+ * await saveSae(dir, new Float32Array(17), { ...DEFAULT_SAE_CONFIG, dIn: 3, dSae: 2 });
+ * const file = decodeSafetensors(await Deno.readFile(`${dir}/${SAE_WEIGHTS_FILE}`));
+ * assert.deepEqual(file.tensors.get("W_enc")!.shape, [3, 2]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export const SAE_WEIGHTS_FILE = "sae_weights.safetensors";
 
 /** Our camelCase config field → the published snake_case key (every field, checked by tsc). */
@@ -69,13 +98,41 @@ const SAELENS_FIXED: Readonly<Record<string, unknown>> = Object.freeze({
   model_from_pretrained_kwargs: {},
 });
 
-/** Thrown when an SAE folder cannot be loaded; the message names the file, key or tensor. */
+/**
+ * Thrown when an SAE folder cannot be loaded; the message names the file, key or tensor.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadSae, SaeFileError } from "./sae_files.ts";
+ * const dir = await Deno.makeTempDir(); // an empty folder: no cfg.json
+ * await assert.rejects(loadSae(dir), SaeFileError);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export class SaeFileError extends Error {
   /** The error's name. */
   override name = "SaeFileError";
 }
 
-/** What {@link loadSae} returns. */
+/**
+ * What {@link loadSae} returns.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type LoadedSae, loadSae, saveSae } from "./sae_files.ts";
+ * import { DEFAULT_SAE_CONFIG } from "../sae/config.ts";
+ * import { MatryoshkaSAE } from "../sae/sae.ts";
+ * const dir = await Deno.makeTempDir();
+ * await saveSae(dir, new Float32Array(17).fill(0.5), { ...DEFAULT_SAE_CONFIG, dIn: 3, dSae: 2 });
+ * const loaded: LoadedSae = await loadSae(dir);
+ * const sae = new MatryoshkaSAE(loaded.config, loaded.params);
+ * assert.equal(sae.wDec[5], 0.5);
+ * assert.equal(loaded.layout.size, 17);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface LoadedSae {
   /** One model's parameter block, in the layout of `src/sae/layout.ts`. */
   params: Float32Array;
@@ -117,6 +174,7 @@ export function saeCfgJson(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadSae, saveSae } from "./sae_files.ts";
  * import { DEFAULT_SAE_CONFIG } from "../sae/config.ts";
  * import { paramLayout } from "../sae/layout.ts";
@@ -125,7 +183,8 @@ export function saeCfgJson(
  * const dir = await Deno.makeTempDir();
  * await saveSae(`${dir}/sae`, params, config, { seed: 1 });
  * const loaded = await loadSae(`${dir}/sae`);
- * console.assert(loaded.params.every((v, i) => v === params[i]) && loaded.extra.seed === 1);
+ * assert.deepEqual(loaded.params, params);
+ * assert.equal(loaded.extra.seed, 1);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -189,6 +248,20 @@ function configFromCfg(cfg: Record<string, unknown>, path: string): SaeConfig {
  * Refuses an invalid config (checked by `resolveSaeConfig`), a missing tensor, a dtype other than
  * F32 or a wrong shape with a {@link SaeFileError} naming the key or tensor, the expected and the
  * actual shape.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadSae, saveSae } from "./sae_files.ts";
+ * import { DEFAULT_SAE_CONFIG } from "../sae/config.ts";
+ * const dir = await Deno.makeTempDir();
+ * const config = { ...DEFAULT_SAE_CONFIG, dIn: 3, dSae: 2, matryoshkaSteps: [1, 2] };
+ * await saveSae(`${dir}/sae`, new Float32Array(17), config, { steps: 100 });
+ * const { config: loaded, extra } = await loadSae(`${dir}/sae`);
+ * assert.deepEqual(loaded.matryoshkaSteps, [1, 2]);
+ * assert.deepEqual(extra, { steps: 100 });
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function loadSae(dir: string): Promise<LoadedSae> {
   const cfgPath = `${dir}/${SAE_CFG_FILE}`;

@@ -73,10 +73,11 @@ function elementCount(shape: number[]): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeSafetensors, encodeSafetensors, tensorToF32 } from "./safetensors.ts";
  * const bytes = encodeSafetensors({ b: { shape: [2], data: new Float32Array([1, 2]) } });
  * const file = decodeSafetensors(bytes);
- * console.assert(tensorToF32("b", file.tensors.get("b")!)[1] === 2);
+ * assert.equal(tensorToF32("b", file.tensors.get("b")!)[1], 2);
  * ```
  */
 export function encodeSafetensors(

@@ -76,13 +76,14 @@ function cosSims(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encoderCosSims } from "./cosine.ts";
  * import { paramLayout } from "../sae/layout.ts";
  * const layout = paramLayout(2, 1);
  * // W_enc = [[1], [1]], b_enc, W_dec, b_dec = 0
  * const params = new Float32Array([1, 1, 0, 0, 0, 0, 0]);
  * const sims = encoderCosSims(params, layout, new Float32Array([1, 0]), 1);
- * console.assert(Math.abs(sims[0]![0]! - Math.SQRT1_2) < 1e-12);
+ * assert.ok(Math.abs(sims[0]![0]! - Math.SQRT1_2) < 1e-12);
  * ```
  */
 export function encoderCosSims(
@@ -102,6 +103,18 @@ export function encoderCosSims(
  * @param params one model's parameter block (layout of `src/sae/layout.ts`; extra floats ignored)
  * @param embedding the feature directions, `[nFeatures][dIn]` row-major
  * @returns `[latent][feature]`, float64
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decoderCosSims } from "./cosine.ts";
+ * import { paramLayout } from "../sae/layout.ts";
+ * const layout = paramLayout(2, 2);
+ * // W_dec = [[0, 2], [-1, 0]] (latent 0 along feature 1, latent 1 against feature 0); rest 0
+ * const params = new Float32Array([0, 0, 0, 0, 0, 0, 0, 2, -1, 0, 0, 0]);
+ * const sims = decoderCosSims(params, layout, new Float32Array([1, 0, 0, 1]), 2);
+ * assert.deepEqual(sims, [[0, 1], [-1, 0]]);
+ * ```
  */
 export function decoderCosSims(
   params: Float32Array | Float64Array,

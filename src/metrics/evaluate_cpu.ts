@@ -42,7 +42,26 @@ export function evalDataSeed(seed: number): number {
   return philox4x32([seed >>> 0, 0, 0, 0], [EVAL_SEED_DOMAIN, 0])[0];
 }
 
-/** One SAE to evaluate, with the world it was trained on. */
+/**
+ * One SAE to evaluate, with the world it was trained on.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type EvaluateItem, evaluateCpu } from "./evaluate_cpu.ts";
+ * import { initSaeToMatchModel } from "../sae/init.ts";
+ * import { MatryoshkaSAE } from "../sae/sae.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * const tree = notebookTree(); // 4 read-out features
+ * const model = new ToyModel({ nFeatures: tree.nFeatures, hiddenDim: 8 });
+ * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4 });
+ * initSaeToMatchModel(sae, model); // latent j = true feature j
+ * const item: EvaluateItem = { sae, model, tree };
+ * const [metrics] = evaluateCpu([item], { rows: 1000 });
+ * assert.ok(Math.abs(metrics!.mccDecoder - 1) < 1e-6);
+ * ```
+ */
 export interface EvaluateItem {
   /** The SAE (every item of one call has the same dIn and dSae). */
   sae: MatryoshkaSAE;
@@ -52,7 +71,24 @@ export interface EvaluateItem {
   tree: TreeFeatureGenerator;
 }
 
-/** Options of `evaluate` and {@link evaluateCpu}. */
+/**
+ * Options of `evaluate` and {@link evaluateCpu}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { evalDataSeed, evaluateCpu, type EvaluateOptions } from "./evaluate_cpu.ts";
+ * import { MatryoshkaSAE } from "../sae/sae.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const embedding = Float32Array.from({ length: 16 }, (_, i) => i % 5 === 0 ? 1 : 0); // identity
+ * const sae = new MatryoshkaSAE({ dIn: 4, dSae: 4 }); // all zeros: every latent is dead
+ * const options: EvaluateOptions = { rows: 500, seed: 1 };
+ * const [metrics] = evaluateCpu([{ sae, model: { embedding }, tree: notebookTree() }], options);
+ * assert.equal(metrics!.rows, 500);
+ * assert.equal(metrics!.dataSeed, evalDataSeed(1));
+ * assert.equal(metrics!.deadCount, 4);
+ * ```
+ */
 export interface EvaluateOptions {
   /** Held-out rows per model (default 100,000). */
   rows?: number;
@@ -65,6 +101,24 @@ export interface EvaluateOptions {
 /**
  * The evaluation of one SAE on held-out rows of its tree (plain data). Each field's comment is its
  * one-line glossary entry.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { evaluateCpu, type SaeMetrics } from "./evaluate_cpu.ts";
+ * import { initSaeToMatchModel } from "../sae/init.ts";
+ * import { MatryoshkaSAE } from "../sae/sae.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * const tree = notebookTree();
+ * const model = new ToyModel({ nFeatures: tree.nFeatures, hiddenDim: 8 });
+ * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4, matryoshkaSteps: [1, 4] });
+ * initSaeToMatchModel(sae, model);
+ * const metrics: SaeMetrics = evaluateCpu([{ sae, model, tree }], { rows: 1000 })[0]!;
+ * assert.deepEqual(metrics.prefixEnds, [1, 4]);
+ * assert.ok(metrics.explainedVariance > 0.999 && metrics.deadCount === 0);
+ * assert.equal(metrics.latent0.decoder.regime, "balanced"); // latent 0 is the pure parent
+ * ```
  */
 export interface SaeMetrics {
   /** Held-out rows evaluated. */

@@ -4,7 +4,26 @@
  * encoder to negative child components; hedging pulls encoder and decoder to positive ones.
  */
 
-/** Latent 0's components along the parent and each child feature. */
+/**
+ * Latent 0's components along the parent and each child feature.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeLatent0, type Latent0Reading } from "./latent0.ts";
+ * const reading: Latent0Reading = {
+ *   parent: 0.95,
+ *   children: [0.1, 0.2],
+ *   mean: 0.15,
+ *   maxAbs: 0.2,
+ *   regime: "hedges",
+ * };
+ * assert.equal(
+ *   describeLatent0(reading, "decoder"),
+ *   "parent latent: decoder hedges (+0.15; children +0.10, +0.20)",
+ * );
+ * ```
+ */
 export interface Latent0Reading {
   /** Cosine with the parent feature. */
   parent: number;
@@ -21,6 +40,18 @@ export interface Latent0Reading {
 /**
  * Reads latent `latent` of a `[latent][feature]` cosine table, with `parent` the parent feature's
  * index and `children` the children's (default: the notebook's tree, parent 0, children 1..n−1).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readLatent0 } from "./latent0.ts";
+ * // Latent 0 against the parent (feature 0) and its children (features 1 to 3).
+ * const reading = readLatent0([[0.9, -0.3, -0.4, -0.2], [0, 1, 0, 0]]);
+ * assert.equal(reading.regime, "absorbs");
+ * assert.equal(reading.parent, 0.9);
+ * assert.deepEqual(reading.children, [-0.3, -0.4, -0.2]);
+ * assert.equal(reading.maxAbs, 0.4);
+ * ```
  */
 export function readLatent0(
   cosSims: number[][],
@@ -51,7 +82,20 @@ function signed(v: number): string {
   return `${v >= 0 ? "+" : "−"}${Math.abs(v).toFixed(2)}`;
 }
 
-/** One line, e.g. `parent latent: encoder absorbs children (−0.36)`. */
+/**
+ * One line, e.g. `parent latent: encoder absorbs children (−0.36; children −0.30, −0.42)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeLatent0, readLatent0 } from "./latent0.ts";
+ * const reading = readLatent0([[0.9, -0.36, -0.36, -0.36]]);
+ * assert.equal(
+ *   describeLatent0(reading),
+ *   "parent latent: encoder absorbs children (−0.36; children −0.36, −0.36, −0.36)",
+ * );
+ * ```
+ */
 export function describeLatent0(reading: Latent0Reading, part = "encoder"): string {
   const kids = reading.children.map(signed).join(", ");
   switch (reading.regime) {

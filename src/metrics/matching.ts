@@ -9,7 +9,18 @@
  */
 import { linearSumAssignment } from "linear-sum-assignment";
 
-/** Result of {@link mcc}. */
+/**
+ * Result of {@link mcc}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mcc, type MccResult } from "./matching.ts";
+ * const result: MccResult = mcc([[0.2, 0.8]]); // 1 latent, 2 features: one pair is matched
+ * assert.deepEqual(result.assignment, [-1, 0]); // feature 0 is left unmatched
+ * assert.equal(result.mcc, 0.8);
+ * ```
+ */
 export interface MccResult {
   /** Mean cosine similarity over the matched (feature, latent) pairs. */
   mcc: number;
@@ -23,10 +34,11 @@ export interface MccResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mcc } from "./matching.ts";
  * const result = mcc([[0.1, 0.9], [0.8, 0.2]]); // latent 1 ↔ feature 0, latent 0 ↔ feature 1
- * console.assert(Math.abs(result.mcc - 0.85) < 1e-12);
- * console.assert(result.assignment.join() === "1,0");
+ * assert.ok(Math.abs(result.mcc - 0.85) < 1e-12);
+ * assert.deepEqual(result.assignment, [1, 0]);
  * ```
  */
 export function mcc(cosSims: number[][]): MccResult {

@@ -23,8 +23,9 @@ export const MISSING_COLOR = "#bfbfbf";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cosSimColor } from "./heatmap.ts";
- * console.assert(cosSimColor(1) === "rgb(5, 48, 97)");
+ * assert.equal(cosSimColor(1), "rgb(5, 48, 97)");
  * ```
  */
 export function cosSimColor(value: number): string {
@@ -33,7 +34,25 @@ export function cosSimColor(value: number): string {
   return (interpolateRdBu as (t: number) => string)((v + 1) / 2);
 }
 
-/** Input of {@link cosSimHeatmapSvg}. */
+/**
+ * Input of {@link cosSimHeatmapSvg}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type CosSimHeatmapOptions, cosSimHeatmapSvg } from "./heatmap.ts";
+ * const options: CosSimHeatmapOptions = {
+ *   title: "Two latents",
+ *   encoder: [[1, 0], [0, 1]],
+ *   decoder: [[0.9, 0.1], [0, 1]],
+ *   showValues: true,
+ *   latentOrder: "top-down",
+ * };
+ * const svg = cosSimHeatmapSvg(options);
+ * assert.equal(svg.match(/class="cell"/g)?.length, 8); // 2 panels × 2 latents × 2 features
+ * assert.ok(svg.includes(">0.90</text>")); // showValues writes each value in its cell
+ * ```
+ */
 export interface CosSimHeatmapOptions {
   /** Overall title, e.g. `Balanced Matryoshka SAE (β = 0.25)` (Unicode, escaped here). */
   title: string;
@@ -95,13 +114,14 @@ function formatValue(v: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cosSimHeatmapSvg } from "./heatmap.ts";
  * const svg = cosSimHeatmapSvg({
  *   title: "Standard SAE (β = 0)",
  *   encoder: [[1, 0], [0, -1]],
  *   decoder: [[1, 0], [0, 1]],
  * });
- * console.assert(svg.includes("β = 0"));
+ * assert.ok(svg.includes("β = 0"));
  * ```
  */
 export function cosSimHeatmapSvg(options: CosSimHeatmapOptions): string {

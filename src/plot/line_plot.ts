@@ -18,7 +18,24 @@ import {
   svgText,
 } from "./svg.ts";
 
-/** One line: `mean[i]` at `x[i]`, with an optional band from `min[i]` to `max[i]`. */
+/**
+ * One line: `mean[i]` at `x[i]`, with an optional band from `min[i]` to `max[i]`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { linePlotSvg, type LineSeries } from "./line_plot.ts";
+ * const series: LineSeries = {
+ *   name: "child 1",
+ *   x: [0, 0.5, 1],
+ *   mean: [-0.3, 0, 0.2],
+ *   min: [-0.4, -0.1, 0.1],
+ *   max: [-0.2, 0.1, 0.3],
+ * };
+ * const svg = linePlotSvg({ title: "Encoder", xLabel: "β", yLabel: "cos sim", series: [series] });
+ * assert.equal(svg.match(/class="band"/g)?.length, 1); // one min–max band
+ * ```
+ */
 export interface LineSeries {
   /** Legend entry. */
   name: string;
@@ -34,7 +51,24 @@ export interface LineSeries {
   color?: string;
 }
 
-/** A labelled vertical dashed line at `x`. */
+/**
+ * A labelled vertical dashed line at `x`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type LineMarker, linePlotSvg } from "./line_plot.ts";
+ * const marker: LineMarker = { x: 0.25, label: "β*" };
+ * const svg = linePlotSvg({
+ *   title: "MCC",
+ *   xLabel: "β",
+ *   yLabel: "MCC",
+ *   series: [{ name: "decoder", x: [0, 0.5], mean: [0.9, 1] }],
+ *   markers: [marker],
+ * });
+ * assert.ok(svg.includes(`class="marker-label" font-size="11" fill="#444">β*</text>`));
+ * ```
+ */
 export interface LineMarker {
   /** Where the line is drawn. */
   x: number;
@@ -42,10 +76,44 @@ export interface LineMarker {
   label: string;
 }
 
-/** A tick: a value (labelled with its number) or a value with its own label (e.g. "∞"). */
+/**
+ * A tick: a value (labelled with its number) or a value with its own label (e.g. "∞").
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { linePlotSvg, type Tick } from "./line_plot.ts";
+ * const xTicks: Tick[] = [0, 0.5, { value: 1.5, label: "∞" }]; // β = ∞ drawn at x = 1.5
+ * const svg = linePlotSvg({
+ *   title: "MCC",
+ *   xLabel: "β",
+ *   yLabel: "MCC",
+ *   series: [{ name: "decoder", x: [0, 0.5, 1.5], mean: [0.8, 0.9, 1] }],
+ *   xTicks,
+ * });
+ * assert.ok(svg.includes(">∞</text>") && svg.includes(">0.5</text>"));
+ * ```
+ */
 export type Tick = number | { value: number; label: string };
 
-/** Input of {@link linePlotSvg}. */
+/**
+ * Input of {@link linePlotSvg}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { linePlotSvg, type LinePlotOptions } from "./line_plot.ts";
+ * const options: LinePlotOptions = {
+ *   title: "MCC by β",
+ *   xLabel: "β",
+ *   yLabel: "MCC",
+ *   series: [{ name: "decoder", x: [0, 1], mean: [0.8, 0.9] }],
+ *   yRange: [0, 1],
+ *   width: 600,
+ * };
+ * assert.ok(linePlotSvg(options).includes(`width="600" height="420"`));
+ * ```
+ */
 export interface LinePlotOptions {
   /** Title above the plot. */
   title: string;
@@ -136,6 +204,7 @@ function resolveTicks(ticks: Tick[] | undefined, range: [number, number], count:
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { linePlotSvg } from "./line_plot.ts";
  * const svg = linePlotSvg({
  *   title: "Parent encoder cos sim with child 1",
@@ -145,7 +214,7 @@ function resolveTicks(ticks: Tick[] | undefined, range: [number, number], count:
  *   xTicks: [0, 0.25, { value: 1.5, label: "∞" }],
  *   markers: [{ x: 0.25, label: "β*" }],
  * });
- * console.assert(svg.includes("∞"));
+ * assert.ok(svg.includes("∞"));
  * ```
  */
 export function linePlotSvg(options: LinePlotOptions): string {

@@ -13,8 +13,9 @@ export const FONT_FAMILY = "DejaVu Sans, Helvetica, Arial, sans-serif";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { escapeXml } from "./svg.ts";
- * console.assert(escapeXml(`a<b & "c"`) === "a&lt;b &amp; &quot;c&quot;");
+ * assert.equal(escapeXml(`a<b & "c"`), "a&lt;b &amp; &quot;c&quot;");
  * ```
  */
 export function escapeXml(text: string): string {

@@ -70,6 +70,7 @@ function normalizeDecoderRows(params: Float64Array, layout: ParamLayout): void {
  * @returns `gradNorm`, the global gradient norm before clipping (after step 1).
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { paramLayout } from "../sae/layout.ts";
  * import { PUBLISHED_OPTIMIZER } from "../sae/train_settings.ts";
  * import { newAdamState, referenceOptimizerStep } from "./optimizer_reference.ts";
@@ -78,7 +79,8 @@ function normalizeDecoderRows(params: Float64Array, layout: ParamLayout): void {
  * const grad = new Float64Array(layout.size).fill(0.1);
  * const state = newAdamState(layout.size);
  * const { gradNorm } = referenceOptimizerStep(params, grad, state, PUBLISHED_OPTIMIZER, layout, false);
- * console.assert(state.t === 1 && gradNorm > 0);
+ * assert.equal(state.t, 1);
+ * assert.ok(gradNorm > 0);
  * ```
  */
 export function referenceOptimizerStep(
@@ -134,6 +136,7 @@ export function referenceOptimizerStep(
  * @returns the loss and its terms before the update, and the gradient norm before clipping.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveSaeConfig } from "../sae/config.ts";
  * import { paramLayout } from "../sae/layout.ts";
  * import { PUBLISHED_OPTIMIZER } from "../sae/train_settings.ts";
@@ -142,7 +145,8 @@ export function referenceOptimizerStep(
  * const params = new Float64Array(paramLayout(2, 2).size).fill(0.5);
  * const state = newAdamState(params.length);
  * const { loss } = referenceTrainStep(params, state, config, PUBLISHED_OPTIMIZER, [1, 0, 0, 1], 2);
- * console.assert(loss > 0 && state.t === 1);
+ * assert.ok(loss > 0);
+ * assert.equal(state.t, 1);
  * ```
  */
 export function referenceTrainStep(

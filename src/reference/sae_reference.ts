@@ -299,6 +299,7 @@ function sparsityBackward(
  * @param x inputs `[batch][dIn]`.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { paramLayout } from "../sae/layout.ts";
  * import { lossPlan } from "../sae/loss_plan.ts";
  * import { resolveSaeConfig } from "../sae/config.ts";
@@ -307,7 +308,7 @@ function sparsityBackward(
  * const layout = paramLayout(2, 2);
  * const params = new Float64Array(layout.size).fill(0.5);
  * const result = referenceLossAndGrad(params, layout, lossPlan(config), true, [1, 0, 0, 1], 2);
- * console.assert(result.grad.length === layout.size);
+ * assert.equal(result.grad.length, layout.size);
  * ```
  */
 export function referenceLossAndGrad(

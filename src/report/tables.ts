@@ -1,7 +1,21 @@
 /** Plain-text tables for the terminal: cosine-similarity tables and the metrics summary. */
 import type { SaeMetrics } from "../metrics/evaluate.ts";
 
-/** A `[latent][feature]` table with one-based labels and two decimals. */
+/**
+ * A `[latent][feature]` table with one-based labels and two decimals.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cosSimTable } from "./tables.ts";
+ * assert.deepEqual(cosSimTable("encoder", [[1, -0.001], [0.25, 0.5]]).split("\n"), [
+ *   "encoder",
+ *   "latent       f1     f2",
+ *   "1          1.00   0.00",
+ *   "2          0.25   0.50",
+ * ]);
+ * ```
+ */
 export function cosSimTable(title: string, table: number[][]): string {
   const cols = table[0]?.length ?? 0;
   const cell = (s: string) => s.padStart(7);
@@ -14,7 +28,16 @@ export function cosSimTable(title: string, table: number[][]): string {
   return [title, head, ...rows].join("\n");
 }
 
-/** Columns side by side, separated by `gap` spaces. */
+/**
+ * Columns side by side, separated by `gap` spaces.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sideBySide } from "./tables.ts";
+ * assert.equal(sideBySide(["a\nbb", "c"], 2), "a   c\nbb");
+ * ```
+ */
 export function sideBySide(blocks: string[], gap = 4): string {
   const lines = blocks.map((b) => b.split("\n"));
   const widths = lines.map((l) => Math.max(...l.map((s) => s.length)));
@@ -26,7 +49,27 @@ export function sideBySide(blocks: string[], gap = 4): string {
   return out.join("\n");
 }
 
-/** One row per SAE: MCC, explained variance (full and per prefix), L0 vs true L0, dead, shrinkage. */
+/**
+ * One row per SAE: MCC, explained variance (full and per prefix), L0 vs true L0, dead, shrinkage.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { metricsTable } from "./tables.ts";
+ * import { evaluateCpu } from "../metrics/evaluate_cpu.ts";
+ * import { initSaeToMatchModel } from "../sae/init.ts";
+ * import { MatryoshkaSAE } from "../sae/sae.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const embedding = Float32Array.from({ length: 16 }, (_, i) => i % 5 === 0 ? 1 : 0); // identity
+ * const model = { embedding, nFeatures: 4 };
+ * const sae = new MatryoshkaSAE({ dIn: 4, dSae: 4 });
+ * initSaeToMatchModel(sae, model);
+ * const [metrics] = evaluateCpu([{ sae, model, tree: notebookTree() }], { rows: 100 });
+ * const table = metricsTable([{ name: "matched", metrics: metrics! }]);
+ * assert.ok(table.startsWith("metrics on 100 held-out rows\nSAE "));
+ * assert.match(table, /^matched +1\.000 +1\.000 +1\.0000 /m);
+ * ```
+ */
 export function metricsTable(rows: { name: string; metrics: SaeMetrics }[]): string {
   const head = [
     "SAE",

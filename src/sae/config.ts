@@ -8,12 +8,49 @@
  * repeated steps are refused.
  */
 
-/** How `b_dec` is initialised. */
+/**
+ * How `b_dec` is initialised.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type BDecInitMethod, ConfigError, resolveSaeConfig } from "./config.ts";
+ * const bDecInitMethod: BDecInitMethod = "mean";
+ * assert.equal(resolveSaeConfig({ dIn: 2, dSae: 1, bDecInitMethod }).bDecInitMethod, "mean");
+ * const typo = "median" as BDecInitMethod;
+ * assert.throws(() => resolveSaeConfig({ dIn: 2, dSae: 1, bDecInitMethod: typo }), ConfigError);
+ * ```
+ */
 export type BDecInitMethod = "zeros" | "mean" | "geometric_median";
-/** The outer (full-width) reconstruction loss. */
+/**
+ * The outer (full-width) reconstruction loss.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { ReconstructionLoss } from "./config.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * const reconstructionLoss: ReconstructionLoss = "L2";
+ * const sae = new MatryoshkaSAE({ dIn: 4, dSae: 2, reconstructionLoss });
+ * const outer = sae.lossPlan().terms.find((t) => t.kind === "outer");
+ * assert.equal(outer?.reconKind, "l2"); // prefix terms stay MSE
+ * ```
+ */
 export type ReconstructionLoss = "MSE" | "L2";
 
-/** Every switch of a Matryoshka SAE. Defaults: {@link DEFAULT_SAE_CONFIG}. */
+/**
+ * Every switch of a Matryoshka SAE. Defaults: {@link DEFAULT_SAE_CONFIG}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_SAE_CONFIG, type SaeConfig, validateSaeConfig } from "./config.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * const config: SaeConfig = { ...DEFAULT_SAE_CONFIG, dIn: 8, dSae: 16, matryoshkaSteps: [4, 16] };
+ * validateSaeConfig(config);
+ * assert.equal(new MatryoshkaSAE(config).lossPlan().terms.length, 3); // 2 prefixes + outer
+ * ```
+ */
 export interface SaeConfig {
   /** Input width (the toy model's hidden dimension). */
   dIn: number;
@@ -57,7 +94,18 @@ export interface SaeConfig {
   includeBdecLoss: boolean;
 }
 
-/** The published defaults (SAELens 5 + `hedging_paper`), with the notebook's shape. */
+/**
+ * The published defaults (SAELens 5 + `hedging_paper`), with the notebook's shape.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_SAE_CONFIG, resolveSaeConfig } from "./config.ts";
+ * assert.equal(DEFAULT_SAE_CONFIG.bDecInitMethod, "geometric_median");
+ * assert.ok(Object.isFrozen(DEFAULT_SAE_CONFIG));
+ * assert.deepEqual(resolveSaeConfig({ dIn: 50, dSae: 4 }), DEFAULT_SAE_CONFIG);
+ * ```
+ */
 export const DEFAULT_SAE_CONFIG: Readonly<SaeConfig> = Object.freeze({
   dIn: 50,
   dSae: 4,
@@ -81,7 +129,20 @@ export const DEFAULT_SAE_CONFIG: Readonly<SaeConfig> = Object.freeze({
   includeBdecLoss: false,
 });
 
-/** Thrown for an invalid configuration; the message names the field. */
+/**
+ * Thrown for an invalid configuration; the message names the field.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ConfigError, resolveSaeConfig } from "./config.ts";
+ * assert.throws(() => resolveSaeConfig({ dIn: 0, dSae: 4 }), {
+ *   name: "ConfigError",
+ *   message: "Invalid SAE config: dIn must be a positive integer, got 0",
+ * });
+ * assert.equal(new ConfigError("bad").exitCode, 2);
+ * ```
+ */
 export class ConfigError extends Error {
   /** Always `"ConfigError"`. */
   override name = "ConfigError";
@@ -95,6 +156,17 @@ export class ConfigError extends Error {
  * decoder's transpose, `b_dec` applied to the input and initialised to zeros, prefixes `[1, 4]`,
  * no outer loss. Each of the notebook's SAEs overrides some of it (`useDeltaLoss`, `matryoshkaSteps`,
  * `matryoshkaInnerLossMultipliers`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NOTEBOOK_SAE_CONFIG } from "./config.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * const betas = [0.25, 1];
+ * const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, matryoshkaInnerLossMultipliers: betas });
+ * const terms = sae.lossPlan().terms.map((t) => [t.kind, t.end, t.reconMult]);
+ * assert.deepEqual(terms, [["prefix", 1, 0.25], ["prefix", 4, 1]]); // no outer term
+ * ```
  */
 export const NOTEBOOK_SAE_CONFIG: Readonly<SaeConfig> = Object.freeze({
   ...DEFAULT_SAE_CONFIG,
@@ -281,9 +353,10 @@ export function validateSaeConfig(config: SaeConfig): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveSaeConfig } from "./config.ts";
  * const config = resolveSaeConfig({ dIn: 50, dSae: 4, matryoshkaSteps: [1, 4] });
- * console.assert(config.l1Coefficient === 1e-3);
+ * assert.equal(config.l1Coefficient, 1e-3);
  * ```
  */
 export function resolveSaeConfig(

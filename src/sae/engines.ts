@@ -19,7 +19,24 @@ import type { ModelEntry } from "./model_table.ts";
 import type { Schedule } from "./train_settings.ts";
 import { type DataGroup, packWorld } from "./world.ts";
 
-/** Which training path to use: `auto` picks `fused` when the shape fits it. */
+/**
+ * Which training path to use: `auto` picks `fused` when the shape fits it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { EngineName } from "./engines.ts";
+ * import { trainToySae } from "./train.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const engine: EngineName = "kernels"; // the kernel set: any shape
+ * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4 });
+ * const model = new ToyModel({ nFeatures: 4, hiddenDim: 8 });
+ * const result = await trainToySae(sae, model, notebookTree(), { steps: 5, quiet: true, engine });
+ * assert.equal(result.stepsDone, 5);
+ * ```
+ */
 export type EngineName = "auto" | "fused" | "kernels";
 
 /** A running training path. */

@@ -16,7 +16,23 @@ import type { ParamLayout } from "./layout.ts";
 import type { MatryoshkaSAE } from "./sae.ts";
 import { Rng } from "../toy/rng.ts";
 
-/** A toy model as the initialisation needs it: its true feature directions. */
+/**
+ * A toy model as the initialisation needs it: its true feature directions.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type FeatureDirections, initSaeToMatchModel } from "./init.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * const swapped: FeatureDirections = { embedding: Float32Array.from([0, 1, 1, 0]), nFeatures: 2 };
+ * const sae = new MatryoshkaSAE({ dIn: 2, dSae: 2 });
+ * initSaeToMatchModel(sae, swapped);
+ * assert.deepEqual(Array.from(sae.wDec), [0, 1, 1, 0]);
+ * const model: FeatureDirections = new ToyModel({ nFeatures: 2, hiddenDim: 2 }); // one kind
+ * assert.equal(model.embedding.length, model.nFeatures * 2);
+ * ```
+ */
 export interface FeatureDirections {
   /** `[nFeatures][dIn]`: row f is true feature f's direction. */
   readonly embedding: Float32Array;
@@ -24,7 +40,23 @@ export interface FeatureDirections {
   readonly nFeatures: number;
 }
 
-/** Options of {@link initSaeToMatchModel}. */
+/**
+ * Options of {@link initSaeToMatchModel}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initSaeToMatchModel, type MatchModelOptions } from "./init.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * const model = { embedding: Float32Array.from([1, 0, 0, 1]), nFeatures: 2 };
+ * const options: MatchModelOptions = { noiseLevel: 0.1, featureOrdering: [1, 0], seed: 7 };
+ * const [a, b] = [0, 1].map(() => new MatryoshkaSAE({ dIn: 2, dSae: 2 }));
+ * initSaeToMatchModel(a!, model, options);
+ * initSaeToMatchModel(b!, model, options);
+ * assert.deepEqual(a!.params, b!.params); // the same noise for the same seed
+ * assert.ok(Math.abs(a!.wDec[1]! - 1) < 0.5); // W_dec[0] ≈ feature 1 = [0, 1], plus noise
+ * ```
+ */
 export interface MatchModelOptions {
   /** Standard deviation of Gaussian noise added to every encoder entry (default 0). */
   noiseLevel?: number;
@@ -49,12 +81,13 @@ export interface MatchModelOptions {
  *   in [0, nFeatures), at least k of them, the first k used), `seed` of the noise (default 0).
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MatryoshkaSAE } from "./sae.ts";
  * import { initSaeToMatchModel } from "./init.ts";
  * const sae = new MatryoshkaSAE({ dIn: 2, dSae: 2 });
  * const model = { embedding: Float32Array.from([1, 0, 0, 1]), nFeatures: 2 }; // 2 features in 2-d
  * initSaeToMatchModel(sae, model, { featureOrdering: [1, 0] });
- * console.assert(sae.wDec[1] === 1); // W_dec[0] = feature 1 = [0, 1]
+ * assert.deepEqual(Array.from(sae.wDec), [0, 1, 1, 0]); // W_dec[0] = feature 1 = [0, 1]
  * ```
  */
 export function initSaeToMatchModel(
@@ -75,11 +108,12 @@ export function initSaeToMatchModel(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MatryoshkaSAE } from "./sae.ts";
  * import { initSaeRandom } from "./init.ts";
  * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4, initEncoderAsDecoderTranspose: true });
  * initSaeRandom(sae, 42);
- * console.assert(sae.wEnc[1] === sae.wDec[8]); // W_enc[0][1] = W_dec[1][0]
+ * assert.equal(sae.wEnc[1], sae.wDec[8]); // W_enc[0][1] = W_dec[1][0]
  * ```
  */
 export function initSaeRandom(sae: MatryoshkaSAE, seed = 0): void {
@@ -103,11 +137,12 @@ export function initSaeRandom(sae: MatryoshkaSAE, seed = 0): void {
  * @param batch inputs `[rows][dIn]` (not needed for `zeros`).
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MatryoshkaSAE } from "./sae.ts";
  * import { initBDec } from "./init.ts";
  * const sae = new MatryoshkaSAE({ dIn: 2, dSae: 1, bDecInitMethod: "mean" });
  * initBDec(sae, Float32Array.from([0, 0, 2, 4]));
- * console.assert(sae.bDec[0] === 1 && sae.bDec[1] === 2);
+ * assert.deepEqual(Array.from(sae.bDec), [1, 2]);
  * ```
  */
 export function initBDec(

@@ -7,7 +7,21 @@
  * layout, so the optimiser is one loop over `M * size` floats.
  */
 
-/** Offsets (in floats) of the four tensors within one model's block, and the block size. */
+/**
+ * Offsets (in floats) of the four tensors within one model's block, and the block size.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type ParamLayout, paramLayout } from "./layout.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * const layout: ParamLayout = paramLayout(3, 2);
+ * assert.deepEqual(layout, { dIn: 3, dSae: 2, wEnc: 0, bEnc: 6, wDec: 8, bDec: 14, size: 17 });
+ * const sae = new MatryoshkaSAE({ dIn: 3, dSae: 2 });
+ * sae.params[layout.bDec] = 5; // b_dec[0]
+ * assert.equal(sae.bDec[0], 5);
+ * ```
+ */
 export interface ParamLayout {
   /** Input (activation) dimension of the SAE. */
   dIn: number;

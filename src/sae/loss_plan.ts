@@ -15,10 +15,37 @@
  */
 import type { SaeConfig } from "./config.ts";
 
-/** What a term is, for labelling per-term losses. */
+/**
+ * What a term is, for labelling per-term losses.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { LossTermKind } from "./loss_plan.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * const config = { dIn: 4, dSae: 4, matryoshkaSteps: [1, 4], includeBdecLoss: true };
+ * const sae = new MatryoshkaSAE(config);
+ * const kinds: LossTermKind[] = sae.lossPlan().terms.map((t) => t.kind);
+ * assert.deepEqual(kinds, ["bdec", "prefix", "prefix", "outer"]);
+ * ```
+ */
 export type LossTermKind = "prefix" | "outer" | "bdec";
 
-/** One additive term of the total loss. */
+/**
+ * One additive term of the total loss.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { LossTerm } from "./loss_plan.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * const config = { matryoshkaSteps: [1, 4], useDeltaLoss: true, skipOuterLoss: true };
+ * const sae = new MatryoshkaSAE({ dIn: 4, dSae: 4, ...config });
+ * const [inner, full]: LossTerm[] = sae.lossPlan().terms;
+ * assert.equal(inner?.l1Mult, 1e-3); // λ · γ · β with γ = β = 1
+ * assert.deepEqual([full?.end, full?.detachBelow, full?.l1Start], [4, 1, 1]); // delta loss
+ * ```
+ */
 export interface LossTerm {
   /** Whether the term is a Matryoshka prefix, the outer (full-width) loss or the `b_dec` term. */
   kind: LossTermKind;
@@ -40,7 +67,21 @@ export interface LossTerm {
   l1Mult: number;
 }
 
-/** The whole loss of one SAE. */
+/**
+ * The whole loss of one SAE.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type LossPlan, lossPlan } from "./loss_plan.ts";
+ * import { resolveSaeConfig } from "./config.ts";
+ * const config = resolveSaeConfig({ dIn: 4, dSae: 4, lpNorm: 2, matryoshkaSteps: [2, 4] });
+ * const plan: LossPlan = lossPlan(config);
+ * assert.equal(plan.terms.length, 3); // two prefixes and the outer loss
+ * assert.equal(plan.lpNorm, 2);
+ * assert.equal(plan.l1ByDecoderNorm, false);
+ * ```
+ */
 export interface LossPlan {
   /** The additive terms, in order (their sum is the total loss). */
   terms: LossTerm[];

@@ -5,7 +5,21 @@
  */
 import type { SaeConfig } from "./config.ts";
 
-/** One of the notebook's SAEs. */
+/**
+ * One of the notebook's SAEs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NOTEBOOK_SAE_CONFIG } from "./config.ts";
+ * import { type NotebookSae, NOTEBOOK_SAES } from "./notebook_saes.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * const spec: NotebookSae = NOTEBOOK_SAES.find((s) => s.name === "unbalanceable")!;
+ * assert.equal(spec.tree, "unbalanced");
+ * const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...spec.config });
+ * assert.deepEqual(sae.config.matryoshkaInnerLossMultipliers, [spec.beta, 1]);
+ * ```
+ */
 export interface NotebookSae {
   /** Its name in output folders and tables. */
   name: "detached" | "standard" | "balanced" | "unbalanceable";
@@ -26,11 +40,14 @@ export interface NotebookSae {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NOTEBOOK_SAE_CONFIG } from "./config.ts";
  * import { MatryoshkaSAE } from "./sae.ts";
  * import { NOTEBOOK_SAES } from "./notebook_saes.ts";
- * const saes = NOTEBOOK_SAES.map((spec) => new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...spec.config }));
- * console.assert(saes.length === 4);
+ * const saes = NOTEBOOK_SAES.map((spec) =>
+ *   new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...spec.config })
+ * );
+ * assert.equal(saes.length, 4);
  * ```
  */
 export const NOTEBOOK_SAES: readonly NotebookSae[] = [

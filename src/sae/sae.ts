@@ -6,7 +6,21 @@ import { resolveSaeConfig, type SaeConfig } from "./config.ts";
 import { type ParamLayout, paramLayout, paramViews } from "./layout.ts";
 import { type LossPlan, lossPlan } from "./loss_plan.ts";
 
-/** A Matryoshka SAE's configuration and parameters (zero until initialised or trained). */
+/**
+ * A Matryoshka SAE's configuration and parameters (zero until initialised or trained).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { ConfigError } from "./config.ts";
+ * const sae = new MatryoshkaSAE({ dIn: 3, dSae: 2, matryoshkaSteps: [1, 2] });
+ * assert.equal(sae.params.length, 3 * 2 + 2 + 2 * 3 + 3); // W_enc, b_enc, W_dec, b_dec
+ * sae.wDec.fill(1); // the tensor getters are views into params
+ * assert.equal(sae.params[sae.layout.wDec], 1);
+ * assert.throws(() => new MatryoshkaSAE({ dIn: 3, dSae: 2, matryoshkaSteps: [3] }), ConfigError);
+ * ```
+ */
 export class MatryoshkaSAE {
   /** The validated configuration (defaults filled in). */
   readonly config: SaeConfig;

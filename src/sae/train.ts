@@ -27,28 +27,95 @@ import { checkInteger, checkNonNegative } from "../check_value.ts";
 /** Tokens per step and the token budget of the published schedule. */
 export const PUBLISHED_TOKENS = 100_000_000;
 export const PUBLISHED_TOKENS_PER_STEP = 4096;
-/** Steps of the published schedule: `ceil(100M / 4096)` = 24,415. */
+/**
+ * Steps of the published schedule: `ceil(100M / 4096)` = 24,415.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PUBLISHED_STEPS } from "./train.ts";
+ * assert.equal(PUBLISHED_STEPS, 24_415); // the default of TrainOptions.steps
+ * assert.equal(PUBLISHED_STEPS * 4096 >= 100_000_000, true);
+ * ```
+ */
 export const PUBLISHED_STEPS: number = Math.ceil(PUBLISHED_TOKENS / PUBLISHED_TOKENS_PER_STEP);
 
 /**
  * The most optimiser steps one run may take: 2³¹ − 1. Step counters are 32-bit and evaluation
  * draws its held-out rows at steps from 2³¹, so training never reaches them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAX_STEPS, trainToySae } from "./train.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4 });
+ * const model = new ToyModel({ nFeatures: 4, hiddenDim: 8 });
+ * const tooLong = trainToySae(sae, model, notebookTree(), { steps: MAX_STEPS + 1 });
+ * await assert.rejects(tooLong, { name: "RangeError", message: /steps: expected an integer/ });
+ * ```
  */
 export const MAX_STEPS = 2 ** 31 - 1;
 
 /**
  * The most samples per step: 65,536 (16× the published 4,096 tokens per step). Batches above what
  * the fused kernel fits train on the kernel set; this bound keeps the per-model buffers small.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAX_BATCH_SIZE, trainToySae } from "./train.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4 });
+ * const model = new ToyModel({ nFeatures: 4, hiddenDim: 8 });
+ * const tooWide = trainToySae(sae, model, notebookTree(), { batchSize: MAX_BATCH_SIZE + 1 });
+ * await assert.rejects(tooWide, { name: "RangeError", message: /batchSize: expected an integer/ });
+ * ```
  */
 export const MAX_BATCH_SIZE = 65_536;
 
-/** Anything with a true-feature embedding `[nFeatures][dIn]` (a {@link ToyModel}). */
+/**
+ * Anything with a true-feature embedding `[nFeatures][dIn]` (a {@link ToyModel}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type EmbeddingSource, trainToySae } from "./train.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const embedding = new Float32Array(4 * 8).map((_, i) => i % 9 === 0 ? 1 : 0); // f along axis f
+ * const axes: EmbeddingSource = { embedding };
+ * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4 });
+ * const options = { steps: 5, quiet: true, engine: "kernels" } as const;
+ * assert.equal((await trainToySae(sae, axes, notebookTree(), options)).stepsDone, 5);
+ * ```
+ */
 export interface EmbeddingSource {
   /** `[nFeatures][dIn]`: row f is true feature f's direction. */
   readonly embedding: Float32Array;
 }
 
-/** Training options; every default is the published one. */
+/**
+ * Training options; every default is the published one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type TrainOptions, trainToySae } from "./train.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const model = new ToyModel({ nFeatures: 4, hiddenDim: 8 });
+ * const options: TrainOptions = { steps: 5, batchSize: 64, lr: 1e-3, seed: 9, quiet: true };
+ * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4 });
+ * const result = await trainToySae(sae, model, notebookTree(), { ...options, engine: "kernels" });
+ * assert.equal(result.stepsDone, 5);
+ * ```
+ */
 export interface TrainOptions {
   /** Optimiser steps (default 24,415). */
   steps?: number;
@@ -90,7 +157,29 @@ export interface TrainOptions {
   onProgress?: (update: ProgressUpdate) => void;
 }
 
-/** What the trainer reports every `progressEvery` steps. */
+/**
+ * What the trainer reports every `progressEvery` steps.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type ProgressUpdate, trainToySae } from "./train.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const updates: ProgressUpdate[] = [];
+ * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4 });
+ * const model = new ToyModel({ nFeatures: 4, hiddenDim: 8 });
+ * const onProgress = (update: ProgressUpdate) => updates.push(update);
+ * const options = { steps: 5, progressEvery: 2, quiet: true, onProgress };
+ * await trainToySae(sae, model, notebookTree(), { ...options, engine: "kernels" });
+ * assert.deepEqual(updates.map((u) => [u.step, u.totalSteps, u.losses.length]), [
+ *   [2, 5, 1],
+ *   [4, 5, 1],
+ *   [5, 5, 1],
+ * ]);
+ * ```
+ */
 export interface ProgressUpdate {
   /** Steps done when the losses were read. */
   step: number;
@@ -100,7 +189,30 @@ export interface ProgressUpdate {
   losses: number[];
 }
 
-/** One SAE to train: the SAE (initialised), its data, and an optional data seed and name. */
+/**
+ * One SAE to train: the SAE (initialised), its data, and an optional data seed and name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type TrainRun, trainToySaes } from "./train.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const model = new ToyModel({ nFeatures: 4, hiddenDim: 8 });
+ * const tree = notebookTree();
+ * const runs: TrainRun[] = ["a", "b"].map((name) => ({
+ *   sae: new MatryoshkaSAE({ dIn: 8, dSae: 4 }),
+ *   model,
+ *   tree,
+ *   seed: 7,
+ *   name,
+ * }));
+ * const results = await trainToySaes(runs, { steps: 5, quiet: true, engine: "kernels" });
+ * assert.deepEqual(results.map((r) => r.name), ["a", "b"]);
+ * assert.deepEqual(runs[0]!.sae.params, runs[1]!.sae.params); // same start, same batches
+ * ```
+ */
 export interface TrainRun {
   /** The SAE to train, already initialised; its params are overwritten with the result. */
   sae: MatryoshkaSAE;
@@ -114,7 +226,25 @@ export interface TrainRun {
   name?: string;
 }
 
-/** The final loss record of one model (the last step's batch). */
+/**
+ * The final loss record of one model (the last step's batch).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type FinalLosses, trainToySae } from "./train.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4, matryoshkaSteps: [1, 4], skipOuterLoss: true });
+ * const model = new ToyModel({ nFeatures: 4, hiddenDim: 8 });
+ * const options = { steps: 5, quiet: true, engine: "kernels" } as const;
+ * const losses: FinalLosses = (await trainToySae(sae, model, notebookTree(), options)).finalLosses;
+ * assert.equal(losses.recon.length, 2); // one entry per term of sae.lossPlan()
+ * const sum = [...losses.recon, ...losses.l1].reduce((a, b) => a + b, 0);
+ * assert.ok(Math.abs(sum - losses.total) <= 1e-5 * losses.total);
+ * ```
+ */
 export interface FinalLosses {
   /** Total loss of the last step, all terms multiplied and summed. */
   total: number;
@@ -126,7 +256,25 @@ export interface FinalLosses {
   l1: number[];
 }
 
-/** Thrown (or reported per model) when a model's loss or gradient stopped being finite. */
+/**
+ * Thrown (or reported per model) when a model's loss or gradient stopped being finite.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TrainingDivergedError, trainToySae } from "./train.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4 });
+ * const model = new ToyModel({ nFeatures: 4, hiddenDim: 8 });
+ * const options = { steps: 5, lr: 1e38, quiet: true, engine: "kernels" } as const; // blows up
+ * await assert.rejects(
+ *   trainToySae(sae, model, notebookTree(), options),
+ *   (error) => error instanceof TrainingDivergedError && error.model === "#0" && error.step > 0,
+ * );
+ * ```
+ */
 export class TrainingDivergedError extends Error {
   /** Error name shown in stack traces and messages. */
   override name = "TrainingDivergedError";
@@ -148,7 +296,25 @@ export class TrainingDivergedError extends Error {
     "those before that step";
 }
 
-/** The outcome of one run; its `sae.params` hold the trained parameters. */
+/**
+ * The outcome of one run; its `sae.params` hold the trained parameters.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type TrainResult, trainToySaes } from "./train.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4 });
+ * const run = { sae, model: new ToyModel({ nFeatures: 4, hiddenDim: 8 }), tree: notebookTree() };
+ * const options = { steps: 5, quiet: true, engine: "kernels" } as const;
+ * const [result]: TrainResult[] = await trainToySaes([run], options);
+ * assert.equal(result?.name, "#0");
+ * assert.equal(result?.stepsDone, 5);
+ * assert.equal(result?.error, undefined); // set only when the model diverged
+ * ```
+ */
 export interface TrainResult {
   /** The run's name (its `TrainRun.name`, or `#i`). */
   name: string;
@@ -171,6 +337,14 @@ function optimizerOf(options: TrainOptions): OptimizerSettings {
 /**
  * Training samples the `b_dec` initialisation reads at least: 4,096 (the published tokens per
  * step), i.e. the run's first ⌈4096 / batchSize⌉ batches.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { B_DEC_INIT_SAMPLES } from "./train.ts";
+ * assert.equal(B_DEC_INIT_SAMPLES, 4096);
+ * assert.equal(Math.ceil(B_DEC_INIT_SAMPLES / 128), 32); // batches read at the default batch size
+ * ```
  */
 export const B_DEC_INIT_SAMPLES = PUBLISHED_TOKENS_PER_STEP;
 
@@ -240,6 +414,25 @@ function dataGroups(
 /**
  * Trains every run together on the GPU and writes the trained parameters into each run's
  * `sae.params`. A model that diverges stops at that step and gets `error`; the others finish.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { trainToySaes } from "./train.ts";
+ * import { initSaeToMatchModel } from "./init.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const model = new ToyModel({ nFeatures: 4, hiddenDim: 8 });
+ * const config = { dIn: 8, dSae: 4, matryoshkaSteps: [1, 4] };
+ * const runs = [0, 0.25].map((beta) => {
+ *   const sae = new MatryoshkaSAE({ ...config, matryoshkaInnerLossMultipliers: [beta, 1] });
+ *   initSaeToMatchModel(sae, model);
+ *   return { sae, model, tree: notebookTree(), name: `β = ${beta}` };
+ * });
+ * const results = await trainToySaes(runs, { steps: 5, quiet: true, engine: "kernels" });
+ * assert.deepEqual(results.map((r) => [r.name, r.stepsDone]), [["β = 0", 5], ["β = 0.25", 5]]);
+ * ```
  */
 export async function trainToySaes(
   runs: readonly TrainRun[],
@@ -365,6 +558,23 @@ export async function trainToySaes(
  * Trains one SAE (the notebook's `train_toy_sae(sae, toy_model, feat_generator.sample)`).
  *
  * @throws {TrainingDivergedError} when the loss or gradient stops being finite.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { trainToySae } from "./train.ts";
+ * import { initSaeRandom } from "./init.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const model = new ToyModel({ nFeatures: 4, hiddenDim: 8 });
+ * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4 });
+ * initSaeRandom(sae, 1);
+ * const before = sae.params.slice();
+ * const options = { steps: 5, quiet: true, engine: "kernels" } as const;
+ * const result = await trainToySae(sae, model, notebookTree(), options);
+ * assert.equal(result.stepsDone, 5);
+ * assert.notDeepEqual(sae.params, before); // trained in place
+ * ```
  */
 export async function trainToySae(
   sae: MatryoshkaSAE,

@@ -4,7 +4,20 @@
  * paths (src/sae/engines.ts), the model table and the float64 reference all take these types.
  */
 
-/** Optimiser settings of one model: Adam (bias-corrected, no weight decay), global-norm clip. */
+/**
+ * Optimiser settings of one model: Adam (bias-corrected, no weight decay), global-norm clip.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type OptimizerSettings, PUBLISHED_OPTIMIZER } from "./train_settings.ts";
+ * import type { TrainOptions } from "./train.ts";
+ * const unclipped: OptimizerSettings = { ...PUBLISHED_OPTIMIZER, clipNorm: 0 };
+ * const options: TrainOptions = { ...unclipped, steps: 1000 }; // the trainer takes each field
+ * assert.equal(options.clipNorm, 0);
+ * assert.equal(options.beta1, 0);
+ * ```
+ */
 export interface OptimizerSettings {
   /** Base learning rate; the run's {@link Schedule} scales it during warm-up and decay. */
   lr: number;
@@ -24,9 +37,10 @@ export interface OptimizerSettings {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PUBLISHED_OPTIMIZER } from "./train_settings.ts";
  * const faster = { ...PUBLISHED_OPTIMIZER, lr: 1e-3 };
- * console.assert(faster.beta2 === 0.999);
+ * assert.equal(faster.beta2, 0.999);
  * ```
  */
 export const PUBLISHED_OPTIMIZER: Readonly<OptimizerSettings> = Object.freeze({

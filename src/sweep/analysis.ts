@@ -28,7 +28,26 @@ export function samplesOf(rows: readonly SweepRow[], tree: SweepTree): BalanceSa
   }));
 }
 
-/** The balance of each tree, or why there is none. */
+/**
+ * The balance of each tree, or why there is none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { TreeBalance } from "./analysis.ts";
+ * import { notebookSweepTrees } from "./axes.ts";
+ * import { findBalance } from "./balance.ts";
+ * import { balanceLines } from "./verdict.ts";
+ * const [balanced, unbalanced] = notebookSweepTrees();
+ * const balances: TreeBalance[] = [
+ *   { tree: balanced!, balance: findBalance([{ beta: 0.25, encoder: [0.01, 0, -0.01] }]) },
+ *   { tree: unbalanced!, balance: "every SAE of the tree diverged" },
+ * ];
+ * const lines = balanceLines(balances);
+ * assert.match(lines[0]!, /^balanced: balanceable — at β\* = 0\.25/);
+ * assert.equal(lines.at(-1), "unbalanced: no result: every SAE of the tree diverged");
+ * ```
+ */
 export interface TreeBalance {
   /** The tree. */
   tree: SweepTree;

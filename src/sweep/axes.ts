@@ -12,7 +12,18 @@ import { notebookTree } from "../toy/notebook_trees.ts";
 import type { TreeFeatureGenerator, TreeNode } from "../toy/tree.ts";
 import { readTreeFile } from "../toy/tree_json.ts";
 
-/** A bad sweep axis or setting; the message names the flag. */
+/**
+ * A bad sweep axis or setting; the message names the flag.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseBetas, SweepAxisError } from "./axes.ts";
+ * assert.throws(() => parseBetas("0,-1"), SweepAxisError);
+ * assert.throws(() => parseBetas("0,-1"), /^SweepAxisError: Invalid --betas: expected values ≥ 0/);
+ * assert.equal(new SweepAxisError("Invalid --seeds").exitCode, 2);
+ * ```
+ */
 export class SweepAxisError extends RangeError {
   /** Always `"SweepAxisError"`. */
   override name = "SweepAxisError";
@@ -32,12 +43,33 @@ export function clip(text: string, max = 60): string {
 /**
  * The most read-out features of one sweep tree: 1,024. Each SAE has one latent per feature, and the
  * toy model's orthogonalisation grows with features² (about 2 minutes at this bound on a CPU).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAX_SWEEP_FEATURES, parseChildProbs, SweepAxisError } from "./axes.ts";
+ * // The parent is one of the features, so a tree has at most MAX_SWEEP_FEATURES - 1 children.
+ * const probs = (n: number) => Array(n).fill(0.1).join(",");
+ * assert.equal(parseChildProbs(probs(MAX_SWEEP_FEATURES - 1)).length, 1023);
+ * assert.throws(() => parseChildProbs(probs(MAX_SWEEP_FEATURES)), SweepAxisError);
+ * ```
  */
 export const MAX_SWEEP_FEATURES = 1024;
 
 /**
  * The most grid SAEs of one sweep (trees × β × seeds): 100,000. Every row is held in memory and
  * recorded (about 2 kB each); larger studies run as several sweeps.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_BETAS, MAX_SWEEP_SAES, SweepAxisError } from "./axes.ts";
+ * import { runSweep } from "./run_sweep.ts";
+ * assert.equal(MAX_SWEEP_SAES, 100_000);
+ * // 2 trees × 22 β × 5,000 seeds = 220,000 SAEs: refused before anything is written or trained.
+ * assert.equal(DEFAULT_BETAS.length, 22);
+ * await assert.rejects(runSweep({ out: "never-written", seeds: 5_000 }), SweepAxisError);
+ * ```
  */
 export const MAX_SWEEP_SAES = 100_000;
 
@@ -47,7 +79,19 @@ export function showProbs(probs: readonly number[], shown = 6): string {
   return `${probs.slice(0, shown).join(", ")}, … (${probs.length} children)`;
 }
 
-/** The default β grid: 0, 0.05, …, 1 and ∞ (the detached setup). */
+/**
+ * The default β grid: 0, 0.05, …, 1 and ∞ (the detached setup).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_BETAS } from "./axes.ts";
+ * assert.equal(DEFAULT_BETAS.length, 22);
+ * assert.deepEqual(DEFAULT_BETAS.slice(0, 3), [0, 0.05, 0.1]);
+ * assert.deepEqual(DEFAULT_BETAS.slice(-2), [1, Infinity]);
+ * assert.ok(Object.isFrozen(DEFAULT_BETAS));
+ * ```
+ */
 export const DEFAULT_BETAS: readonly number[] = Object.freeze([
   ...Array.from({ length: 21 }, (_, i) => Math.round(i * 5) / 100),
   Infinity,
@@ -64,8 +108,9 @@ export function formatBeta(beta: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseBetas } from "./axes.ts";
- * parseBetas("0,0.25,inf"); // [0, 0.25, Infinity]
+ * assert.deepEqual(parseBetas("inf,0.25, 0"), [0, 0.25, Infinity]);
  * ```
  */
 export function parseBetas(text: string): number[] {
@@ -106,6 +151,16 @@ export function checkBetas(betas: readonly number[]): number[] {
 /**
  * Parses one `--child-probs` value: comma-separated firing probabilities in [0, 1] of the
  * notebook tree's read-out children (each given value builds one tree).
+ *
+ * @throws {SweepAxisError} for an empty list, a value that is not a number in [0, 1], or more
+ *   than `MAX_SWEEP_FEATURES - 1` children.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseChildProbs } from "./axes.ts";
+ * assert.deepEqual(parseChildProbs("0.02, 0.15,0.5"), [0.02, 0.15, 0.5]);
+ * assert.throws(() => parseChildProbs("0.5,1.5"), /^SweepAxisError: Invalid --child-probs/);
+ * ```
  */
 export function parseChildProbs(text: string): number[] {
   if (text.trim() === "") {
@@ -145,7 +200,17 @@ export function checkChildProbs(probs: readonly number[]): number[] {
   return [...probs];
 }
 
-/** Which part of the combinations a machine runs: those with `index % count === shard.index`. */
+/**
+ * Which part of the combinations a machine runs: those with `index % count === shard.index`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatShard, type Shard } from "./axes.ts";
+ * const shard: Shard = { index: 1, count: 3 }; // the second of three machines
+ * assert.equal(formatShard(shard), "1/3");
+ * ```
+ */
 export interface Shard {
   /** This shard, from 0. */
   index: number;
@@ -153,7 +218,18 @@ export interface Shard {
   count: number;
 }
 
-/** Parses `--shard i/n` (0 ≤ i < n). */
+/**
+ * Parses `--shard i/n` (0 ≤ i < n).
+ *
+ * @throws {SweepAxisError} for text that is not `i/n` or an index outside 0 ≤ i < n.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseShard, SweepAxisError } from "./axes.ts";
+ * assert.deepEqual(parseShard(" 1 / 4 "), { index: 1, count: 4 });
+ * assert.throws(() => parseShard("4/4"), SweepAxisError);
+ * ```
+ */
 export function parseShard(text: string): Shard {
   const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
   if (!match) fail("shard", "i/n with integers 0 ≤ i < n, e.g. 0/2", `"${text}"`);
@@ -177,7 +253,25 @@ export function formatShard(shard: Shard | null): string | null {
   return shard ? `${shard.index}/${shard.count}` : null;
 }
 
-/** A tree of the sweep: its name (used in file names), the tree, its parent and children. */
+/**
+ * A tree of the sweep: its name (used in file names), the tree, its parent and children.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { degenerateReason, type SweepTree } from "./axes.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const tree: SweepTree = {
+ *   name: "pair",
+ *   tree: notebookTree([0.1, 0.3]),
+ *   parent: 0,
+ *   children: [1, 2],
+ *   childProbs: [0.1, 0.3],
+ *   source: "child-probs",
+ * };
+ * assert.equal(degenerateReason(tree), null); // the parent and both children fire
+ * ```
+ */
 export interface SweepTree {
   /** Unique name, letters, digits, `.`, `_` and `-` only (it names files). */
   name: string;
@@ -193,7 +287,20 @@ export interface SweepTree {
   source: TreeSource;
 }
 
-/** Where a sweep tree came from: the notebook's defaults, `--child-probs` or `--tree`. */
+/**
+ * Where a sweep tree came from: the notebook's defaults, `--child-probs` or `--tree`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sweepTree, type TreeSource } from "./axes.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const source: TreeSource = "child-probs";
+ * assert.equal(sweepTree("one-child", notebookTree([0.3]), source).source, "child-probs");
+ * // The source also names the flag of a refusal.
+ * assert.throws(() => sweepTree("no spaces", notebookTree(), source), /Invalid --child-probs/);
+ * ```
+ */
 export type TreeSource = "notebook" | "child-probs" | "file";
 
 /** The parent (feature 0) and its read-out children of `tree`, or a reason why there are none. */
@@ -215,6 +322,14 @@ const MAX_NAME_LENGTH = 100;
  * Why the balance question has no answer on this tree, or null: the parent (feature 0) or a child
  * never fires (a probability of 0 on its path from the root, or a magnitude that is always 0), so
  * latent 0 has nothing to hedge or absorb and a verdict would be vacuous.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { childProbsTree, degenerateReason, notebookSweepTrees } from "./axes.ts";
+ * assert.equal(degenerateReason(notebookSweepTrees()[0]!), null);
+ * assert.equal(degenerateReason(childProbsTree([0, 0.5])), "child 1 (p=0) never fires");
+ * ```
  */
 export function degenerateReason(tree: SweepTree): string | null {
   const nodes = tree.tree.features;
@@ -236,6 +351,16 @@ export function degenerateReason(tree: SweepTree): string | null {
  *
  * @param source where the tree came from (names the flag in error messages).
  * @throws {SweepAxisError} for a name that cannot name files or a tree without a parent.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SweepAxisError, sweepTree } from "./axes.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const wide = sweepTree("wide", notebookTree([0.1, 0.2, 0.3, 0.4]));
+ * assert.deepEqual([wide.parent, wide.children, wide.source], [0, [1, 2, 3, 4], "file"]);
+ * assert.deepEqual(wide.childProbs, [0.1, 0.2, 0.3, 0.4]);
+ * assert.throws(() => sweepTree("a/b", notebookTree()), SweepAxisError); // not a file name
+ * ```
  */
 export function sweepTree(
   name: string,
@@ -274,6 +399,16 @@ export function sweepTree(
 /**
  * The notebook's tree with the given children's probabilities, named `probs-0.02-0.15-0.5` (or,
  * when that is longer than a file name should be, `probs-N-children-<hash>`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { childProbsTree } from "./axes.ts";
+ * const tree = childProbsTree([0.02, 0.15, 0.5]);
+ * assert.equal(tree.name, "probs-0.02-0.15-0.5");
+ * assert.deepEqual([tree.children, tree.source], [[1, 2, 3], "child-probs"]);
+ * assert.match(childProbsTree(Array(40).fill(0.125)).name, /^probs-40-children-[0-9a-f]{8}$/);
+ * ```
  */
 export function childProbsTree(probs: readonly number[]): SweepTree {
   const checked = checkChildProbs(probs);
@@ -289,7 +424,19 @@ export function childProbsTree(probs: readonly number[]): SweepTree {
   return sweepTree(name, notebookTree(checked), "child-probs");
 }
 
-/** The notebook's two trees: `balanced` (0.15, 0.15, 0.15) and `unbalanced` (0.02, 0.15, 0.5). */
+/**
+ * The notebook's two trees: `balanced` (0.15, 0.15, 0.15) and `unbalanced` (0.02, 0.15, 0.5).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { notebookSweepTrees } from "./axes.ts";
+ * const [balanced, unbalanced] = notebookSweepTrees();
+ * assert.deepEqual([balanced!.name, unbalanced!.name], ["balanced", "unbalanced"]);
+ * assert.deepEqual(unbalanced!.childProbs, [0.02, 0.15, 0.5]);
+ * assert.equal(unbalanced!.source, "notebook");
+ * ```
+ */
 export function notebookSweepTrees(): SweepTree[] {
   return [
     sweepTree("balanced", notebookTree([0.15, 0.15, 0.15]), "notebook"),
@@ -297,7 +444,25 @@ export function notebookSweepTrees(): SweepTree[] {
   ];
 }
 
-/** A tree file (published JSON format, validated), named after the file without `.json`. */
+/**
+ * A tree file (published JSON format, validated), named after the file without `.json`.
+ *
+ * @throws {SweepAxisError} for a file that cannot be read or is not a valid tree, or a tree
+ *   without a parent.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SweepAxisError, treeFileTree } from "./axes.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * import { treeToJson } from "../toy/tree_json.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/my tree.json`, JSON.stringify(treeToJson(notebookTree([0.3]))));
+ * const tree = await treeFileTree(`${dir}/my tree.json`);
+ * assert.deepEqual([tree.name, tree.childProbs, tree.source], ["my_tree", [0.3], "file"]);
+ * await assert.rejects(treeFileTree(`${dir}/missing.json`), SweepAxisError);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export async function treeFileTree(path: string): Promise<SweepTree> {
   const base = path.replace(/\\/g, "/").split("/").pop()!.replace(/\.json$/i, "");
   const name = base.replace(/[^A-Za-z0-9._-]/g, "_") || "tree";
@@ -324,7 +489,18 @@ export function checkTrees(trees: readonly SweepTree[]): SweepTree[] {
   return [...trees];
 }
 
-/** Gives repeated names a `-2`, `-3`, … suffix (tree files with the same base name). */
+/**
+ * Gives repeated names a `-2`, `-3`, … suffix (tree files with the same base name).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sweepTree, uniqueTreeNames } from "./axes.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * const trees = [0.1, 0.2, 0.3].map((p) => sweepTree("tree", notebookTree([p])));
+ * assert.deepEqual(uniqueTreeNames(trees).map((t) => t.name), ["tree", "tree-2", "tree-3"]);
+ * ```
+ */
 export function uniqueTreeNames(trees: readonly SweepTree[]): SweepTree[] {
   const count = new Map<string, number>();
   return trees.map((t) => {

@@ -11,7 +11,18 @@
  * candidate but cannot be bisected.
  */
 
-/** One trained SAE as the finder sees it. */
+/**
+ * One trained SAE as the finder sees it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type BalanceSample, findBalance } from "./balance.ts";
+ * const sample: BalanceSample = { beta: 0.5, encoder: [0.01, -0.01], decoder: [0.3, 0.2] };
+ * const balance = findBalance([sample]);
+ * assert.deepEqual([balance.betaStar, balance.decoder], [0.5, [0.3, 0.2]]);
+ * ```
+ */
 export interface BalanceSample {
   /** β of the SAE (Infinity: the detached setup). */
   beta: number;
@@ -21,7 +32,21 @@ export interface BalanceSample {
   decoder?: number[];
 }
 
-/** Mean, minimum and maximum over seeds, per child. */
+/**
+ * Mean, minimum and maximum over seeds, per child.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { balanceCurve, type SeedStats } from "./balance.ts";
+ * const [point] = balanceCurve([
+ *   { beta: 0, encoder: [-0.1, 0.5] },
+ *   { beta: 0, encoder: [-0.3, 0.5] },
+ * ]);
+ * const stats: SeedStats = point!.encoder;
+ * assert.deepEqual(stats, { mean: [-0.2, 0.5], min: [-0.3, 0.5], max: [-0.1, 0.5] });
+ * ```
+ */
 export interface SeedStats {
   /** Mean over seeds, per child. */
   mean: number[];
@@ -31,7 +56,22 @@ export interface SeedStats {
   max: number[];
 }
 
-/** The curve at one β. */
+/**
+ * The curve at one β.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { balanceCurve, type BalanceCurvePoint } from "./balance.ts";
+ * const curve: BalanceCurvePoint[] = balanceCurve([
+ *   { beta: Infinity, encoder: [0.2, 0.1] },
+ *   { beta: 0.25, encoder: [0.01, -0.04] },
+ * ]);
+ * assert.deepEqual(curve.map((p) => p.beta), [0.25, Infinity]);
+ * assert.deepEqual([curve[0]!.seeds, curve[0]!.objective], [1, 0.04]);
+ * assert.ok(curve[0]!.decoder.mean.every(Number.isNaN)); // no decoder components given
+ * ```
+ */
 export interface BalanceCurvePoint {
   /** β of the point (Infinity: the detached setup). */
   beta: number;
@@ -45,7 +85,22 @@ export interface BalanceCurvePoint {
   objective: number;
 }
 
-/** The finder's answer for one tree. */
+/**
+ * The finder's answer for one tree.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type Balance, findBalance } from "./balance.ts";
+ * const balance: Balance = findBalance([
+ *   { beta: 0, encoder: [-0.3, -0.1] },
+ *   { beta: 0.5, encoder: [0.01, -0.06] },
+ *   { beta: 1, encoder: [0.2, 0.3] },
+ * ]);
+ * assert.deepEqual([balance.betaStar, balance.worstChild, balance.maxResidual], [0.5, 1, 0.06]);
+ * assert.equal(balance.balanceable, false); // 0.06 is not below the default tolerance 0.02
+ * ```
+ */
 export interface Balance {
   /** The β minimising the objective (Infinity when the detached setup does best). */
   betaStar: number;
@@ -95,6 +150,18 @@ function stats(lists: number[][], width: number): SeedStats {
  * non-finite encoder component (diverged SAEs) are left out.
  *
  * @throws {RangeError} when samples disagree on the number of children.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { balanceCurve } from "./balance.ts";
+ * const curve = balanceCurve([
+ *   { beta: 0.5, encoder: [0.1, -0.1] },
+ *   { beta: 0, encoder: [-0.4, -0.2] },
+ *   { beta: 0.5, encoder: [NaN, 0] }, // diverged: left out
+ * ]);
+ * assert.deepEqual(curve.map((p) => [p.beta, p.seeds, p.objective]), [[0, 1, 0.4], [0.5, 1, 0.1]]);
+ * assert.throws(() => balanceCurve([{ beta: 0, encoder: [0] }, { beta: 1, encoder: [0, 0] }]));
+ * ```
  */
 export function balanceCurve(samples: readonly BalanceSample[]): BalanceCurvePoint[] {
   const usable = samples.filter(isUsable);
@@ -137,13 +204,15 @@ function bestIndex(curve: readonly BalanceCurvePoint[]): number {
  * @throws {RangeError} when no sample is usable.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { findBalance } from "./balance.ts";
  * const balance = findBalance([
  *   { beta: 0, encoder: [-0.3, -0.3] },
  *   { beta: 0.25, encoder: [0.01, -0.01] },
  *   { beta: Infinity, encoder: [0.2, 0.2] },
  * ]);
- * console.assert(balance.betaStar === 0.25 && balance.balanceable);
+ * assert.equal(balance.betaStar, 0.25);
+ * assert.ok(balance.balanceable);
  * ```
  */
 export function findBalance(
@@ -189,12 +258,14 @@ export function findBalance(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { refinementBetas } from "./balance.ts";
- * refinementBetas([
+ * const next = refinementBetas([
  *   { beta: 0, encoder: [-0.3] },
  *   { beta: 0.2, encoder: [-0.05] },
  *   { beta: 0.4, encoder: [0.1] },
- * ]); // [0.1, 0.3]
+ * ]);
+ * assert.deepEqual(next, [0.1, 0.3]);
  * ```
  */
 export function refinementBetas(samples: readonly BalanceSample[]): number[] {

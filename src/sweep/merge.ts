@@ -32,7 +32,19 @@ import { DEFAULT_TOLERANCE } from "./run_sweep.ts";
 import { SweepAxisError } from "./axes.ts";
 import { balanceLines } from "./verdict.ts";
 
-/** Settings of {@link mergeSweeps}. */
+/**
+ * Settings of {@link mergeSweeps}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type MergeOptions, mergeSweeps } from "./merge.ts";
+ * import { SweepAxisError } from "./axes.ts";
+ * const options: MergeOptions = { inputs: [], out: "never-written", log: () => {} };
+ * await assert.rejects(mergeSweeps(options), SweepAxisError); // at least one input is needed
+ * await assert.rejects(mergeSweeps({ ...options, tolerance: 0 }), /Invalid --tolerance/);
+ * ```
+ */
 export interface MergeOptions {
   /** The sweep folders to combine (at least one). */
   inputs: readonly string[];
@@ -44,7 +56,21 @@ export interface MergeOptions {
   log?: (line: string) => void;
 }
 
-/** What {@link mergeSweeps} returns. */
+/**
+ * What {@link mergeSweeps} returns.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type MergeResult, mergeSweeps } from "./merge.ts";
+ * const summary = (r: MergeResult) => `${r.rows.length} SAEs, ${r.duplicates} twice, ${r.out}`;
+ * const dir = await Deno.makeTempDir();
+ * // An empty folder is not a sweep: nothing is merged or written, so there is nothing to sum up.
+ * const merged = mergeSweeps({ inputs: [dir], out: `${dir}/merged`, log: () => {} });
+ * await assert.rejects(merged.then(summary), /not a sweep folder/);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface MergeResult {
   /** The merged folder. */
   out: string;
@@ -65,6 +91,19 @@ export interface MergeResult {
  *
  * @throws {SweepFolderError} when an input is not a sweep folder, when the inputs' settings differ (naming
  *   the flag), or when `out` holds anything but an earlier merge.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mergeSweeps } from "./merge.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dir}/notes`); // a folder, but without a sweep's manifest.json
+ * await assert.rejects(
+ *   mergeSweeps({ inputs: [`${dir}/notes`], out: `${dir}/merged`, log: () => {} }),
+ *   /^SweepFolderError: Invalid --merge .*notes: not a sweep folder \(no manifest\.json\)$/,
+ * );
+ * await assert.rejects(Deno.stat(`${dir}/merged`), Deno.errors.NotFound); // nothing was written
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function mergeSweeps(options: MergeOptions): Promise<MergeResult> {
   const log = options.log ?? ((line: string) => console.log(line));

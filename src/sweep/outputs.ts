@@ -93,7 +93,26 @@ export function sweepCsv(rows: readonly SweepRow[], columns?: readonly CsvColumn
   return lines.join("\n") + "\n";
 }
 
-/** The settings recorded in `sweep.json`. */
+/**
+ * The settings recorded in `sweep.json`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sweepJson, type SweepJsonSettings } from "./outputs.ts";
+ * const settings: SweepJsonSettings = {
+ *   steps: 300,
+ *   batchSize: 128,
+ *   lr: 3e-4,
+ *   betas: [0, 0.25, "inf"],
+ *   seeds: 2,
+ *   tolerance: 0.02,
+ *   refineRounds: 0,
+ *   shard: "0/2",
+ * };
+ * assert.deepEqual(sweepJson(settings, false, [], []).settings.betas, [0, 0.25, "inf"]);
+ * ```
+ */
 export interface SweepJsonSettings {
   /** Optimiser steps per SAE. */
   steps: number;
@@ -113,7 +132,21 @@ export interface SweepJsonSettings {
   shard: string | null;
 }
 
-/** The balance finder's result for one tree in `sweep.json`. */
+/**
+ * The balance finder's result for one tree in `sweep.json`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { treeJson, type SweepJsonTree } from "./outputs.ts";
+ * import { findBalance } from "./balance.ts";
+ * const balance = findBalance([{ beta: 0, encoder: [-0.3] }, { beta: Infinity, encoder: [0.01] }]);
+ * const entry: SweepJsonTree = treeJson("single", [0.2], balance);
+ * assert.deepEqual([entry.betaStar, entry.balanceable, entry.localMinima], ["inf", true, ["inf"]]);
+ * const failed: SweepJsonTree = treeJson("single", [0.2], "every SAE diverged");
+ * assert.deepEqual([failed.balanceable, failed.error], [null, "every SAE diverged"]);
+ * ```
+ */
 export interface SweepJsonTree {
   /** Name of the tree (`balanced` and `unbalanced` for the defaults). */
   name: string;
@@ -139,7 +172,25 @@ export interface SweepJsonTree {
   error?: string;
 }
 
-/** The content of `sweep.json`. */
+/**
+ * The content of `sweep.json`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type SweepJson, sweepJson, sweepJsonText, treeJson } from "./outputs.ts";
+ * const run = { steps: 5, batchSize: 128, lr: 3e-4, betas: [0, 1], seeds: 1 };
+ * const doc: SweepJson = sweepJson(
+ *   { ...run, tolerance: 0.02, refineRounds: 0, shard: null },
+ *   false,
+ *   [treeJson("pair", [0.1, 0.3], "no SAE of the tree was trained")],
+ *   [],
+ * );
+ * assert.deepEqual([doc.format, doc.version, doc.complete], ["matryoshka-gpu sweep", 1, false]);
+ * assert.equal(doc.trees[0]!.error, "no SAE of the tree was trained");
+ * assert.deepEqual(JSON.parse(sweepJsonText(doc)), doc);
+ * ```
+ */
 export interface SweepJson {
   /** Always `"matryoshka-gpu sweep"`. */
   format: "matryoshka-gpu sweep";

@@ -12,7 +12,27 @@ import { decoderCosSims, encoderCosSims } from "../metrics/cosine.ts";
 import { resolvedSteps } from "../sae/loss_plan.ts";
 import type { SaeMetrics } from "../metrics/evaluate.ts";
 
-/** What the sweep records for one SAE. */
+/**
+ * What the sweep records for one SAE.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rowToJson, type SweepRow } from "./rows.ts";
+ * const id = { tree: "pair", childProbs: [0.1, 0.3], beta: Infinity, seed: 0, round: 0 };
+ * const row: SweepRow = {
+ *   ...id,
+ *   encoderCos: [0.9, 0.2, 0.1],
+ *   decoderCos: [0.95, 0.3, NaN],
+ *   losses: { total: 0.5, gradNorm: 1.2, recon: [0.2, 0.1], l1: [0.1, 0.1] },
+ *   stepsDone: 300,
+ *   divergedAt: null,
+ *   metrics: { l0: 1.4 },
+ * };
+ * const json = rowToJson(row);
+ * assert.deepEqual([json.beta, json.decoderCos], ["inf", [0.95, 0.3, null]]);
+ * ```
+ */
 export interface SweepRow {
   /** Name of the tree. */
   tree: string;
@@ -116,7 +136,27 @@ export function metricColumns(m: SaeMetrics): Record<string, number> {
   return columns;
 }
 
-/** A sweep row as written to sweep.json (β = ∞ as the string "inf"). */
+/**
+ * A sweep row as written to sweep.json (β = ∞ as the string "inf").
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rowFromJson, type SweepRowJson } from "./rows.ts";
+ * const id = { tree: "pair", childProbs: [0.1, 0.3], beta: "inf" as const, seed: 1, round: 0 };
+ * const json: SweepRowJson = {
+ *   ...id,
+ *   encoderCos: [0.9, 0.2, 0.1],
+ *   decoderCos: [0.95, 0.3, 0.2],
+ *   losses: { total: 0.5, gradNorm: 1.2, recon: [0.2, 0.1], l1: [0.1, 0.1] },
+ *   stepsDone: 300,
+ *   divergedAt: null,
+ *   metrics: {},
+ * };
+ * assert.equal(rowFromJson(json, "example").beta, Infinity);
+ * assert.throws(() => rowFromJson({ ...json, seed: -1 }, "example"), /field "seed"/);
+ * ```
+ */
 export type SweepRowJson = Omit<SweepRow, "beta"> & { beta: number | "inf" };
 
 const finite = (v: number) => Number.isFinite(v) ? v : null;

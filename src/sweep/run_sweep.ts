@@ -61,18 +61,77 @@ import {
 import { ToyModelCache, trainChunk } from "./train_chunk.ts";
 import { balanceLines, showBeta } from "./verdict.ts";
 
-/** Default number of seeds per (tree, β). */
+/**
+ * Default number of seeds per (tree, β).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_SEEDS, resolveSweepOptions } from "./run_sweep.ts";
+ * assert.equal(resolveSweepOptions({ out: "sweep" }).settings.seeds, DEFAULT_SEEDS);
+ * ```
+ */
 export const DEFAULT_SEEDS = 3;
-/** Default SAEs per chunk. */
+/**
+ * Default SAEs per chunk.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_CHUNK, resolveSweepOptions } from "./run_sweep.ts";
+ * assert.equal(resolveSweepOptions({ out: "sweep" }).chunk, DEFAULT_CHUNK);
+ * ```
+ */
 export const DEFAULT_CHUNK = 256;
-/** Default refinement rounds. */
+/**
+ * Default refinement rounds.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_REFINE, resolveSweepOptions } from "./run_sweep.ts";
+ * assert.equal(resolveSweepOptions({ out: "sweep" }).refine, DEFAULT_REFINE);
+ * ```
+ */
 export const DEFAULT_REFINE = 2;
-/** The most refinement rounds: each halves the β interval, 20 rounds reach 1/10⁶ of a grid step. */
+/**
+ * The most refinement rounds: each halves the β interval, 20 rounds reach 1/10⁶ of a grid step.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAX_REFINE, resolveSweepOptions } from "./run_sweep.ts";
+ * assert.equal(resolveSweepOptions({ out: "sweep", refine: MAX_REFINE }).refine, 20);
+ * const tooMany = () => resolveSweepOptions({ out: "sweep", refine: MAX_REFINE + 1 });
+ * assert.throws(tooMany, /^SweepAxisError: Invalid --refine: expected an integer from 0 to 20/);
+ * ```
+ */
 export const MAX_REFINE = 20;
-/** Default balance tolerance. */
+/**
+ * Default balance tolerance.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_TOLERANCE, resolveSweepOptions } from "./run_sweep.ts";
+ * assert.equal(resolveSweepOptions({ out: "sweep" }).tolerance, DEFAULT_TOLERANCE);
+ * ```
+ */
 export const DEFAULT_TOLERANCE = 0.02;
 
-/** Settings of {@link runSweep}; every field but `out` has the CLI's default. */
+/**
+ * Settings of {@link runSweep}; every field but `out` has the CLI's default.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveSweepOptions, type SweepOptions } from "./run_sweep.ts";
+ * const options: SweepOptions = { out: "sweep", betas: [Infinity, 0], seeds: 1, steps: 300 };
+ * const { settings } = resolveSweepOptions(options); // checked, defaults filled in
+ * assert.deepEqual([settings.betas, settings.batchSize], [[0, Infinity], 128]);
+ * assert.deepEqual(settings.trees.map((t) => t.name), ["balanced", "unbalanced"]);
+ * ```
+ */
 export interface SweepOptions {
   /** Output folder. */
   out: string;
@@ -106,7 +165,22 @@ export interface SweepOptions {
   log?: (line: string) => void;
 }
 
-/** What {@link runSweep} returns. */
+/**
+ * What {@link runSweep} returns.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runSweep, type SweepResult } from "./run_sweep.ts";
+ * const summary = (r: SweepResult) => `${r.rows.length} SAEs, complete: ${r.complete}`;
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/notes.txt`, "not a sweep");
+ * // A folder of other files is refused before anything is trained: there is no result.
+ * const run = runSweep({ out: dir, steps: 5, quiet: true, log: () => {} });
+ * await assert.rejects(run.then(summary), /the folder holds other files/);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface SweepResult {
   /** The output folder. */
   out: string;
@@ -218,9 +292,27 @@ function duration(seconds: number): string {
  * Runs (or resumes) a sweep and writes its folder: `manifest.json`, `chunks/`, `sweep.csv` after
  * every chunk, and when complete `sweep.json` and `figures/`; prints one verdict per tree.
  *
+ * @param gpu the device to train on (default: {@link getGpu}'s, requested only when there is
+ *   something to train).
  * @throws {SweepAxisError} for bad settings (the message names the flag), before any training.
  * @throws {SweepFolderError} when `out` holds another sweep (without `resume`), or a sweep whose settings
  *   differ (with `resume`).
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runSweep } from "./run_sweep.ts";
+ * import { notebookSweepTrees } from "./axes.ts";
+ * const dir = await Deno.makeTempDir();
+ * const [balanced] = notebookSweepTrees();
+ * const tiny = { betas: [0, Infinity], seeds: 1, steps: 5, batchSize: 16, refine: 0 };
+ * const silent = { quiet: true, log: () => {} }; // no progress bars, no printed lines
+ * const result = await runSweep({ ...tiny, ...silent, out: `${dir}/sweep`, trees: [balanced!] });
+ * assert.ok(result.complete);
+ * assert.deepEqual(result.rows.map((r) => r.beta), [0, Infinity]);
+ * assert.equal(result.json!.trees[0]!.name, "balanced");
+ * assert.ok((await Deno.readTextFile(`${dir}/sweep/sweep.csv`)).startsWith("tree,child_probs,"));
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepResult> {
   const { settings, chunk, refine, tolerance, shard, maxChunks } = resolveSweepOptions(options);

@@ -28,7 +28,17 @@ import {
 import { combinationKey } from "./combinations.ts";
 import { rowFromJson, rowToJson, type SweepRow } from "./rows.ts";
 
-/** A sweep folder that cannot be used as asked (holds another sweep, differs, is not a sweep). */
+/**
+ * A sweep folder that cannot be used as asked (holds another sweep, differs, is not a sweep).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SweepFolderError } from "./store.ts";
+ * const error = new SweepFolderError("out/sweep holds a sweep with other settings");
+ * assert.equal(error.exitCode, 2); // bad input: the command exits with status 2
+ * ```
+ */
 export class SweepFolderError extends Error {
   /** Always `"SweepFolderError"`. */
   override name = "SweepFolderError";

@@ -30,6 +30,19 @@ function child(k: number, childProbs: readonly number[]): string {
 /**
  * The verdict line of one tree, e.g.
  * `unbalanced: not balanceable — at β* = 0.19 child 3 (p=0.5) still has +0.081 (tolerance 0.02)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { verdictLine } from "./verdict.ts";
+ * import { findBalance } from "./balance.ts";
+ * const balance = findBalance([{ beta: 0.25, encoder: [0.012, -0.005] }]);
+ * assert.equal(
+ *   verdictLine("pair", [0.1, 0.3], balance),
+ *   "pair: balanceable — at β* = 0.25 every child is within ±0.02 " +
+ *     "(largest: child 1 (p=0.1), +0.012)",
+ * );
+ * ```
  */
 export function verdictLine(name: string, childProbs: readonly number[], balance: Balance): string {
   const at = `at β* = ${showBeta(balance.betaStar)}`;
@@ -43,7 +56,26 @@ export function verdictLine(name: string, childProbs: readonly number[], balance
     `(tolerance ${balance.tolerance})`;
 }
 
-/** The verdict line plus the encoder's and decoder's child components at β*. */
+/**
+ * The verdict line plus the encoder's and decoder's child components at β* (the decoder's only
+ * when given), and the local minima of the curve when there are several.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeBalance } from "./verdict.ts";
+ * import { findBalance } from "./balance.ts";
+ * const balance = findBalance([
+ *   { beta: 0, encoder: [-0.3, -0.2], decoder: [0.1, 0.1] },
+ *   { beta: Infinity, encoder: [0.1, 0.05], decoder: [0.4, 0.3] },
+ * ]);
+ * assert.deepEqual(describeBalance("pair", [0.1, 0.3], balance), [
+ *   "pair: not balanceable — at β* = ∞ child 1 (p=0.1) still has +0.100 (tolerance 0.02)",
+ *   "  latent 0 encoder at β*: child 1 (p=0.1) +0.100, child 2 (p=0.3) +0.050",
+ *   "  latent 0 decoder at β*: child 1 (p=0.1) +0.400, child 2 (p=0.3) +0.300",
+ * ]);
+ * ```
+ */
 export function describeBalance(
   name: string,
   childProbs: readonly number[],

@@ -13,7 +13,20 @@ import { exclusiveIntervals } from "./tree_flat.ts";
 /** Key word 1 of the tree stream (`TREE_KEY_DOMAIN` in tree_sample.wgsl): "TREE". */
 export const TREE_KEY_DOMAIN = 0x54524545;
 
-/** What identifies one batch: the stream's seed and the step. */
+/**
+ * What identifies one batch: the stream's seed and the step.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type BatchAddress, sampleBatchCpu } from "./cpu_sampler.ts";
+ * import { notebookTree } from "./notebook_trees.ts";
+ * const address: BatchAddress = { seed: 1, step: 0, batchSize: 8 };
+ * const batch = sampleBatchCpu(notebookTree(), address);
+ * assert.equal(batch.length, 8 * 4); // [8][nFeatures]
+ * assert.deepEqual(sampleBatchCpu(notebookTree(), address), batch); // same address, same batch
+ * ```
+ */
 export interface BatchAddress {
   /** Seed of the stream (u32). */
   seed: number;
@@ -126,6 +139,16 @@ export function sampleGroupsCpu(
  * @param features `[G][B][F]`.
  * @param embedding `[G][F][D]` (one `[F][D]` matrix per group).
  * @returns `[G][B][D]`.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { embedCpu } from "./cpu_sampler.ts";
+ * const features = Float32Array.from([1, 0, 0, 2]); // 1 group, 2 rows, 2 features
+ * const embedding = Float32Array.from([1, 2, 3, 4, 5, 6]); // [2][3]
+ * const shape = { groups: 1, batch: 2, nFeatures: 2, dIn: 3 };
+ * assert.deepEqual(Array.from(embedCpu(features, embedding, shape)), [1, 2, 3, 8, 10, 12]);
+ * assert.throws(() => embedCpu(features, embedding, { ...shape, dIn: 2 }), RangeError);
+ * ```
  */
 export function embedCpu(
   features: Float32Array,

@@ -31,12 +31,34 @@ export function notebookTree(
   });
 }
 
-/** The notebook's balanced tree: children 0.15, 0.15, 0.15. */
+/**
+ * The notebook's balanced tree: children 0.15, 0.15, 0.15.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { balancedTree } from "./notebook_trees.ts";
+ * const tree = balancedTree();
+ * assert.equal(tree.nFeatures, 4); // the parent and its three read-out children
+ * assert.deepEqual(tree.features.map((f) => f.activeProb), [0.25, 0.15, 0.15, 0.15]);
+ * ```
+ */
 export function balancedTree(): TreeFeatureGenerator {
   return notebookTree([0.15, 0.15, 0.15]);
 }
 
-/** The notebook's unbalanced tree: children 0.02, 0.15, 0.5. */
+/**
+ * The notebook's unbalanced tree: children 0.02, 0.15, 0.5.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { notebookTree, unbalancedTree } from "./notebook_trees.ts";
+ * const tree = unbalancedTree();
+ * assert.deepEqual(tree.features.map((f) => f.activeProb), [0.25, 0.02, 0.15, 0.5]);
+ * assert.equal(tree.toString(), notebookTree([0.02, 0.15, 0.5]).toString());
+ * ```
+ */
 export function unbalancedTree(): TreeFeatureGenerator {
   return notebookTree([0.02, 0.15, 0.5]);
 }

@@ -76,7 +76,18 @@ export function normalFloat32(u1: number, u2: number): number {
   return f(radius * f(Math.cos(angle)));
 }
 
-/** The largest seed: seeds are unsigned 32-bit integers everywhere (command lines and library). */
+/**
+ * The largest seed: seeds are unsigned 32-bit integers everywhere (command lines and library).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkSeed, MAX_SEED, Rng } from "./rng.ts";
+ * assert.equal(MAX_SEED, 2 ** 32 - 1);
+ * assert.equal(checkSeed("seed", MAX_SEED), MAX_SEED);
+ * assert.throws(() => new Rng(MAX_SEED + 1), RangeError); // refused, never wrapped to 0
+ * ```
+ */
 export const MAX_SEED = 0xffffffff;
 
 /**

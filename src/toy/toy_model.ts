@@ -12,7 +12,22 @@ import { getGpu } from "../gpu/device.ts";
 import { embedOnGpu } from "./gpu_sampler.ts";
 import { Rng } from "./rng.ts";
 
-/** Options of {@link orthogonalize}. */
+/**
+ * Options of {@link orthogonalize}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { orthogonalize, type OrthogonalizeOptions } from "./toy_model.ts";
+ * let reports = 0;
+ * const onProgress = () => reports++;
+ * const options: OrthogonalizeOptions = { seed: 2, targetCosSim: 0.5, onProgress };
+ * const e = orthogonalize(2, 4, options); // two unit vectors in 4-d, 60° apart
+ * const cos = e[0]! * e[4]! + e[1]! * e[5]! + e[2]! * e[6]! + e[3]! * e[7]!;
+ * assert.ok(Math.abs(cos - 0.5) < 1e-6);
+ * assert.equal(reports, 101); // every 1% of the 1000 steps, and once at the end
+ * ```
+ */
 export interface OrthogonalizeOptions {
   /** Seed of the initial normal draws (default 0). */
   seed?: number;
@@ -84,6 +99,17 @@ function normalizeRows(e: Float64Array, n: number, d: number): void {
  * to `targetCosSim` as the published optimisation gets them.
  *
  * @returns `[numVectors][vectorLen]` row-major float64.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { orthogonalize } from "./toy_model.ts";
+ * const e = orthogonalize(3, 8, { seed: 1 }); // [3][8]
+ * const dot = (i: number, j: number) => [0, 1, 2, 3, 4, 5, 6, 7].reduce((sum, k) =>
+ *   sum + e[i * 8 + k]! * e[j * 8 + k]!, 0);
+ * assert.ok(Math.abs(dot(0, 0) - 1) < 1e-12); // unit rows
+ * assert.ok(Math.abs(dot(0, 1)) < 1e-5 && Math.abs(dot(1, 2)) < 1e-5); // nearly orthogonal
+ * assert.deepEqual(orthogonalize(3, 8, { seed: 1 }), e); // reproducible per seed
+ * ```
  */
 export function orthogonalize(
   numVectors: number,
@@ -118,7 +144,19 @@ export function orthogonalize(
   return e;
 }
 
-/** Options of {@link ToyModel}. */
+/**
+ * Options of {@link ToyModel}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { orthogonalize, ToyModel, type ToyModelOptions } from "./toy_model.ts";
+ * const options: ToyModelOptions = { nFeatures: 4, hiddenDim: 8, seed: 3 };
+ * const model = new ToyModel(options);
+ * assert.equal(model.embedding.length, 4 * 8); // [nFeatures][hiddenDim]
+ * assert.deepEqual(model.embedding64, orthogonalize(4, 8, { seed: 3 }));
+ * ```
+ */
 export interface ToyModelOptions extends OrthogonalizeOptions {
   /** Number of true features (rows of the embedding). */
   nFeatures: number;

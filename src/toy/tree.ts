@@ -6,7 +6,23 @@
  * the published JSON format in `tree_json.ts`.
  */
 
-/** A tree as written by hand: only `activeProb` is required; the rest take the published defaults. */
+/**
+ * A tree as written by hand: only `activeProb` is required; the rest take the published defaults.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TreeFeatureGenerator, type TreeSpec } from "./tree.ts";
+ * const spec: TreeSpec = {
+ *   activeProb: 0.5,
+ *   mutuallyExclusiveChildren: true,
+ *   children: [{ activeProb: 0.3, id: "cat" }, { activeProb: 0.7, id: "dog", magnitudeStd: 0.1 }],
+ * };
+ * const tree = new TreeFeatureGenerator(spec);
+ * assert.equal(tree.nFeatures, 3); // every node is read out by default
+ * assert.equal(tree.features[2]!.id, "dog");
+ * ```
+ */
 export interface TreeSpec {
   /** Probability that the node is active given its parent is active, in [0, 1]. */
   activeProb: number;
@@ -24,7 +40,22 @@ export interface TreeSpec {
   id?: string;
 }
 
-/** A node of a built tree: every option resolved, plus its place in the tree. */
+/**
+ * A node of a built tree: every option resolved, plus its place in the tree.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { TreeNode } from "./tree.ts";
+ * import { notebookTree } from "./notebook_trees.ts";
+ * const tree = notebookTree();
+ * const child: TreeNode = tree.features[1]!; // the parent's first child
+ * assert.equal(child.index, 1);
+ * assert.equal(child.nodeIndex, 2); // after the root (not read out) and the parent
+ * assert.equal(child.magnitudeMean, 1); // the default, resolved
+ * assert.deepEqual(tree.ancestry(child).map((n) => n.nodeIndex), [2, 1, 0]);
+ * ```
+ */
 export interface TreeNode {
   /** Probability that the node is active given its parent is active, in [0, 1]. */
   readonly activeProb: number;
@@ -48,7 +79,19 @@ export interface TreeNode {
   readonly parent: number | null;
 }
 
-/** Thrown for a tree that breaks a rule; `path` is a JSON pointer into the spec. */
+/**
+ * Thrown for a tree that breaks a rule; `path` is a JSON pointer into the spec.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { InvalidTreeError, TreeFeatureGenerator } from "./tree.ts";
+ * assert.throws(
+ *   () => new TreeFeatureGenerator({ activeProb: 1, children: [{ activeProb: 1.5 }] }),
+ *   (error) => error instanceof InvalidTreeError && error.path === "/children/0/activeProb",
+ * );
+ * ```
+ */
 export class InvalidTreeError extends Error {
   /** Error name shown in stack traces and messages. */
   override name = "InvalidTreeError";

@@ -9,7 +9,22 @@ import { Ajv, type ErrorObject } from "ajv";
 import schema from "./tree.schema.json" with { type: "json" };
 import { TreeFeatureGenerator, type TreeNode, type TreeSpec } from "./tree.ts";
 
-/** One node of a tree file, as the published format writes it. */
+/**
+ * One node of a tree file, as the published format writes it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { treeFromJson, type TreeJson, treeToJson } from "./tree_json.ts";
+ * const json: TreeJson = {
+ *   active_prob: 1,
+ *   is_read_out: false,
+ *   children: [{ active_prob: 0.25, id: "parent", children: [{ active_prob: 0.15 }] }],
+ * };
+ * assert.equal(treeFromJson(json).nFeatures, 2);
+ * assert.deepEqual(treeToJson(treeFromJson(json)), json); // a minimal tree round-trips
+ * ```
+ */
 export interface TreeJson {
   /** Probability that the node is active given its parent is active, in [0, 1]. */
   active_prob: number;
@@ -27,7 +42,18 @@ export interface TreeJson {
   magnitude_std?: number;
 }
 
-/** One rule a tree file breaks. */
+/**
+ * One rule a tree file breaks.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TreeJsonError, type TreeJsonIssue } from "./tree_json.ts";
+ * const issue: TreeJsonIssue = { path: "/id", problem: "got 3", allowed: "a string" };
+ * const error = new TreeJsonError("tree.json", [issue]);
+ * assert.equal(error.message, "Invalid tree in tree.json at /id: got 3; allowed: a string");
+ * ```
+ */
 export interface TreeJsonIssue {
   /** JSON pointer inside the tree, e.g. `/children/1/active_prob` (`/` for the whole document). */
   path: string;
@@ -37,7 +63,21 @@ export interface TreeJsonIssue {
   allowed: string;
 }
 
-/** Thrown when a tree file cannot be read, parsed or validated; the message lists every issue. */
+/**
+ * Thrown when a tree file cannot be read, parsed or validated; the message lists every issue.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { treeFromJson, TreeJsonError } from "./tree_json.ts";
+ * assert.throws(
+ *   () => treeFromJson({ active_prob: 2 }, "mine.json"),
+ *   (error) =>
+ *     error instanceof TreeJsonError && error.file === "mine.json" &&
+ *     error.issues[0]?.path === "/active_prob",
+ * );
+ * ```
+ */
 export class TreeJsonError extends Error {
   /** Error name shown in stack traces and messages. */
   override name = "TreeJsonError";
@@ -64,7 +104,17 @@ export class TreeJsonError extends Error {
   }
 }
 
-/** The JSON Schema of tree files (draft-07), as shipped in `src/toy/tree.schema.json`. */
+/**
+ * The JSON Schema of tree files (draft-07), as shipped in `src/toy/tree.schema.json`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { treeSchema } from "./tree_json.ts";
+ * assert.equal(treeSchema.$schema, "http://json-schema.org/draft-07/schema#");
+ * assert.deepEqual(treeSchema.required, ["active_prob"]);
+ * ```
+ */
 export const treeSchema: Readonly<Record<string, unknown>> = schema;
 
 const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
@@ -170,6 +220,15 @@ function issuesOf(errors: readonly ErrorObject[]): TreeJsonIssue[] {
  * Checks `value` against the tree schema.
  *
  * @returns the issues found; empty when the value is a valid tree.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { validateTreeJson } from "./tree_json.ts";
+ * assert.deepEqual(validateTreeJson({ active_prob: 0.5, children: [{ active_prob: 1 }] }), []);
+ * const [issue] = validateTreeJson({ active_prob: 1, colour: "red" });
+ * assert.equal(issue?.path, "/colour");
+ * assert.equal(issue?.problem, 'unknown field "colour"');
+ * ```
  */
 export function validateTreeJson(value: unknown): TreeJsonIssue[] {
   return validate(value) ? [] : issuesOf(validate.errors ?? []);
@@ -194,6 +253,16 @@ function specOf(json: TreeJson): TreeSpec {
  *
  * @param source name of the value's origin for error messages (a file path).
  * @throws {TreeJsonError} when the value breaks the schema.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { treeFromJson, TreeJsonError } from "./tree_json.ts";
+ * const json = { active_prob: 1, is_read_out: false, children: [{ active_prob: 0.25 }] };
+ * const tree = treeFromJson(json, "inline.json");
+ * assert.equal(tree.nFeatures, 1);
+ * assert.equal(tree.features[0]!.activeProb, 0.25);
+ * assert.throws(() => treeFromJson({ activeProb: 1 }), TreeJsonError); // snake_case only
+ * ```
  */
 export function treeFromJson(value: unknown, source = "<value>"): TreeFeatureGenerator {
   const issues = validateTreeJson(value);
@@ -206,6 +275,15 @@ export function treeFromJson(value: unknown, source = "<value>"): TreeFeatureGen
  *
  * @param source name of the text's origin for error messages (a file path).
  * @throws {TreeJsonError} for an empty text, text that is not JSON, or JSON that breaks the schema.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseTreeJson, TreeJsonError } from "./tree_json.ts";
+ * const tree = parseTreeJson('{"active_prob": 1, "children": [{"active_prob": 0.5}]}');
+ * assert.equal(tree.nFeatures, 2);
+ * assert.throws(() => parseTreeJson("{", "broken.json"), TreeJsonError);
+ * assert.throws(() => parseTreeJson(""), /the file is empty/);
+ * ```
  */
 export function parseTreeJson(text: string, source = "<string>"): TreeFeatureGenerator {
   const whole = schema as unknown as Schema;
@@ -257,6 +335,21 @@ export async function readTreeFile(path: string | URL): Promise<TreeFeatureGener
 /**
  * The published JSON form of a tree, writing only fields that differ from their defaults (so a
  * minimal file round-trips unchanged).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { treeToJson } from "./tree_json.ts";
+ * import { notebookTree } from "./notebook_trees.ts";
+ * assert.deepEqual(treeToJson(notebookTree([0.5])), {
+ *   active_prob: 1,
+ *   is_read_out: false,
+ *   children: [{
+ *     active_prob: 0.25,
+ *     children: [{ active_prob: 0.5 }, { active_prob: 0.55, is_read_out: false }],
+ *   }],
+ * });
+ * ```
  */
 export function treeToJson(tree: TreeFeatureGenerator | TreeNode): TreeJson {
   const node = tree instanceof TreeFeatureGenerator ? tree.root : tree;
