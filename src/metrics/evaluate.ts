@@ -14,6 +14,7 @@ import { getGpu, type Gpu } from "../gpu/device.ts";
 import { createStorage, readF32, uploadStorage, uploadUniform } from "../gpu/buffers.ts";
 import { dispatch, getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
 import { packWorld } from "../sae/world.ts";
+import { checkInteger } from "../check_value.ts";
 import {
   checkEvaluation,
   EVAL_ROWS_PER_STEP,
@@ -99,11 +100,7 @@ class Totals {
 /** Rows per chunk: the option, or the default within the memory budget. */
 function chunkRows(gpu: Gpu, options: EvaluateOptions, rows: number, bytesPerRow: number): number {
   if (options.batchRows !== undefined) {
-    const b = options.batchRows;
-    if (!Number.isInteger(b) || b < 1 || b > MAX_BATCH_ROWS) {
-      throw new RangeError(`Invalid batchRows: expected an integer from 1 to 2^24, got ${b}`);
-    }
-    return Math.min(b, rows);
+    return Math.min(checkInteger("batchRows", options.batchRows, 1, MAX_BATCH_ROWS), rows);
   }
   const budget = Math.min(ROWS_BUDGET_BYTES, gpu.device.limits.maxStorageBufferBindingSize);
   const fit = Math.floor(budget / bytesPerRow);

@@ -13,8 +13,9 @@
  * Row statistics are summed per model into {@link EvalTotals}; {@link finishMetrics} turns them
  * into {@link SaeMetrics}, adding the weight-only metrics (MCC, latent-0 readings).
  */
-import { philox4x32 } from "../toy/rng.ts";
+import { checkSeed, philox4x32 } from "../toy/rng.ts";
 import { sampleBatchCpu } from "../toy/cpu_sampler.ts";
+import { checkInteger } from "../check_value.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
 import type { MatryoshkaSAE } from "../sae/sae.ts";
 import { paramViews } from "../sae/layout.ts";
@@ -229,14 +230,8 @@ export function checkEvaluation(
       );
     }
   });
-  const rows = options.rows ?? DEFAULT_EVAL_ROWS;
-  if (!Number.isInteger(rows) || rows < 1 || rows > MAX_EVAL_ROWS) {
-    throw new RangeError(`Invalid rows: expected an integer from 1 to 2^31, got ${rows}`);
-  }
-  const seed = options.seed ?? 0;
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
-    throw new RangeError(`Invalid seed: expected an integer from 0 to 2^32 − 1, got ${seed}`);
-  }
+  const rows = checkInteger("rows", options.rows ?? DEFAULT_EVAL_ROWS, 1, MAX_EVAL_ROWS);
+  const seed = checkSeed("seed", options.seed ?? 0);
   return { rows, seed };
 }
 

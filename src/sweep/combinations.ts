@@ -7,6 +7,7 @@
  * position.
  */
 import { formatBeta, type Shard } from "./axes.ts";
+import { checkInteger } from "../check_value.ts";
 
 /** One SAE of the sweep. */
 export interface Combination {
@@ -62,9 +63,7 @@ export function shardCombinations<T>(list: readonly T[], shard: Shard | null): T
 
 /** Splits a list into consecutive chunks of at most `size` items. */
 export function chunked<T>(list: readonly T[], size: number): T[][] {
-  if (!Number.isInteger(size) || size < 1) {
-    throw new RangeError(`Invalid --chunk: expected a positive integer, got ${size}`);
-  }
+  checkInteger("--chunk", size, 1);
   const out: T[][] = [];
   for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
   return out;

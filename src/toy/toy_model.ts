@@ -10,6 +10,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import { getGpu } from "../gpu/device.ts";
 import { embedOnGpu } from "./gpu_sampler.ts";
+import { checkInteger } from "../check_value.ts";
 import { Rng } from "./rng.ts";
 
 /**
@@ -116,11 +117,8 @@ export function orthogonalize(
   vectorLen: number,
   { seed = 0, targetCosSim = 0, steps = 1000, lr = 0.01, onProgress }: OrthogonalizeOptions = {},
 ): Float64Array {
-  for (const [name, value] of [["numVectors", numVectors], ["vectorLen", vectorLen]] as const) {
-    if (!Number.isInteger(value) || value < 1) {
-      throw new RangeError(`${name} must be a positive integer, got ${value}`);
-    }
-  }
+  checkInteger("numVectors", numVectors, 1);
+  checkInteger("vectorLen", vectorLen, 1);
   const n = numVectors, d = vectorLen;
   const e = new Rng(seed).normals(n * d);
   normalizeRows(e, n, d);
