@@ -202,6 +202,7 @@ export { type SweepJson, type SweepJsonSettings, type SweepJsonTree } from "./sr
 export { runMain, UsageError } from "./src/cli/run_main.ts";
 export {
   nonNegativeIntFlag,
+  type ParsedFlags,
   parseFlags,
   positiveIntFlag,
   positiveNumberFlag,
@@ -209,7 +210,25 @@ export {
 
 // Benchmarks (`deno task bench`): our GPU path beside the float64 reference and PyTorch.
 export { type BenchOptions, runBench } from "./src/bench/run_bench.ts";
-export { type BenchResults } from "./src/bench/results.ts";
+export {
+  type BalancedResult,
+  type BenchResults,
+  type BenchRow,
+  type ShapeResult,
+  type TargetResult,
+} from "./src/bench/results.ts";
+export {
+  type BalancedSae,
+  type BalancedTiming,
+  type TorchBalancedTiming,
+} from "./src/bench/balanced_bench.ts";
+export {
+  type Cell,
+  type MeasuredCell,
+  type Repetition,
+  type SkippedCell,
+} from "./src/bench/timing.ts";
+export { type MachineInfo } from "./src/bench/machine.ts";
 export { formatMarkdown, formatText } from "./src/bench/report.ts";
 export { type BenchShape, LARGE_TOY_SHAPE, NOTEBOOK_SHAPE } from "./src/bench/shapes.ts";
-export { defaultPython } from "./src/bench/torch_runner.ts";
+export { defaultPython, type TorchVersions } from "./src/bench/torch_runner.ts";

@@ -11,14 +11,32 @@ import type { TreeFeatureGenerator } from "../toy/tree.ts";
 import { median } from "./timing.ts";
 import { type TorchRunner, torchSae, torchWorld } from "./torch_runner.ts";
 
-/** The end-to-end time of the balanced experiment. */
+/**
+ * The end-to-end time of the balanced experiment.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { BalancedTiming } from "./balanced_bench.ts";
+ * import { median } from "./timing.ts";
+ * const runs = [2.7, 2.4, 2.5];
+ * const timing: BalancedTiming = {
+ *   seconds: median(runs),
+ *   runs,
+ *   trainSeconds: [2.1, 1.9, 2.0],
+ *   command: "deno run -A experiments/balanced.ts --quiet --out /tmp/bench_balanced_x/balanced",
+ * };
+ * assert.equal(timing.seconds, 2.5);
+ * ```
+ */
 export interface BalancedTiming {
   /** Median wall time of the subprocess, seconds. */
   seconds: number;
-  /** Wall time of each run. */
+  /** Wall time of each run, seconds. */
   runs: number[];
-  /** The training time the experiment printed, per run (when it printed one). */
+  /** The training time the experiment printed, per run (when it printed one), seconds. */
   trainSeconds: number[];
+  /** The command line that was timed (`deno run -A <script> --quiet --out <folder>`). */
   command: string;
 }
 
@@ -62,19 +80,63 @@ export async function timeBalancedEndToEnd(
   return { seconds: median(runs), runs, trainSeconds, command: `deno ${args.join(" ")}` };
 }
 
-/** One SAE of the notebook, ready to train. */
+/**
+ * One SAE of the notebook, ready to train.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { BalancedSae } from "./balanced_bench.ts";
+ * import { torchSae } from "./torch_runner.ts";
+ * import { NOTEBOOK_SAE_CONFIG } from "../sae/config.ts";
+ * import { NOTEBOOK_SAES } from "../sae/notebook_saes.ts";
+ * import { balancedTree, unbalancedTree } from "../toy/notebook_trees.ts";
+ * const saes: BalancedSae[] = NOTEBOOK_SAES.map((spec) => ({
+ *   name: spec.name,
+ *   tree: spec.tree === "balanced" ? balancedTree() : unbalancedTree(),
+ *   config: { ...NOTEBOOK_SAE_CONFIG, ...spec.config },
+ * }));
+ * assert.deepEqual(saes.map((s) => torchSae(s.config).dSae), [4, 4, 4, 4]); // as sent to PyTorch
+ * ```
+ */
 export interface BalancedSae {
+  /** Its name (`detached`, `standard`, `balanced`, `unbalanceable`), as in PyTorch's timings. */
   name: string;
+  /** The tree its batches are sampled from. */
   tree: TreeFeatureGenerator;
   /** The complete configuration (the notebook's shared one with this SAE's overrides). */
   config: SaeConfig;
 }
 
-/** PyTorch's time for the notebook's SAEs, one at a time. */
+/**
+ * PyTorch's time for the notebook's SAEs, one at a time.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { TorchBalancedTiming } from "./balanced_bench.ts";
+ * const totalSteps = 24_415;
+ * const perSae = [
+ *   { name: "standard", steps: 2_000, seconds: 4 },
+ *   { name: "balanced", steps: 2_000, seconds: 6 },
+ * ].map((p) => ({ ...p, extrapolated: p.seconds / p.steps * totalSteps }));
+ * const timing: TorchBalancedTiming = {
+ *   seconds: perSae.reduce((s, p) => s + p.extrapolated, 0),
+ *   perSae,
+ *   totalSteps,
+ * };
+ * assert.equal(timing.seconds, 10 / 2_000 * 24_415); // 122.075 s for both SAEs
+ * ```
+ */
 export interface TorchBalancedTiming {
   /** Extrapolated seconds for all SAEs at `totalSteps` each. */
   seconds: number;
+  /**
+   * Each SAE in order: `steps` timed (after 50 warm-up steps) in `seconds`, and the
+   * `extrapolated` seconds for `totalSteps` steps.
+   */
   perSae: { name: string; steps: number; seconds: number; extrapolated: number }[];
+  /** Steps per SAE the times are extrapolated to (the experiment's, the published 24,415). */
   totalSteps: number;
 }
 

@@ -4,15 +4,35 @@
  * --allow-run) when a direct read is refused.
  */
 
-/** The machine the benchmark ran on. */
+/**
+ * The machine the benchmark ran on.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { MachineInfo } from "./machine.ts";
+ * const machine: MachineInfo = {
+ *   cpu: "unknown",
+ *   cores: navigator.hardwareConcurrency,
+ *   os: `${Deno.build.os} ${Deno.build.arch}`,
+ *   ...Deno.version,
+ * };
+ * assert.ok(machine.cores >= 1);
+ * assert.match(machine.deno, /^2\./);
+ * ```
+ */
 export interface MachineInfo {
   /** CPU model name from /proc/cpuinfo (`unknown` elsewhere). */
   cpu: string;
   /** Logical cores the runtime sees. */
   cores: number;
+  /** `Deno.build.os` and `Deno.build.arch`, e.g. `linux x86_64`. */
   os: string;
+  /** Deno's version (`Deno.version.deno`). */
   deno: string;
+  /** V8's version (`Deno.version.v8`). */
   v8: string;
+  /** The TypeScript version built into Deno (`Deno.version.typescript`). */
   typescript: string;
 }
 

@@ -42,9 +42,11 @@ import { TorchRunner } from "./torch_runner.ts";
  * ```
  */
 export interface BenchOptions {
+  /** The shapes to measure, one table each. */
   shapes: readonly BenchShape[];
   /** Model counts M, ascending. */
   models: readonly number[];
+  /** Timed repetitions per cell (the median is reported). */
   repetitions: number;
   /** Seconds per timed repetition. */
   repSeconds: number;

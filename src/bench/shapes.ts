@@ -36,10 +36,13 @@ export interface BenchShape {
   id: string;
   /** One line describing the shape for the table's heading. */
   title: string;
+  /** Input width. */
   dIn: number;
+  /** Latents per SAE. */
   dSae: number;
   /** Matryoshka prefix ends. */
   prefixes: number[];
+  /** Samples per step. */
   batch: number;
   /** Builds the tree the batches are sampled from. */
   tree: () => TreeFeatureGenerator;

@@ -3,29 +3,83 @@
  * or "n/a" with the reason), and calibrated repetitions of a fixed amount of work.
  */
 
-/** One timed repetition: how many SAE-steps (models × steps) ran in how many seconds. */
+/**
+ * One timed repetition: how many SAE-steps (models × steps) ran in how many seconds.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { calibratedRepetitions, type Repetition } from "./timing.ts";
+ * const run = (n: number) => Promise.resolve(n * 0.01); // n steps take 10 ms each
+ * const timing = { repSeconds: 0.1, repetitions: 2 };
+ * const reps: Repetition[] = await calibratedRepetitions(run, 2, timing); // 2 models per step
+ * assert.deepEqual(reps, [{ saeSteps: 20, seconds: 0.1 }, { saeSteps: 20, seconds: 0.1 }]);
+ * ```
+ */
 export interface Repetition {
+  /** SAE-steps in this repetition: models × training steps. */
   saeSteps: number;
+  /** Wall time of the repetition, seconds. */
   seconds: number;
 }
 
-/** A measured cell: its repetitions and their median rate. */
+/**
+ * A measured cell: its repetitions and their median rate.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type MeasuredCell, measuredCell } from "./timing.ts";
+ * const cell: MeasuredCell = measuredCell([
+ *   { saeSteps: 1_000, seconds: 0.5 },
+ *   { saeSteps: 1_000, seconds: 0.25 },
+ *   { saeSteps: 1_000, seconds: 1 },
+ * ]);
+ * assert.equal(cell.rate, 2_000); // the median of 2,000, 4,000 and 1,000 SAE-steps/s
+ * assert.equal(cell.note, undefined);
+ * ```
+ */
 export interface MeasuredCell {
+  /** Always `ok`: tells a measured cell from a {@link SkippedCell}. */
   status: "ok";
   /** Median over {@link reps} of SAE-steps per second. */
   rate: number;
+  /** The timed repetitions (the calibration runs before them are not included). */
   reps: Repetition[];
   /** A caveat printed under the table (e.g. only some of the models were reached). */
   note?: string;
 }
 
-/** A cell that was not measured, and why. */
+/**
+ * A cell that was not measured, and why.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { failedCell, type SkippedCell } from "./timing.ts";
+ * const cell: SkippedCell = failedCell(new Error("out of memory\n    at train (train.ts:1:1)"));
+ * assert.deepEqual(cell, { status: "na", reason: "out of memory" }); // the first line only
+ * ```
+ */
 export interface SkippedCell {
+  /** Always `na`: tells a skipped cell from a {@link MeasuredCell}. */
   status: "na";
+  /** Why it was not measured, printed as a footnote (e.g. the error's first line). */
   reason: string;
 }
 
-/** One cell of the table. */
+/**
+ * One cell of the table.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type Cell, measuredCell, skippedCell } from "./timing.ts";
+ * const show = (cell: Cell) => cell.status === "ok" ? `${cell.rate} SAE-steps/s` : "n/a";
+ * assert.equal(show(measuredCell([{ saeSteps: 300, seconds: 0.5 }])), "600 SAE-steps/s");
+ * assert.equal(show(skippedCell("PyTorch skipped: not installed")), "n/a");
+ * ```
+ */
 export type Cell = MeasuredCell | SkippedCell;
 
 /** The median of `values` (the mean of the middle two for an even count). */

@@ -8,10 +8,26 @@ import type { SaeConfig } from "../sae/config.ts";
 import { lossPlan } from "../sae/loss_plan.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
 
-/** What the Python process reports when it starts. */
+/**
+ * What the Python process reports when it starts.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { TorchVersions } from "./torch_runner.ts";
+ * import type { BenchResults } from "./results.ts";
+ * const versions: TorchVersions = { torch: "2.1.2", python: "3.11.2", threads: 2 };
+ * const torch: BenchResults["torch"] = versions; // or { skipped: "why" }
+ * assert.ok(!("skipped" in torch));
+ * assert.equal(torch.threads, 2);
+ * ```
+ */
 export interface TorchVersions {
+  /** torch's version (`torch.__version__`). */
   torch: string;
+  /** Python's version (`platform.python_version()`). */
   python: string;
+  /** Threads torch computes with (`torch.get_num_threads()`, set by `--threads`). */
   threads: number;
 }
 

@@ -6,7 +6,20 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "./run_main.ts";
 import { integerRange, isIntegerIn } from "../check_value.ts";
 
-/** What {@link parseFlags} returns: `parseArgs`'s result for these options, strict, no positionals. */
+/**
+ * What {@link parseFlags} returns: `parseArgs`'s result for these options, strict, no positionals.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type ParsedFlags, parseFlags } from "./args.ts";
+ * const options = { steps: { type: "string" }, quiet: { type: "boolean" } } as const;
+ * const flags: ParsedFlags<typeof options> = parseFlags(["--quiet"], options, "usage: …");
+ * assert.equal(flags.values.quiet, true);
+ * assert.equal(flags.values.steps, undefined);
+ * assert.deepEqual(flags.positionals, []);
+ * ```
+ */
 export type ParsedFlags<T extends NonNullable<ParseArgsConfig["options"]>> = ReturnType<
   typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: false }>
 >;

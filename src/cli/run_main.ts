@@ -21,6 +21,7 @@ import { GpuUnavailableError } from "../gpu/device.ts";
  * ```
  */
 export class UsageError extends Error {
+  /** Always `"UsageError"`. */
   override name = "UsageError";
   /** Exit status of a command that stops on this error. */
   readonly exitCode = 2;

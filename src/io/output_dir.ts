@@ -27,8 +27,11 @@ import { replaceDirAtomic } from "./atomic.ts";
  */
 export class OutputError extends Error {
   /** Always `"OutputError"`. */
+  /** Always `"OutputError"`. */
   override name = "OutputError";
   /**
+   * An output-folder error with its exit status.
+   *
    * @param message one line: the folder, what is wrong and what to do.
    * @param exitCode 2 for a refusal before any work, 1 for a write that failed afterwards.
    */

@@ -346,7 +346,7 @@ function optimizerOf(options: TrainOptions): OptimizerSettings {
  * assert.equal(Math.ceil(B_DEC_INIT_SAMPLES / 128), 32); // batches read at the default batch size
  * ```
  */
-export const B_DEC_INIT_SAMPLES = PUBLISHED_TOKENS_PER_STEP;
+export const B_DEC_INIT_SAMPLES: number = PUBLISHED_TOKENS_PER_STEP;
 
 /**
  * `b_dec` of every run whose `bDecInitMethod` is `mean` or `geometric_median`, from its data
