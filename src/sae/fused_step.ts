@@ -368,39 +368,30 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
     let g = groups.get(key);
     if (!g) {
       const uniform = uniformFor(first, count, steps);
-      if (kind === "train") {
-        g = bindGroup(gpu, trainPipeline, [
-          buffers.params,
-          buffers.opt,
-          modelTable,
-          world,
-          buffers.losses,
-          buffers.state,
-          scratch,
-          features,
-          uniform,
-        ]);
-      } else {
-        // Only the bindings the entry point uses (auto layouts drop the others).
-        const pipeline =
-          { sample: samplePipeline, compact: compactPipeline, advance: advancePipeline }[
-            kind
-          ];
-        const bindings: Record<"sample" | "compact" | "advance", [number, GPUBuffer][]> = {
-          sample: [[3, world], [5, buffers.state], [7, features], [8, uniform]],
-          compact: [[7, features], [8, uniform]],
-          advance: [[5, buffers.state], [8, uniform]],
-        };
-        const entries: GPUBindGroupEntry[] = bindings[kind].map(([binding, buffer]) => ({
-          binding,
-          resource: { buffer },
-        }));
-        g = gpu.device.createBindGroup({
-          label: `train_fused.${kind}`,
-          layout: pipeline.getBindGroupLayout(0),
-          entries,
-        });
-      }
+      // Only the bindings each entry point uses (auto layouts drop the others).
+      const bindings: Record<typeof kind, Record<number, GPUBuffer>> = {
+        train: {
+          0: buffers.params,
+          1: buffers.opt,
+          2: modelTable,
+          3: world,
+          4: buffers.losses,
+          5: buffers.state,
+          6: scratch,
+          7: features,
+          8: uniform,
+        },
+        sample: { 3: world, 5: buffers.state, 7: features, 8: uniform },
+        compact: { 7: features, 8: uniform },
+        advance: { 5: buffers.state, 8: uniform },
+      };
+      const pipeline = {
+        train: trainPipeline,
+        sample: samplePipeline,
+        compact: compactPipeline,
+        advance: advancePipeline,
+      }[kind];
+      g = bindGroup(gpu, pipeline, bindings[kind], `train_fused.${kind}`);
       groups.set(key, g);
     }
     return g;
