@@ -14,6 +14,9 @@ import { embedCpu, sampleBatchCpu } from "../src/toy/cpu_sampler.ts";
 import { Rng } from "../src/toy/rng.ts";
 import { newAdamState, referenceTrainStep } from "../src/reference/optimizer_reference.ts";
 import { PUBLISHED_OPTIMIZER } from "../src/sae/train_settings.ts";
+import { referenceLossAndGrad } from "../src/reference/sae_reference.ts";
+import { readF32 } from "../src/gpu/buffers.ts";
+import { fusedFixture, runFused } from "./_fused.ts";
 
 const tree = new TreeFeatureGenerator({
   activeProb: 1,
@@ -203,3 +206,88 @@ gpuTest("the row-statistics paths agree with each other", async (gpu) => {
     });
   });
 });
+
+/** g_j −= (g_j·W_dec[j]) W_dec[j] per decoder row (what normalizeSaeDecoder does to the gradient). */
+function removeParallel(grad: Float64Array, params: ArrayLike<number>, sae: MatryoshkaSAE): void {
+  const { dIn: D, dSae: S, wDec } = sae.layout;
+  for (let j = 0; j < S; j++) {
+    let dot = 0;
+    for (let d = 0; d < D; d++) dot += grad[wDec + j * D + d]! * params[wDec + j * D + d]!;
+    for (let d = 0; d < D; d++) grad[wDec + j * D + d]! -= dot * params[wDec + j * D + d]!;
+  }
+}
+
+gpuTest(
+  "the fused gradient equals the float64 reference gradient per parameter, every configuration",
+  async (gpu) => {
+    const batch = 37;
+    const { step, saes, inputs } = await fusedFixture(gpu, {
+      configs: CONFIGS,
+      tree,
+      dIn: 50,
+      batch,
+      seed: 5,
+      optimizer: PUBLISHED_OPTIMIZER,
+    });
+    const before = saes.map((s) => Float64Array.from(s.params));
+    await runFused(gpu, step, 1);
+    const opt = await readF32(gpu, step.buffers.opt);
+    const x = inputs(0);
+    saes.forEach((sae, m) => {
+      const P = sae.layout.size;
+      const ref = referenceLossAndGrad(
+        before[m]!,
+        sae.layout,
+        sae.lossPlan(),
+        sae.config.applyBDecToInput,
+        x,
+        batch,
+      );
+      const grad = ref.grad;
+      if (sae.config.normalizeSaeDecoder) removeParallel(grad, before[m]!, sae);
+      // float32 sums over 37 rows and 50 inputs: 1e-4 relative, 1e-6 of the largest entry.
+      const scale = grad.reduce((a, g) => Math.max(a, Math.abs(g)), 0);
+      assert.ok(scale > 1e-3, `model ${m}: the reference gradient is not trivially small`);
+      assertClose(opt.subarray(m * 3 * P, m * 3 * P + P), grad, {
+        atol: 1e-6 * scale,
+        rtol: 1e-4,
+        label: `gradient of model ${m} (${JSON.stringify(CONFIGS[m])})`,
+      });
+    });
+  },
+);
+
+gpuTest(
+  "two fused Adam steps with beta1 = 0.9 equal two reference steps (update magnitudes)",
+  async (gpu) => {
+    const batch = 37;
+    // eps comparable to the gradient entries: the update then depends on |g|, not only sign(g).
+    const hyper = { lr: 1e-2, beta1: 0.9, beta2: 0.99, eps: 1e-3, clipNorm: 1 };
+    const { step, saes, inputs } = await fusedFixture(gpu, {
+      configs: CONFIGS,
+      tree,
+      dIn: 50,
+      batch,
+      seed: 5,
+      optimizer: hyper,
+    });
+    const params = saes.map((s) => Float64Array.from(s.params));
+    await runFused(gpu, step, 2);
+    const got = await readF32(gpu, step.buffers.params);
+    saes.forEach((sae, m) => {
+      const P = sae.layout.size;
+      const state = newAdamState(P);
+      const start = Float64Array.from(params[m]!);
+      for (let t = 0; t < 2; t++) {
+        referenceTrainStep(params[m]!, state, sae.config, hyper, inputs(t), batch);
+      }
+      const moved = params[m]!.map((p, i) => Math.abs(p - start[i]!));
+      assert.ok(Math.max(...moved) > 1e-3, `model ${m}: the parameters moved`);
+      assertClose(got.subarray(m * P, (m + 1) * P), params[m]!, {
+        atol: 2e-6,
+        rtol: 1e-5,
+        label: `params of model ${m} after two steps`,
+      });
+    });
+  },
+);

@@ -4,8 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { gpuTest } from "./_gpu.ts";
-import { BufferLimitError, checkBufferSize, createStorage } from "../src/gpu/buffers.ts";
-import { getPipeline, ShaderCompileError, workgroupGrid } from "../src/gpu/pipelines.ts";
+import { BufferLimitError, checkBufferSize, createStorage, readU32 } from "../src/gpu/buffers.ts";
+import {
+  bindGroup,
+  dispatch,
+  getPipeline,
+  ShaderCompileError,
+  workgroupGrid,
+} from "../src/gpu/pipelines.ts";
 import { describeAdapter } from "../src/gpu/device.ts";
 
 const GOOD = "@compute @workgroup_size(1) fn main() {}\n";
@@ -34,6 +40,32 @@ gpuTest("pipelines are compiled once per source, entry point and constants", asy
   const a = await getPipeline(gpu, spec);
   const b = await getPipeline(gpu, { ...spec });
   assert.equal(a, b);
+});
+
+gpuTest("two different sources of equal length get different pipelines", async (gpu) => {
+  // Same path, entry point and length; only the value written differs.
+  const source = (v: number) =>
+    `@group(0) @binding(1) var<storage, read_write> out: array<u32>;\n` +
+    `@compute @workgroup_size(1) fn main() { out[0] = ${v}u; }\n`;
+  assert.equal(source(7).length, source(9).length);
+  const spec = (v: number) => ({
+    label: `equal length ${v}`,
+    files: [{ path: "shaders/same_length.wgsl", code: source(v) }],
+    entryPoint: "main",
+  });
+  const [seven, nine] = [await getPipeline(gpu, spec(7)), await getPipeline(gpu, spec(9))];
+  assert.notEqual(seven, nine);
+  // And each runs its own source, bound sparsely (only @binding(1)).
+  for (const [pipeline, want] of [[seven, 7], [nine, 9]] as const) {
+    const out = createStorage(gpu, "out", 4);
+    const encoder = gpu.device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    dispatch(gpu, pass, pipeline, bindGroup(gpu, pipeline, { 1: out }), 1);
+    pass.end();
+    gpu.device.queue.submit([encoder.finish()]);
+    assert.equal((await readU32(gpu, out))[0], want);
+    out.destroy();
+  }
 });
 
 gpuTest("a buffer above a device limit is refused with the limit's name", (gpu) => {

@@ -107,13 +107,31 @@ async function build(gpu: Gpu, spec: KernelSpec): Promise<GPUComputePipeline> {
   }
 }
 
+/**
+ * 64-bit FNV-1a hash of a shader's full text (two 32-bit lanes with different offsets), as hex:
+ * the pipeline cache key names each file's content by it, so sources that differ anywhere get
+ * different pipelines (the module cache keys by the text itself).
+ */
+export function sourceHash(text: string): string {
+  let a = 0x811c9dc5, b = 0x050c5d1f;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (a >>> 15);
+  }
+  return (a >>> 0).toString(16).padStart(8, "0") + (b >>> 0).toString(16).padStart(8, "0");
+}
+
 /** Returns the compute pipeline for `spec`, compiling it on first use and caching it per device. */
 export function getPipeline(gpu: Gpu, spec: KernelSpec): Promise<GPUComputePipeline> {
   let cache = caches.get(gpu.device);
   if (!cache) caches.set(gpu.device, cache = new Map());
   const constants = Object.entries(spec.constants ?? {}).sort(([a], [b]) => a < b ? -1 : 1);
-  const key = JSON.stringify([spec.files.map((f) => f.path), spec.entryPoint, constants]) +
-    spec.files.map((f) => f.code.length).join(",");
+  const key = JSON.stringify([
+    spec.files.map((f) => [f.path, sourceHash(f.code)]),
+    spec.entryPoint,
+    constants,
+  ]);
   let pipeline = cache.get(key);
   if (!pipeline) {
     pipeline = build(gpu, spec);
@@ -126,21 +144,28 @@ export function getPipeline(gpu: Gpu, spec: KernelSpec): Promise<GPUComputePipel
 /** A buffer bound whole, or a byte range of one. */
 export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
 
-/** Creates a bind group for group 0 of `pipeline`, binding `bindings[i]` at `@binding(i)`. */
+/**
+ * The bindings of one bind group by `@binding` number: an array (`bindings[i]` at `@binding(i)`,
+ * holes and `undefined` skipped) or a record `{ [binding]: buffer }`. An entry point's auto layout
+ * holds only the bindings it uses, so a kernel family's entry points bind sparse subsets.
+ */
+export type Bindings =
+  | readonly (Binding | undefined)[]
+  | Readonly<Record<number, Binding | undefined>>;
+
+/** Creates a bind group for group 0 of `pipeline` from `bindings` (dense or sparse). */
 export function bindGroup(
   gpu: Gpu,
   pipeline: GPUComputePipeline,
-  bindings: readonly Binding[],
+  bindings: Bindings,
   label = pipeline.label,
 ): GPUBindGroup {
-  return gpu.device.createBindGroup({
-    label,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: bindings.map((b, i) => ({
-      binding: i,
-      resource: b instanceof GPUBuffer ? { buffer: b } : b,
-    })),
-  });
+  const entries: GPUBindGroupEntry[] = [];
+  for (const [at, b] of Object.entries(bindings)) {
+    if (b === undefined) continue;
+    entries.push({ binding: Number(at), resource: b instanceof GPUBuffer ? { buffer: b } : b });
+  }
+  return gpu.device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });
 }
 
 /**

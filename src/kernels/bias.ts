@@ -4,16 +4,9 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { uploadUniform } from "../gpu/buffers.ts";
-import { getPipeline } from "../gpu/pipelines.ts";
+import { bindGroup, getPipeline } from "../gpu/pipelines.ts";
 import biasWgsl from "../../shaders/bias.wgsl" with { type: "text" };
-import {
-  bindBuffers,
-  type KernelOp,
-  kernelOp,
-  requirePositive,
-  requireWords,
-  WORKGROUP,
-} from "./kernel_op.ts";
+import { type KernelOp, kernelOp, requirePositive, requireWords, WORKGROUP } from "./kernel_op.ts";
 
 const FILE = { path: "shaders/bias.wgsl", code: biasWgsl };
 
@@ -84,7 +77,7 @@ export async function createAddBias(
     constants: { WG: WORKGROUP },
   });
   const dims = dimsFor(gpu, label, spec, spec.bias);
-  const group = bindBuffers(gpu, pipeline, {
+  const group = bindGroup(gpu, pipeline, {
     0: dims,
     1: spec.src,
     2: spec.bias.buffer,
@@ -115,7 +108,7 @@ export async function createReduceRows(
     constants: { WG: WORKGROUP, ACCUMULATE: accumulate ? 1 : 0 },
   });
   const dims = dimsFor(gpu, label, spec, spec.sums);
-  const group = bindBuffers(gpu, pipeline, {
+  const group = bindGroup(gpu, pipeline, {
     0: dims,
     1: spec.src,
     5: spec.sums.buffer,

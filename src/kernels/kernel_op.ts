@@ -1,10 +1,10 @@
 /**
  * What every kernel wrapper returns, a {@link KernelOp} (one pre-built dispatch), how ops are
- * encoded and run ({@link encodeOps}, {@link runOps}), and the wrappers' shared helpers: bind groups
- * with explicit binding numbers and operand size checks.
+ * encoded and run ({@link encodeOps}, {@link runOps}), and the wrappers' shared helper: operand size
+ * checks.
  *
  * Each `.wgsl` family declares one fixed table of bindings; an entry point uses a subset of it, so
- * bind groups name their binding numbers instead of relying on array positions.
+ * bind groups name their binding numbers (`bindGroup` in src/gpu/pipelines.ts takes a record).
  */
 import type { Gpu } from "../gpu/device.ts";
 import { dispatch } from "../gpu/pipelines.ts";
@@ -20,23 +20,6 @@ export interface KernelOp {
   encode(pass: GPUComputePassEncoder): void;
   /** Destroys the buffers the op created (its uniforms), not the ones it was given. */
   destroy(): void;
-}
-
-/** A bind group for group 0 of `pipeline` with `entries[binding] = buffer`. */
-export function bindBuffers(
-  gpu: Gpu,
-  pipeline: GPUComputePipeline,
-  entries: Record<number, GPUBuffer>,
-  label: string,
-): GPUBindGroup {
-  return gpu.device.createBindGroup({
-    label,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: Object.entries(entries).map(([binding, buffer]) => ({
-      binding: Number(binding),
-      resource: { buffer },
-    })),
-  });
 }
 
 /** A {@link KernelOp} dispatching `workgroups` workgroups of `pipeline` with `group`. */

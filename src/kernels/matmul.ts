@@ -9,16 +9,9 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { uploadUniform } from "../gpu/buffers.ts";
-import { getPipeline } from "../gpu/pipelines.ts";
+import { bindGroup, getPipeline } from "../gpu/pipelines.ts";
 import matmulWgsl from "../../shaders/matmul.wgsl" with { type: "text" };
-import {
-  bindBuffers,
-  type KernelOp,
-  kernelOp,
-  requirePositive,
-  requireWords,
-  WORKGROUP,
-} from "./kernel_op.ts";
+import { type KernelOp, kernelOp, requirePositive, requireWords, WORKGROUP } from "./kernel_op.ts";
 
 /** Which matmul formulation to compile. */
 export type MatmulVariant = "block" | "tiled";
@@ -125,7 +118,7 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
       spec.c.stride,
     ]),
   );
-  const group = bindBuffers(gpu, pipeline, {
+  const group = bindGroup(gpu, pipeline, {
     0: uniform,
     1: spec.a.buffer,
     2: spec.b.buffer,

@@ -1,16 +1,9 @@
 /** Wrapper of `shaders/relu.wgsl`: ReLU forward and its backward, element-wise. */
 import type { Gpu } from "../gpu/device.ts";
 import { uploadUniform } from "../gpu/buffers.ts";
-import { getPipeline } from "../gpu/pipelines.ts";
+import { bindGroup, getPipeline } from "../gpu/pipelines.ts";
 import reluWgsl from "../../shaders/relu.wgsl" with { type: "text" };
-import {
-  bindBuffers,
-  type KernelOp,
-  kernelOp,
-  requirePositive,
-  requireWords,
-  WORKGROUP,
-} from "./kernel_op.ts";
+import { type KernelOp, kernelOp, requirePositive, requireWords, WORKGROUP } from "./kernel_op.ts";
 
 const FILE = { path: "shaders/relu.wgsl", code: reluWgsl };
 
@@ -33,7 +26,7 @@ async function create(
     constants: { WG: WORKGROUP },
   });
   const dims = uploadUniform(gpu, `${label} dims`, new Uint32Array([count]));
-  const group = bindBuffers(gpu, pipeline, { 0: dims, ...buffers }, label);
+  const group = bindGroup(gpu, pipeline, { 0: dims, ...buffers }, label);
   return kernelOp(gpu, label, pipeline, group, Math.ceil(count / WORKGROUP), [dims]);
 }
 

@@ -6,19 +6,12 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { uploadUniform } from "../gpu/buffers.ts";
-import { getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
+import { bindGroup, getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
 import { MAX_TERMS } from "../sae/model_table.ts";
 import { type ParamLayout, paramLayout } from "../sae/layout.ts";
 import modelTableWgsl from "../../shaders/lib/model_table.wgsl" with { type: "text" };
 import stepDimsWgsl from "../../shaders/lib/step_dims.wgsl" with { type: "text" };
-import {
-  bindBuffers,
-  type KernelOp,
-  kernelOp,
-  requirePositive,
-  requireWords,
-  WORKGROUP,
-} from "./kernel_op.ts";
+import { type KernelOp, kernelOp, requirePositive, requireWords, WORKGROUP } from "./kernel_op.ts";
 
 /** `shaders/lib/model_table.wgsl`, included before every model-aware kernel. */
 export const MODEL_TABLE_FILE: ShaderFile = {
@@ -130,7 +123,7 @@ export async function createStepOp(gpu: Gpu, spec: StepOpSpec): Promise<KernelOp
   for (const [binding, [, buffer]] of Object.entries(spec.bindings)) {
     entries[Number(binding)] = buffer;
   }
-  const group = bindBuffers(gpu, pipeline, entries, label);
+  const group = bindGroup(gpu, pipeline, entries, label);
   return kernelOp(gpu, label, pipeline, group, spec.workgroups, spec.dims ? [] : [dims]);
 }
 

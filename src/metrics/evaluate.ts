@@ -12,7 +12,7 @@
  */
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { createStorage, readF32, uploadStorage, uploadUniform } from "../gpu/buffers.ts";
-import { dispatch, getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
+import { bindGroup, dispatch, getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
 import { packWorld } from "../sae/world.ts";
 import { checkInteger } from "../check_value.ts";
 import {
@@ -53,19 +53,6 @@ const PARTIALS_BUDGET_BYTES = 16 * 2 ** 20;
 
 /** Words of the `EvalRun` uniform. */
 const RUN_WORDS = 12;
-
-/** A bind group with explicit binding numbers (the entry points use sparse ones). */
-function bindSparse(
-  gpu: Gpu,
-  pipeline: GPUComputePipeline,
-  entries: ReadonlyArray<[number, GPUBuffer]>,
-): GPUBindGroup {
-  return gpu.device.createBindGroup({
-    label: pipeline.label,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: entries.map(([binding, buffer]) => ({ binding, resource: { buffer } })),
-  });
-}
 
 /** Running float64 totals of one model, merged chunk by chunk. */
 class Totals {
@@ -172,18 +159,18 @@ async function evaluateOnGpu(
         constants: { RED_WG },
       }),
     ]);
-    const rowsGroup = bindSparse(gpu, rowsPipe, [
-      [0, runBuffer],
-      [1, worldBuffer],
-      [2, paramBuffer],
-      [3, infoBuffer],
-      [4, rowBuffer],
-    ]);
-    const reduceGroup = bindSparse(gpu, reducePipe, [
-      [0, runBuffer],
-      [4, rowBuffer],
-      [5, partialBuffer],
-    ]);
+    const rowsGroup = bindGroup(gpu, rowsPipe, {
+      0: runBuffer,
+      1: worldBuffer,
+      2: paramBuffer,
+      3: infoBuffer,
+      4: rowBuffer,
+    });
+    const reduceGroup = bindGroup(gpu, reducePipe, {
+      0: runBuffer,
+      4: rowBuffer,
+      5: partialBuffer,
+    });
 
     const totals = items.map(() => new Totals(K, D, E));
     for (let first = 0; first < chunks; first += chunksPerRead) {

@@ -18,7 +18,7 @@
  * CPU reference, up to float32 rounding (tests/fused_step_test.ts).
  */
 import type { Gpu } from "../gpu/device.ts";
-import { createStorage, uploadStorage, uploadUniform } from "../gpu/buffers.ts";
+import { createStorage, readF32, uploadStorage, uploadUniform } from "../gpu/buffers.ts";
 import { bindGroup, dispatch, getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
 import { paramLayout } from "./layout.ts";
 import type { Schedule } from "./train_settings.ts";
@@ -27,21 +27,38 @@ import prngSrc from "../../shaders/lib/prng.wgsl" with { type: "text" };
 import treeSampleSrc from "../../shaders/lib/tree_sample.wgsl" with { type: "text" };
 import modelTableSrc from "../../shaders/lib/model_table.wgsl" with { type: "text" };
 import fusedSrc from "../../shaders/train_fused.wgsl" with { type: "text" };
+import {
+  FUSED_LAYOUT_FILE,
+  FUSED_LIMITS,
+  FUSED_LOOP_PHASES,
+  fusedGramCount,
+  fusedLoopIterationsPerStep,
+  fusedScratchFloats,
+  fusedStatCount,
+} from "./fused_layout.ts";
+
+export {
+  FUSED_LOOP_PHASES,
+  fusedLoopIterationsByPhase,
+  fusedLoopIterationsPerStep,
+  type FusedShape,
+} from "./fused_layout.ts";
 
 /** The WGSL files of the fused kernel, in include order. */
 export const FUSED_FILES: readonly ShaderFile[] = [
   { path: "shaders/lib/prng.wgsl", code: prngSrc },
   { path: "shaders/lib/tree_sample.wgsl", code: treeSampleSrc },
   { path: "shaders/lib/model_table.wgsl", code: modelTableSrc },
+  FUSED_LAYOUT_FILE,
   { path: "shaders/train_fused.wgsl", code: fusedSrc },
 ];
 
 /** Threads per model the fused kernel supports (`MAX_WG` in the shader). */
-export const FUSED_MAX_WORKGROUP = 256;
+export const FUSED_MAX_WORKGROUP: number = FUSED_LIMITS.MAX_WG;
 /** Latents per SAE the fused kernel supports (its per-thread arrays). */
-export const FUSED_MAX_LATENTS = 64;
+export const FUSED_MAX_LATENTS: number = FUSED_LIMITS.MAX_LATENTS;
 /** Read-out features per tree the fused kernel supports. */
-export const FUSED_MAX_FEATURES = 64;
+export const FUSED_MAX_FEATURES: number = FUSED_LIMITS.MAX_FEATURES;
 /** Most steps one dispatch runs (bounds the features buffer). */
 export const FUSED_MAX_STEPS_PER_DISPATCH = 256;
 
@@ -78,6 +95,11 @@ export interface FusedStepOptions {
   privateStats?: boolean;
   /** Cap on models per dispatch (default: what one scratch binding holds). */
   maxModelsPerDispatch?: number;
+  /**
+   * Debug: count every thread's loop iterations per phase (`COUNT_LOOPS` in the shader); after a
+   * dispatch, {@link readFusedLoopCounts} reads them from `buffers.scratch`. Slower; tests only.
+   */
+  countLoops?: boolean;
 }
 
 /** GPU buffers of a fused run. */
@@ -90,6 +112,8 @@ export interface FusedBuffers {
   losses: GPUBuffer;
   /** [M][2] u32 (steps done, divergence status: 0 or the 1-based step), then the data step. */
   state: GPUBuffer;
+  /** [chunk][scratch floats] per-model scratch of the latest dispatch (src/sae/fused_layout.ts). */
+  scratch: GPUBuffer;
 }
 
 /** A compiled fused run: encode `n` training steps of all models into a command encoder. */
@@ -132,44 +156,6 @@ export class FusedShapeError extends RangeError {
   override name = "FusedShapeError";
 }
 
-/** The shape quantities the loop-iteration estimate needs. */
-export interface FusedShape {
-  workgroupSize: number;
-  /** Most distinct rows a batch can have after merging identical ones (the batch size if none). */
-  distinctRows: number;
-  /** Row statistics accumulated per thread (see `PRIVATE_STATS` in the shader). */
-  privateStats: boolean;
-  batch: number;
-  dIn: number;
-  dSae: number;
-  terms: number;
-  maxFeatures: number;
-  maxDepth: number;
-}
-
-/** An upper bound of the loop iterations one `train` invocation runs per step. */
-export function fusedLoopIterationsPerStep(shape: FusedShape): number {
-  const { workgroupSize: wg, batch: B, dIn: D, dSae: S, terms: T, maxFeatures: F } = shape;
-  const per = (n: number) => Math.ceil(n / wg);
-  const P = 2 * D * S + S + D;
-  const gram = fusedGramCount(S, F);
-  const column = 2 * F + 2 * S + F * (S + F + 2) + S * (S + F + 3) + 2;
-  const phase0 = 2 * gram + per(D) * column + per(gram) * (wg + 1) + gram + 4;
-  const row = 3 * F + F * F + S * (2 * F + 2) + T * (S * (S + 2) + 4 * S + 4) + S + 1;
-  const entries = fusedStatCount(S, F, T);
-  const rowStats = T * (S * (S + F + 2) + S + F + 2) + F * (S + 1) + S + 2 * T + 4;
-  // Every row index is visited; rows past the distinct ones only skip (or zero their slots).
-  const skipped = per(B) * (shape.privateStats ? 1 : 2 * T + 3 * S + 3);
-  const phaseA = skipped + per(shape.distinctRows) * (row + (shape.privateStats ? rowStats : 0));
-  const phaseC = shape.privateStats
-    ? entries + per(entries) * (wg + 1)
-    : per(entries) * (T + 1) * (B + 1);
-  const phaseG = per(P) * (2 * S + F + 2);
-  const normalize = 2 * per(S) * (2 * D + 2) + per(P);
-  const phaseD = wg + 2 * T + MAX_TERMS + per(P) + 2;
-  return phase0 + phaseA + phaseC + phaseG + normalize + phaseD + 2;
-}
-
 /** Upper bound of the loop iterations one `sample` invocation runs per dispatch. */
 function sampleLoopIterations(maxFeatures: number, maxDepth: number): number {
   return maxFeatures * ((maxDepth + 1) * 12 + 2) + 1;
@@ -193,39 +179,11 @@ export function defaultWorkgroupSize(
   return FUSED_MAX_WORKGROUP;
 }
 
-/** Size of the per-step row statistics (`n_stats()` in the shader). */
-export function fusedStatCount(dSae: number, nFeatures: number, tMax: number): number {
-  const S = dSae, F = nFeatures;
-  return S * S + S + S * F + S + F + 1 + F * S + 2 * S + 2 * tMax;
-}
-
 /** Statistics a thread can accumulate in registers (`MAX_STATS` in the shader). */
-export const FUSED_MAX_PRIVATE_STATS = 512;
+export const FUSED_MAX_PRIVATE_STATS: number = FUSED_LIMITS.MAX_STATS;
 
 /** Gram quantities a thread copies into registers (`MAX_GRAM` in the shader). */
-export const FUSED_MAX_GRAM = 512;
-
-/** Number of Gram quantities per step (`g_bb() + 1` in the shader). */
-export function fusedGramCount(dSae: number, nFeatures: number): number {
-  const S = dSae, F = nFeatures;
-  return F * S + S + S * S + S * F + S + F + F * F + 1;
-}
-
-/** Floats of per-model scratch (mirrors `scratch_size()` in the shader). */
-export function fusedScratchFloats(
-  batch: number,
-  dSae: number,
-  nFeatures: number,
-  tMax: number,
-  privateStats: boolean,
-  workgroupSize: number,
-): number {
-  const S = dSae, F = nFeatures, T = tMax, B = batch;
-  const gram = F * S + S + S * S + S * F + S + F + F * F + 1;
-  const rows = (T + 3 * S + 2 * T) * B;
-  const stats = fusedStatCount(S, F, T);
-  return gram + rows + stats + (privateStats ? stats * workgroupSize : 0) + gram * workgroupSize;
-}
+export const FUSED_MAX_GRAM: number = FUSED_LIMITS.MAX_GRAM;
 
 /** Builds the buffers and pipelines of a fused run (parameters start at zero: upload them). */
 export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Promise<FusedStep> {
@@ -258,6 +216,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
       workgroupSize: wg,
       distinctRows,
       privateStats,
+      normalizeDecoder: models.some((m) => m.normalizeSaeDecoder),
       batch,
       dIn,
       dSae,
@@ -295,10 +254,11 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
     opt: createStorage(gpu, "gradient and Adam moments", M * 3 * layout.size * 4),
     losses: createStorage(gpu, "losses", M * LOSS_WORDS * 4),
     state: createStorage(gpu, "training state", (M * 2 + 1) * 4),
+    scratch: createStorage(gpu, "fused scratch", perDispatch * scratchPerModel),
   };
   const modelTable = uploadStorage(gpu, "model table", packModelTable(models));
   const world = uploadStorage(gpu, "data groups, trees and embeddings", options.world);
-  const scratch = createStorage(gpu, "fused scratch", perDispatch * scratchPerModel);
+  const scratch = buffers.scratch;
   const features = createStorage(gpu, "batch rows", maxSteps * trees.groups * rowsBlock * 4);
   const constants = {
     WG: wg,
@@ -308,6 +268,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
     N_FEAT: nFeat,
     T_MAX: tMax,
     PRIVATE_STATS: privateStats ? 1 : 0,
+    ...(options.countLoops ? { COUNT_LOOPS: 1 } : {}),
   };
   const spec = (entryPoint: string, c: Record<string, number>) => ({
     label: `train_fused.${entryPoint}`,
@@ -357,39 +318,30 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
     let g = groups.get(key);
     if (!g) {
       const uniform = uniformFor(first, count, steps);
-      if (kind === "train") {
-        g = bindGroup(gpu, trainPipeline, [
-          buffers.params,
-          buffers.opt,
-          modelTable,
-          world,
-          buffers.losses,
-          buffers.state,
-          scratch,
-          features,
-          uniform,
-        ]);
-      } else {
-        // Only the bindings the entry point uses (auto layouts drop the others).
-        const pipeline =
-          { sample: samplePipeline, compact: compactPipeline, advance: advancePipeline }[
-            kind
-          ];
-        const bindings: Record<"sample" | "compact" | "advance", [number, GPUBuffer][]> = {
-          sample: [[3, world], [5, buffers.state], [7, features], [8, uniform]],
-          compact: [[7, features], [8, uniform]],
-          advance: [[5, buffers.state], [8, uniform]],
-        };
-        const entries: GPUBindGroupEntry[] = bindings[kind].map(([binding, buffer]) => ({
-          binding,
-          resource: { buffer },
-        }));
-        g = gpu.device.createBindGroup({
-          label: `train_fused.${kind}`,
-          layout: pipeline.getBindGroupLayout(0),
-          entries,
-        });
-      }
+      // Only the bindings each entry point uses (auto layouts drop the others).
+      const bindings: Record<typeof kind, Record<number, GPUBuffer>> = {
+        train: {
+          0: buffers.params,
+          1: buffers.opt,
+          2: modelTable,
+          3: world,
+          4: buffers.losses,
+          5: buffers.state,
+          6: scratch,
+          7: features,
+          8: uniform,
+        },
+        sample: { 3: world, 5: buffers.state, 7: features, 8: uniform },
+        compact: { 7: features, 8: uniform },
+        advance: { 5: buffers.state, 8: uniform },
+      };
+      const pipeline = {
+        train: trainPipeline,
+        sample: samplePipeline,
+        compact: compactPipeline,
+        advance: advancePipeline,
+      }[kind];
+      g = bindGroup(gpu, pipeline, bindings[kind], `train_fused.${kind}`);
       groups.set(key, g);
     }
     return g;
@@ -436,4 +388,20 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
       pass.end();
     },
   };
+}
+
+/**
+ * The loop iterations each thread of the first model of the latest `countLoops` dispatch ran, per
+ * phase: `[thread][FUSED_LOOP_PHASES.length]` (see `COUNT_LOOPS` in shaders/train_fused.wgsl).
+ */
+export async function readFusedLoopCounts(
+  gpu: Gpu,
+  step: FusedStep,
+): Promise<number[][]> {
+  const floats = await readF32(gpu, step.buffers.scratch);
+  const n = FUSED_LOOP_PHASES.length;
+  return Array.from(
+    { length: step.workgroupSize },
+    (_, t) => Array.from(floats.subarray(t * n, (t + 1) * n)),
+  );
 }

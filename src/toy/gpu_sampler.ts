@@ -11,7 +11,7 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { createStorage, readF32, readU32, uploadStorage, uploadUniform } from "../gpu/buffers.ts";
-import { dispatch, getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
+import { bindGroup, dispatch, getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
 import type { TreeFeatureGenerator } from "./tree.ts";
 import { packTrees } from "./tree_flat.ts";
 import prngSource from "../../shaders/lib/prng.wgsl" with { type: "text" };
@@ -38,19 +38,6 @@ function pipelineFor(gpu: Gpu, entryPoint: EntryPoint): Promise<GPUComputePipeli
     files: SAMPLE_SHADER_FILES,
     entryPoint,
     constants: { WORKGROUP_SIZE },
-  });
-}
-
-/** A bind group with explicit binding numbers (the entry points of sample.wgsl use sparse ones). */
-function bindSparse(
-  gpu: Gpu,
-  pipeline: GPUComputePipeline,
-  entries: ReadonlyArray<[number, GPUBuffer]>,
-): GPUBindGroup {
-  return gpu.device.createBindGroup({
-    label: pipeline.label,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: entries.map(([binding, buffer]) => ({ binding, resource: { buffer } })),
   });
 }
 
@@ -187,16 +174,10 @@ export class GpuTreeSampler {
       pipelineFor(gpu, "sample"),
       pipelineFor(gpu, "advance"),
     ]);
-    const sampleBindings: Array<[number, GPUBuffer]> = [
-      [0, params],
-      [1, features],
-      [4, treeNodes],
-      [5, groupTable],
-      [6, step],
-    ];
+    const sampleBindings = { 0: params, 1: features, 4: treeNodes, 5: groupTable, 6: step };
     const passes: Array<[GPUComputePipeline, GPUBindGroup, number]> = [[
       samplePipe,
-      bindSparse(gpu, samplePipe, sampleBindings),
+      bindGroup(gpu, samplePipe, sampleBindings),
       Math.ceil((G * batchSize * width) / WORKGROUP_SIZE),
     ]];
 
@@ -220,11 +201,11 @@ export class GpuTreeSampler {
       const embedPipe = await pipelineFor(gpu, "embed");
       passes.push([
         embedPipe,
-        bindSparse(gpu, embedPipe, [[0, params], [1, features], [2, embedding], [3, x]]),
+        bindGroup(gpu, embedPipe, { 0: params, 1: features, 2: embedding, 3: x }),
         Math.ceil((G * batchSize * dIn) / WORKGROUP_SIZE),
       ]);
     }
-    passes.push([advancePipe, bindSparse(gpu, advancePipe, [[6, step]]), 1]);
+    passes.push([advancePipe, bindGroup(gpu, advancePipe, { 6: step }), 1]);
 
     return new GpuTreeSampler(
       gpu,
@@ -297,7 +278,7 @@ export async function embedOnGpu(
   const featureBuffer = uploadStorage(gpu, "embed: features [B][F]", features.slice());
   const table = uploadStorage(gpu, "embed: embedding [F][D]", embedding.slice());
   const x = createStorage(gpu, "embed: x [B][D]", batch * dIn * 4);
-  const group = bindSparse(gpu, pipeline, [[0, params], [1, featureBuffer], [2, table], [3, x]]);
+  const group = bindGroup(gpu, pipeline, { 0: params, 1: featureBuffer, 2: table, 3: x });
   const encoder = gpu.device.createCommandEncoder({ label: "embed" });
   const pass = encoder.beginComputePass({ label: "embed" });
   dispatch(gpu, pass, pipeline, group, Math.ceil((batch * dIn) / WORKGROUP_SIZE));

@@ -1,0 +1,260 @@
+/**
+ * The one description of the fused kernel's limits, per-model scratch layout and loop structure
+ * (shaders/train_fused.wgsl). From it come the TypeScript sizes ({@link fusedScratchFloats},
+ * {@link fusedStatCount}, {@link fusedGramCount}), the loop-iteration estimate per phase
+ * ({@link fusedLoopIterationsByPhase}) and the WGSL prelude ({@link FUSED_LAYOUT_FILE}: the `MAX_*`
+ * consts, one offset function per scratch segment, the statistic segment ids and the loop-phase
+ * ids), so the shader declares none of them by hand.
+ *
+ * Sizes are products of the shape symbols S latents (`D_SAE`), F read-out features (`N_FEAT`),
+ * T loss terms (`T_MAX`), B batch rows (`BATCH`) and W threads per model (`WG`).
+ */
+import type { ShaderFile } from "../gpu/pipelines.ts";
+import { MAX_TERMS } from "./model_table.ts";
+
+/** Fixed array sizes of the kernel (the largest shapes the fused path takes). */
+export const FUSED_LIMITS = {
+  /** Latents per SAE (per-thread arrays). */
+  MAX_LATENTS: 64,
+  /** Read-out features per tree (per-thread arrays). */
+  MAX_FEATURES: 64,
+  /** Threads per model (the workgroup array of partial sums). */
+  MAX_WG: 256,
+  /** Row statistics one thread accumulates in registers (`PRIVATE_STATS`) or copies (phase G). */
+  MAX_STATS: 512,
+  /** Gram quantities one thread accumulates and copies into registers. */
+  MAX_GRAM: 512,
+} as const;
+
+/** A shape symbol of the fused kernel. */
+export type FusedSymbol = "S" | "F" | "T" | "B" | "W";
+/** The values of the shape symbols. */
+export type FusedDims = Record<FusedSymbol, number>;
+
+/** One segment of the scratch: a name (the WGSL offset function is `<prefix>_<name>()`) and size. */
+export interface ScratchSegment {
+  /** Short name, e.g. `ww` for W_dec W_decᵀ. */
+  name: string;
+  /** Size as a product of symbols and integers, e.g. `["S", "S"]`. */
+  size: readonly (FusedSymbol | number)[];
+  /** What it holds, with its index order. */
+  doc: string;
+}
+
+const WGSL_SYMBOL: Record<FusedSymbol, string> = {
+  S: "D_SAE",
+  F: "N_FEAT",
+  T: "T_MAX",
+  B: "BATCH",
+  W: "WG",
+};
+
+/** Gram quantities of the parameters (phase `gram`), prefix `g_`. */
+export const GRAM_SEGMENTS: readonly ScratchSegment[] = [
+  { name: "ew", size: ["F", "S"], doc: "E W_enc [F][S]" },
+  { name: "bw", size: ["S"], doc: "b_dec W_enc [S]" },
+  { name: "ww", size: ["S", "S"], doc: "W_dec W_decᵀ [S][S]" },
+  { name: "we", size: ["S", "F"], doc: "W_dec Eᵀ [S][F]" },
+  { name: "wb", size: ["S"], doc: "W_dec b_dec [S]" },
+  { name: "eb", size: ["F"], doc: "E b_dec [F]" },
+  { name: "ee", size: ["F", "F"], doc: "E Eᵀ [F][F]" },
+  { name: "bb", size: [1], doc: "b_dec·b_dec [1]" },
+];
+
+/** Row values (phase `rows` without PRIVATE_STATS), column-major [column][B], prefix `r_`. */
+export const ROW_SEGMENTS: readonly ScratchSegment[] = [
+  { name: "c", size: ["T", "B"], doc: "dL/dr scale per term [T][B]" },
+  { name: "a", size: ["S", "B"], doc: "acts [S][B]" },
+  { name: "dpre", size: ["S", "B"], doc: "dL/dpre [S][B]" },
+  { name: "dw", size: ["S", "B"], doc: "dL/d||W_dec[j]|| [S][B]" },
+  { name: "loss", size: [2, "T", "B"], doc: "recon, then l1, per term [2T][B]" },
+];
+
+/**
+ * Row statistics (phase `stats`), prefix `s_`; also the segment ids `STAT_<NAME>` of the
+ * statistics phase, in this order.
+ */
+export const STAT_SEGMENTS: readonly ScratchSegment[] = [
+  { name: "aa", size: ["S", "S"], doc: "Q_AA [S][S]" },
+  { name: "a", size: ["S"], doc: "Q_A [S]" },
+  { name: "af", size: ["S", "F"], doc: "Q_AF [S][F]" },
+  { name: "pa", size: ["S"], doc: "P_A [S]" },
+  { name: "pf", size: ["F"], doc: "P_F [F]" },
+  { name: "pc", size: [1], doc: "P_C [1]" },
+  { name: "fd", size: ["F", "S"], doc: "S_FD [F][S]" },
+  { name: "d", size: ["S"], doc: "S_D [S]" },
+  { name: "dw", size: ["S"], doc: "DW [S]" },
+  { name: "loss", size: [2, "T"], doc: "loss slots: recon, then l1, per term [2T]" },
+];
+
+function evalSize(size: readonly (FusedSymbol | number)[], dims: FusedDims): number {
+  return size.reduce<number>((n, f) => n * (typeof f === "number" ? f : dims[f]), 1);
+}
+
+function sumSizes(segments: readonly ScratchSegment[], dims: FusedDims): number {
+  return segments.reduce((n, s) => n + evalSize(s.size, dims), 0);
+}
+
+const dimsOf = (S: number, F: number, T: number, B = 0, W = 0): FusedDims => ({ S, F, T, B, W });
+
+/** Number of Gram quantities per step (`n_gram()` in the shader). */
+export function fusedGramCount(dSae: number, nFeatures: number): number {
+  return sumSizes(GRAM_SEGMENTS, dimsOf(dSae, nFeatures, 1));
+}
+
+/** Size of the per-step row statistics (`n_stats()` in the shader). */
+export function fusedStatCount(dSae: number, nFeatures: number, tMax: number): number {
+  return sumSizes(STAT_SEGMENTS, dimsOf(dSae, nFeatures, tMax));
+}
+
+/**
+ * Floats of per-model scratch (`scratch_size()` in the shader): Gram quantities, row values,
+ * statistics, then per-thread partial statistics [n_stats][W] (PRIVATE_STATS only) and per-thread
+ * partial Gram quantities [n_gram][W].
+ */
+export function fusedScratchFloats(
+  batch: number,
+  dSae: number,
+  nFeatures: number,
+  tMax: number,
+  privateStats: boolean,
+  workgroupSize: number,
+): number {
+  const dims = dimsOf(dSae, nFeatures, tMax, batch, workgroupSize);
+  const stats = sumSizes(STAT_SEGMENTS, dims);
+  const gram = sumSizes(GRAM_SEGMENTS, dims);
+  return gram + sumSizes(ROW_SEGMENTS, dims) + stats + (privateStats ? stats * workgroupSize : 0) +
+    gram * workgroupSize;
+}
+
+/**
+ * The functions of `train` whose loop iterations are estimated (and counted by the
+ * `COUNT_LOOPS` debug override), in the order they run; `loop` is the step loop itself.
+ */
+export const FUSED_LOOP_PHASES = [
+  "gram",
+  "rows",
+  "stats",
+  "gradient",
+  "project",
+  "adam",
+  "normalize",
+  "loop",
+] as const;
+/** One of {@link FUSED_LOOP_PHASES}. */
+export type FusedLoopPhase = typeof FUSED_LOOP_PHASES[number];
+
+/** The shape quantities the loop-iteration estimate needs. */
+export interface FusedShape {
+  workgroupSize: number;
+  /** Most distinct rows a batch can have after merging identical ones (the batch size if none). */
+  distinctRows: number;
+  /** Row statistics accumulated per thread (see `PRIVATE_STATS` in the shader). */
+  privateStats: boolean;
+  /** Whether decoder rows are kept at unit norm (phases `project` and `normalize` run). */
+  normalizeDecoder?: boolean;
+  batch: number;
+  dIn: number;
+  dSae: number;
+  terms: number;
+  maxFeatures: number;
+  maxDepth: number;
+}
+
+/**
+ * Upper bound of the loop iterations (loop bodies run) of one `train` invocation per step, per
+ * phase, following each phase function's loop nest in shaders/train_fused.wgsl (the busiest
+ * thread: `ceil(n / W)` iterations of a loop over n items strided by W). Mesa's CPU adapters stop
+ * an invocation silently after 65,535 iterations, so an undercount truncates loops:
+ * tests/fused_loops_test.ts counts them with the `COUNT_LOOPS` override and compares.
+ */
+export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopPhase, number> {
+  const { workgroupSize: W, batch: B, dIn: D, dSae: S, terms: T, maxFeatures: F } = shape;
+  const per = (n: number) => Math.ceil(n / W);
+  const P = 2 * D * S + S + D;
+  const G = fusedGramCount(S, F);
+  const N = fusedStatCount(S, F, T);
+  const normalize = shape.normalizeDecoder ?? true;
+  // gram: zero [G]; per column d: load E [F], W [S]; products F (S + 1 + F) + S (1 + S + F);
+  // store [G]; reduce: per(G) × W; copy [G] into registers.
+  const column = F + S + F * (S + 1 + F) + S * (1 + S + F);
+  const gram = G + per(D) * (1 + column) + G + per(G) * (1 + W) + G;
+  // rows: zero the private statistics [N]; per row: features F, x·x F (1 + F), encode S (1 + F),
+  // per term T (mask S, q S (1 + S), l1 2S), ReLU S; then the private statistics or the stores.
+  const row = F + F * (1 + F) + S * (1 + F) + T * (1 + S + S * (1 + S) + 2 * S) + S;
+  const rowStats = T * (1 + S * (1 + S + F) + F) + F * (1 + S) + S + T;
+  const rowStore = T + S;
+  const visited = shape.privateStats ? shape.distinctRows : B;
+  const rows = (shape.privateStats ? N : 0) +
+    per(visited) * (1 + row + (shape.privateStats ? rowStats : rowStore)) +
+    (shape.privateStats ? 0 : per(B) * (T + S)) + (shape.privateStats ? N : 0);
+  // stats: private: per(N) × W partial sums; else per entry at most T terms × B rows.
+  const stats = shape.privateStats ? per(N) * (1 + W) : per(N) * (1 + T * (1 + B));
+  // gradient: copy [N]; b_enc per(S); per column: E F, W S, per latent (F + S + F), F.
+  const gradient = N + per(S) + per(D) * (1 + F + S + S * (1 + F + S + F) + F);
+  // project: per row j: two loops over D; then the norm over per(P).
+  const project = normalize ? per(S) * (1 + 2 * D) + per(P) : 0;
+  // adam: norm over W, loss slots 2T, record MAX_TERMS, Adam per(4P) × 4.
+  const adam = W + 2 * T + MAX_TERMS + per(Math.ceil(P / 4)) * 5;
+  const norm = normalize ? per(S) * (1 + 2 * D) : 0;
+  return { gram, rows, stats, gradient, project, adam, normalize: norm, loop: 1 };
+}
+
+/** An upper bound of the loop iterations one `train` invocation runs per step. */
+export function fusedLoopIterationsPerStep(shape: FusedShape): number {
+  const phases = fusedLoopIterationsByPhase(shape);
+  return FUSED_LOOP_PHASES.reduce((n, p) => n + phases[p], 0);
+}
+
+function wgslSize(size: readonly (FusedSymbol | number)[]): string {
+  return size.map((f) => typeof f === "number" ? `${f}u` : WGSL_SYMBOL[f]).join(" * ");
+}
+
+function wgslSegments(prefix: string, segments: readonly ScratchSegment[], start: string): string {
+  const lines: string[] = [];
+  let at = start;
+  for (const s of segments) {
+    lines.push(`fn ${prefix}_${s.name}() -> u32 { return ${at}; } // ${s.doc}`);
+    at = `${prefix}_${s.name}() + ${wgslSize(s.size)}`;
+  }
+  return lines.join("\n") + "\n" + `fn ${prefix}_end() -> u32 { return ${at}; }`;
+}
+
+/** The generated WGSL prelude of shaders/train_fused.wgsl (see the module comment). */
+export function fusedLayoutWgsl(): string {
+  const limits = Object.entries(FUSED_LIMITS).map(([k, v]) => `const ${k}: u32 = ${v}u;`);
+  const statIds = STAT_SEGMENTS.map((s, i) => `const STAT_${s.name.toUpperCase()}: u32 = ${i}u;`);
+  const starts = STAT_SEGMENTS.slice(1).map((s) => `u32(e >= s_${s.name}() - s_aa())`);
+  const phases = FUSED_LOOP_PHASES.map((p, i) => `const LOOP_${p.toUpperCase()}: u32 = ${i}u;`);
+  return [
+    "// Generated by src/sae/fused_layout.ts (fusedLayoutWgsl): the fused kernel's limits, its",
+    "// per-model scratch layout (offsets in floats; S = D_SAE, F = N_FEAT, T = T_MAX, B = BATCH)",
+    "// and its loop phases. Edit the tables there, not this text.",
+    ...limits,
+    "// Gram quantities (phase gram):",
+    wgslSegments("g", GRAM_SEGMENTS, "0u"),
+    "fn n_gram() -> u32 { return g_end(); }",
+    "// Row values (phase rows), column-major [column][B]:",
+    wgslSegments("r", ROW_SEGMENTS, "g_end()"),
+    "// Row statistics (phase stats):",
+    wgslSegments("s", STAT_SEGMENTS, "r_end()"),
+    "fn n_stats() -> u32 { return s_end() - s_aa(); }",
+    "// Per-thread partial statistics [n_stats][WG] (PRIVATE_STATS), then Gram partials [n_gram][WG].",
+    "fn p_part() -> u32 { return s_end(); }",
+    "fn p_gram() -> u32 { return p_part() + select(0u, n_stats() * WG, PRIVATE_STATS); }",
+    "fn scratch_size() -> u32 { return p_gram() + n_gram() * WG; }",
+    "// Statistic segments, in layout order, and the segment of statistic e (0 <= e < n_stats()).",
+    ...statIds,
+    `fn stat_segment(e: u32) -> u32 { return ${starts.join(" + ")}; }`,
+    "// Loop phases (slots of the COUNT_LOOPS debug counts).",
+    ...phases,
+    `const LOOP_PHASES: u32 = ${FUSED_LOOP_PHASES.length}u;`,
+    "",
+  ].join("\n");
+}
+
+/** The generated prelude as a shader file, included before shaders/train_fused.wgsl. */
+export const FUSED_LAYOUT_FILE: ShaderFile = {
+  path: "src/sae/fused_layout.ts (generated)",
+  code: fusedLayoutWgsl(),
+};
