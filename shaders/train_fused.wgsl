@@ -244,6 +244,17 @@ var<private> row_c: array<f32, MAX_TERMS>;       // dL/dr scale per term [T_MAX]
 var<private> row_recon: array<f32, MAX_TERMS>;   // reconstruction loss per term
 var<private> row_l1: array<f32, MAX_TERMS>;      // sparsity loss per term
 var<private> st: array<f32, MAX_STATS>;          // this thread's partial statistics (PRIVATE_STATS)
+// Working arrays of the phases. Module-scope private, not function-local: WGSL zero-initialises a
+// function's `var` on every call (naga emits the store at function entry), which costs a few
+// hundred stores per row or per step on CPU adapters; private arrays are zeroed once per dispatch.
+var<private> gram_acc: array<f32, MAX_GRAM>;     // gram_phase: this thread's partial Gram sums
+var<private> col_e: array<f32, MAX_FEATURES>;    // gram, gradient: E[f][d] of the column d
+var<private> col_w: array<f32, MAX_LATENTS>;     // gram, gradient: W_dec[l][d] of the column d
+var<private> col_we: array<f32, MAX_LATENTS>;    // gram: W_enc[d][l] of the column d
+var<private> row_h: array<f32, MAX_LATENTS>;     // row_values: x . W_i
+var<private> row_am: array<f32, MAX_LATENTS>;    // row_values: acts masked to a term's latents
+var<private> row_q: array<f32, MAX_LATENTS>;     // row_values: e_t . W_i
+var<private> stats: array<f32, MAX_STATS>;       // gradient_phase: the statistics s_*()
 
 /** E[f][d] of the model's group, 0 for features past the tree's own. */
 fn embedding_at(f: u32, d: u32) -> f32 {
@@ -253,50 +264,46 @@ fn embedding_at(f: u32, d: u32) -> f32 {
 // gram_phase: threads over input columns d (strided by WG). Reads params and E; writes this
 // thread's partial Gram sums to scratch p_gram() [n_gram][WG] (loops of compile-time length).
 fn gram_phase(tid: u32) {
-  var gacc: array<f32, MAX_GRAM>;
-  for (var e = 0u; e < n_gram(); e++) { tick(LOOP_GRAM); gacc[e] = 0.0; }
+  for (var e = 0u; e < n_gram(); e++) { tick(LOOP_GRAM); gram_acc[e] = 0.0; }
   for (var d = tid; d < D_IN; d += WG) {
     tick(LOOP_GRAM);
-    var ef: array<f32, MAX_FEATURES>; // E[f][d]
-    var wl: array<f32, MAX_LATENTS>;  // W_dec[l][d]
-    var we: array<f32, MAX_LATENTS>;  // W_enc[d][l]
-    for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRAM); ef[f] = embedding_at(f, d); }
+    for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRAM); col_e[f] = embedding_at(f, d); }
     for (var l = 0u; l < D_SAE; l++) {
       tick(LOOP_GRAM);
-      wl[l] = params[md.pb + off_w_dec() + l * D_IN + d];
-      we[l] = params[md.pb + d * D_SAE + l];
+      col_w[l] = params[md.pb + off_w_dec() + l * D_IN + d];
+      col_we[l] = params[md.pb + d * D_SAE + l];
     }
     let bdd = params[md.pb + off_b_dec() + d];
     for (var f = 0u; f < N_FEAT; f++) {
       tick(LOOP_GRAM);
       for (var j = 0u; j < D_SAE; j++) {
         tick(LOOP_GRAM);
-        gacc[g_ew() + f * D_SAE + j] += ef[f] * we[j];
+        gram_acc[g_ew() + f * D_SAE + j] += col_e[f] * col_we[j];
       }
-      gacc[g_eb() + f] += ef[f] * bdd;
+      gram_acc[g_eb() + f] += col_e[f] * bdd;
       for (var h = 0u; h < N_FEAT; h++) {
         tick(LOOP_GRAM);
-        gacc[g_ee() + f * N_FEAT + h] += ef[f] * ef[h];
+        gram_acc[g_ee() + f * N_FEAT + h] += col_e[f] * col_e[h];
       }
     }
     for (var i = 0u; i < D_SAE; i++) {
       tick(LOOP_GRAM);
-      gacc[g_bw() + i] += bdd * we[i];
+      gram_acc[g_bw() + i] += bdd * col_we[i];
       for (var j = 0u; j < D_SAE; j++) {
         tick(LOOP_GRAM);
-        gacc[g_ww() + i * D_SAE + j] += wl[i] * wl[j];
+        gram_acc[g_ww() + i * D_SAE + j] += col_w[i] * col_w[j];
       }
       for (var f = 0u; f < N_FEAT; f++) {
         tick(LOOP_GRAM);
-        gacc[g_we() + i * N_FEAT + f] += wl[i] * ef[f];
+        gram_acc[g_we() + i * N_FEAT + f] += col_w[i] * col_e[f];
       }
-      gacc[g_wb() + i] += wl[i] * bdd;
+      gram_acc[g_wb() + i] += col_w[i] * bdd;
     }
-    gacc[g_bb()] += bdd * bdd;
+    gram_acc[g_bb()] += bdd * bdd;
   }
   for (var e = 0u; e < n_gram(); e++) {
     tick(LOOP_GRAM);
-    scratch[md.sb + p_gram() + e * WG + tid] = gacc[e];
+    scratch[md.sb + p_gram() + e * WG + tid] = gram_acc[e];
   }
 }
 
@@ -328,9 +335,6 @@ fn row_values(k: u32, b: u32) {
   let info = md.info;
   let inv_b = 1.0 / f32(BATCH);
   let mult = row_count(k, md.group, b); // how many batch rows this distinct row stands for
-  var h: array<f32, MAX_LATENTS>;  // x . W_i
-  var am: array<f32, MAX_LATENTS>; // a masked to the term's decoded latents
-  var q: array<f32, MAX_LATENTS>;  // e_t . W_i
   for (var f = 0u; f < N_FEAT; f++) {
     tick(LOOP_ROWS);
     row_f[f] = features[feature_index(k, md.group, b, f)];
@@ -356,7 +360,7 @@ fn row_values(k: u32, b: u32) {
       xw += row_f[f] * gr[g_we() + j * N_FEAT + f];
     }
     row_a[j] = max(pre, 0.0);
-    h[j] = xw;
+    row_h[j] = xw;
     row_dact[j] = 0.0;
     row_dw[j] = 0.0;
   }
@@ -369,22 +373,22 @@ fn row_values(k: u32, b: u32) {
       let term = info.terms[t];
       for (var j = 0u; j < D_SAE; j++) {
         tick(LOOP_ROWS);
-        am[j] = select(0.0, row_a[j], j < term.end);
+        row_am[j] = select(0.0, row_a[j], j < term.end);
       }
       var ea = 0.0; // e . u
       var ub = 0.0; // u . b_dec
       var ux = 0.0; // u . x
       for (var i = 0u; i < D_SAE; i++) {
         tick(LOOP_ROWS);
-        var qi = gr[g_wb() + i] - h[i];
+        var qi = gr[g_wb() + i] - row_h[i];
         for (var j = 0u; j < D_SAE; j++) {
           tick(LOOP_ROWS);
-          qi += am[j] * gr[g_ww() + j * D_SAE + i];
+          qi += row_am[j] * gr[g_ww() + j * D_SAE + i];
         }
-        q[i] = qi;
-        ea += am[i] * qi;
-        ub += am[i] * gr[g_wb() + i];
-        ux += am[i] * h[i];
+        row_q[i] = qi;
+        ea += row_am[i] * qi;
+        ub += row_am[i] * gr[g_wb() + i];
+        ux += row_am[i] * row_h[i];
       }
       let eb_dot = ub + gr[g_bb()] - bx;
       let ex_dot = ux + bx - xx;
@@ -400,7 +404,7 @@ fn row_values(k: u32, b: u32) {
       for (var j = 0u; j < D_SAE; j++) {
         tick(LOOP_ROWS);
         let trained = j >= term.detach_below && j < term.end;
-        row_dact[j] += select(0.0, c * q[j], trained);
+        row_dact[j] += select(0.0, c * row_q[j], trained);
       }
       // Sparsity: l1_mult * mean_b || w (.) a[l1_start:l1_end] ||_p, w_j = ||W_dec[j]|| or 1
       if (term.l1_mult != 0.0 && term.l1_end > term.l1_start) {
@@ -705,8 +709,7 @@ fn stats_phase(k: u32, tid: u32) {
 // registers: loops of compile-time length), params, E and gr; writes every parameter's gradient
 // to opt[gb ..] [P]; returns this thread's partial sum of squared gradients.
 fn gradient_phase(tid: u32) -> f32 {
-  var qs: array<f32, MAX_STATS>;
-  for (var e = 0u; e < n_stats(); e++) { tick(LOOP_GRADIENT); qs[e] = scratch[md.sb + s_aa() + e]; }
+  for (var e = 0u; e < n_stats(); e++) { tick(LOOP_GRADIENT); stats[e] = scratch[md.sb + s_aa() + e]; }
   let q_a = s_a() - s_aa();
   let q_af = s_af() - s_aa();
   let q_pa = s_pa() - s_aa();
@@ -720,48 +723,46 @@ fn gradient_phase(tid: u32) -> f32 {
   var sumsq = 0.0;
   for (var j = tid; j < D_SAE; j += WG) {
     tick(LOOP_GRADIENT);
-    let g = qs[q_d + j]; // b_enc[j] = S_D[j]
+    let g = stats[q_d + j]; // b_enc[j] = S_D[j]
     opt[gb + off_b_enc() + j] = g;
     sumsq += g * g;
   }
   for (var d = tid; d < D_IN; d += WG) {
     tick(LOOP_GRADIENT);
-    var ef: array<f32, MAX_FEATURES>; // E[f][d]
-    var wl: array<f32, MAX_LATENTS>;  // W_dec[l][d]
-    for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRADIENT); ef[f] = embedding_at(f, d); }
+    for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRADIENT); col_e[f] = embedding_at(f, d); }
     for (var l = 0u; l < D_SAE; l++) {
       tick(LOOP_GRADIENT);
-      wl[l] = params[pb + off_w_dec() + l * D_IN + d];
+      col_w[l] = params[pb + off_w_dec() + l * D_IN + d];
     }
     let bdd = params[pb + off_b_dec() + d];
     // b_dec[d] = sum_l P_A[l] W_dec[l][d] + P_C b_dec[d] - sum_f P_F[f] E[f][d]
     //          - [apply] sum_j W_enc[d][j] S_D[j]
-    var gb_dec = qs[q_pc] * bdd;
+    var gb_dec = stats[q_pc] * bdd;
     for (var j = 0u; j < D_SAE; j++) {
       tick(LOOP_GRADIENT);
       // W_enc[d][j] = sum_f E[f][d] S_FD[f][j] - [apply] b_dec[d] S_D[j]
-      var ge = -md.apply_bdec * bdd * qs[q_d + j];
+      var ge = -md.apply_bdec * bdd * stats[q_d + j];
       for (var f = 0u; f < N_FEAT; f++) {
         tick(LOOP_GRADIENT);
-        ge += ef[f] * qs[q_fd + f * D_SAE + j];
+        ge += col_e[f] * stats[q_fd + f * D_SAE + j];
       }
       opt[gb + d * D_SAE + j] = ge;
       sumsq += ge * ge;
       // W_dec[j][d] = sum_l Q_AA[j][l] W_dec[l][d] + Q_A[j] b_dec[d] - sum_f Q_AF[j][f] E[f][d]
       //             + DW[j] W_dec[j][d] / ||W_dec[j]||
-      var gd = qs[q_a + j] * bdd;
-      for (var l = 0u; l < D_SAE; l++) { tick(LOOP_GRADIENT); gd += qs[j * D_SAE + l] * wl[l]; }
+      var gd = stats[q_a + j] * bdd;
+      for (var l = 0u; l < D_SAE; l++) { tick(LOOP_GRADIENT); gd += stats[j * D_SAE + l] * col_w[l]; }
       for (var f = 0u; f < N_FEAT; f++) {
         tick(LOOP_GRADIENT);
-        gd -= qs[q_af + j * N_FEAT + f] * ef[f];
+        gd -= stats[q_af + j * N_FEAT + f] * col_e[f];
       }
       let norm = sqrt(gr[g_ww() + j * D_SAE + j]);
-      if (md.by_norm && norm > 0.0) { gd += qs[q_dw + j] * wl[j] / norm; }
+      if (md.by_norm && norm > 0.0) { gd += stats[q_dw + j] * col_w[j] / norm; }
       opt[gb + off_w_dec() + j * D_IN + d] = gd;
       sumsq += gd * gd;
-      gb_dec += qs[q_pa + j] * wl[j] - md.apply_bdec * params[pb + d * D_SAE + j] * qs[q_d + j];
+      gb_dec += stats[q_pa + j] * col_w[j] - md.apply_bdec * params[pb + d * D_SAE + j] * stats[q_d + j];
     }
-    for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRADIENT); gb_dec -= qs[q_pf + f] * ef[f]; }
+    for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRADIENT); gb_dec -= stats[q_pf + f] * col_e[f]; }
     opt[gb + off_b_dec() + d] = gb_dec;
     sumsq += gb_dec * gb_dec;
   }
