@@ -11,12 +11,12 @@ import { initSaeRandom } from "../src/sae/init.ts";
 import { trainToySaes } from "../src/sae/train.ts";
 import { TreeFeatureGenerator } from "../src/toy/tree.ts";
 import { embedCpu, sampleBatchCpu } from "../src/toy/cpu_sampler.ts";
-import { Rng } from "../src/toy/rng.ts";
 import { newAdamState, referenceTrainStep } from "../src/reference/optimizer_reference.ts";
-import { PUBLISHED_OPTIMIZER } from "../src/sae/train_settings.ts";
+import { type OptimizerSettings, PUBLISHED_OPTIMIZER } from "../src/sae/train_settings.ts";
+import type { Gpu } from "../src/gpu/device.ts";
 import { referenceLossAndGrad } from "../src/reference/sae_reference.ts";
 import { readF32 } from "../src/gpu/buffers.ts";
-import { fusedFixture, runFused } from "./_fused.ts";
+import { fusedFixture, randomEmbedding, runFused } from "./_fused.ts";
 
 const tree = new TreeFeatureGenerator({
   activeProb: 1,
@@ -31,21 +31,6 @@ const tree = new TreeFeatureGenerator({
     ],
   }],
 });
-
-function randomEmbedding(nFeatures: number, dIn: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  const e = new Float32Array(nFeatures * dIn);
-  for (let f = 0; f < nFeatures; f++) {
-    let norm = 0;
-    for (let d = 0; d < dIn; d++) {
-      const v = rng.normal();
-      e[f * dIn + d] = v;
-      norm += v * v;
-    }
-    for (let d = 0; d < dIn; d++) e[f * dIn + d]! /= Math.sqrt(norm);
-  }
-  return e;
-}
 
 /** The notebook's four SAEs plus switches the kernel must honour. */
 const CONFIGS: Partial<SaeConfig>[] = [
@@ -217,18 +202,16 @@ function removeParallel(grad: Float64Array, params: ArrayLike<number>, sae: Matr
   }
 }
 
+/** Every configuration of {@link CONFIGS} as one fused run on the test tree (d_in 50, seed 5). */
+function everyConfig(gpu: Gpu, batch: number, optimizer: OptimizerSettings) {
+  return fusedFixture(gpu, { configs: CONFIGS, tree, dIn: 50, batch, seed: 5, optimizer });
+}
+
 gpuTest(
   "the fused gradient equals the float64 reference gradient per parameter, every configuration",
   async (gpu) => {
     const batch = 37;
-    const { step, saes, inputs } = await fusedFixture(gpu, {
-      configs: CONFIGS,
-      tree,
-      dIn: 50,
-      batch,
-      seed: 5,
-      optimizer: PUBLISHED_OPTIMIZER,
-    });
+    const { step, saes, inputs } = await everyConfig(gpu, batch, PUBLISHED_OPTIMIZER);
     const before = saes.map((s) => Float64Array.from(s.params));
     await runFused(gpu, step, 1);
     const opt = await readF32(gpu, step.buffers.opt);
@@ -263,14 +246,7 @@ gpuTest(
     const batch = 37;
     // eps comparable to the gradient entries: the update then depends on |g|, not only sign(g).
     const hyper = { lr: 1e-2, beta1: 0.9, beta2: 0.99, eps: 1e-3, clipNorm: 1 };
-    const { step, saes, inputs } = await fusedFixture(gpu, {
-      configs: CONFIGS,
-      tree,
-      dIn: 50,
-      batch,
-      seed: 5,
-      optimizer: hyper,
-    });
+    const { step, saes, inputs } = await everyConfig(gpu, batch, hyper);
     const params = saes.map((s) => Float64Array.from(s.params));
     await runFused(gpu, step, 2);
     const got = await readF32(gpu, step.buffers.params);
