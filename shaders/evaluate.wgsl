@@ -2,7 +2,8 @@
 // a chunk, sample the row from the model's tree, embed it, encode, decode every prefix, and write
 // the row's statistics; then reduce each statistic over the chunk's rows to a (sum, centred sum of
 // squares) pair per model. The host merges the chunks' pairs in float64 (Chan et al.'s parallel
-// variance for the x columns). Include after lib/prng.wgsl and lib/tree_sample.wgsl.
+// variance for the x columns). Include after lib/prng.wgsl, lib/tree_sample.wgsl and the generated
+// GROUP_* offsets (WORLD_FILE, src/sae/world.ts).
 // Host side and definitions: src/metrics/evaluate.ts, src/metrics/evaluate_cpu.ts.
 //
 // Shapes (uniform `run`): M models, D = d_in, S = d_sae, E decoded ends per model, F feature
@@ -16,7 +17,7 @@
 //
 // Bindings (group 0; each entry point uses only those listed with it):
 //   0 run         uniform  EvalRun                                          rows_pass, reduce_pass
-//   1 tree_nodes  storage  u32  [M][4] (tree base, data seed, n features, embedding base), then
+//   1 tree_nodes  storage  u32  [M][GROUP_WORDS] headers (GROUP_* from src/sae/world.ts), then
 //                          the trees (lib/tree_sample.wgsl layout), then each model's embedding
 //                          [n features][D] as f32 bits (src/sae/world.ts packWorld)   rows_pass
 //   2 params      storage  f32  [M][P]  W_enc [D][S], b_enc [S], W_dec [S][D], b_dec [D]  rows_pass
@@ -99,10 +100,10 @@ fn rows_pass(
   let g = run.chunk_start + r;
   let step = run.step_base + g / run.rows_per_step;
   let row = g % run.rows_per_step;
-  let tree_base = tree_nodes[4u * m];
-  let seed = tree_nodes[4u * m + 1u];
-  let nf = tree_nodes[4u * m + 2u];
-  let emb = tree_nodes[4u * m + 3u];
+  let tree_base = tree_nodes[m * GROUP_WORDS + GROUP_TREE_BASE];
+  let seed = tree_nodes[m * GROUP_WORDS + GROUP_SEED];
+  let nf = tree_nodes[m * GROUP_WORDS + GROUP_N_FEATURES];
+  let emb = tree_nodes[m * GROUP_WORDS + GROUP_EMBEDDING_BASE];
   var true_l0 = 0.0;
   for (var f = 0u; f < run.n_features; f++) {
     var v = 0.0;

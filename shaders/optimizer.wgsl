@@ -12,7 +12,7 @@
 //   finish_step:     for models with status 0 and normalize_decoder: W_dec[j] /= ‖W_dec[j]‖
 //                    (rows with norm 0 untouched); invocation 0 advances the step counter.
 // The step counter (steps completed) lives on the GPU, so a step needs no upload.
-// Included after shaders/lib/model_table.wgsl and shaders/lib/step_dims.wgsl. Non-finite values are detected from the bits.
+// Included after the generated model table and StepDims (src/sae/model_table.ts, src/kernels/step_dims.ts) and shaders/lib/step_dims.wgsl. Non-finite values are detected from the bits.
 //
 // Bindings (group 0; each entry point uses the ones it names):
 //   0 dims     uniform StepDims

@@ -1,6 +1,6 @@
 // Per-term partial reconstruction with the delta loss's stop-gradient, as stacked rows: term t of
 // model m owns rows [t·B, (t+1)·B) of a [M][T·B] stack (T stacked terms; terms at or beyond the
-// model's num_terms are empty). Included after shaders/lib/model_table.wgsl and shaders/lib/step_dims.wgsl.
+// model's num_terms are empty). Included after the generated model table and StepDims (src/sae/model_table.ts, src/kernels/step_dims.ts) and shaders/lib/step_dims.wgsl.
 //
 //   mask_acts:  stack[m][t][b][j] = acts[m][b][j] · [lo_t ≤ j < end_t], lo_t = 0 for the forward
 //               mask (everything the term decodes), lo_t = detach_below_t with BACKWARD (what the

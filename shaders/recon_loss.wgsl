@@ -114,8 +114,8 @@ fn recon_loss(
       if (t < num_terms && models[m].terms[t].recon_mult != 0.0) {
         value = models[m].terms[t].recon_mult * partial[t] * inv_b;
       }
-      losses[record + LOSS_RECON0 + t] = value;
-      total += value + losses[record + LOSS_L10 + t];
+      losses[record + LOSS_RECON + t] = value;
+      total += value + losses[record + LOSS_L1 + t];
     }
     losses[record + LOSS_TOTAL] = total;
   }

@@ -4,7 +4,7 @@
 //
 // with w_j = ‖W_dec[j]‖₂ when the model's l1_by_decoder_norm is set (else 1; the norm is not
 // detached, so the penalty also has a gradient w.r.t. W_dec), and p the model's lp_norm.
-// Included after shaders/lib/model_table.wgsl and shaders/lib/step_dims.wgsl.
+// Included after the generated model table and StepDims (src/sae/model_table.ts, src/kernels/step_dims.ts) and shaders/lib/step_dims.wgsl.
 //
 //   row_norms:             norms[m][j] = ‖W_dec[m][j]‖₂
 //   sparsity_forward:      the loss record's l1 slots; gv[m][b][j] = ∂(Σ_t l1_t)/∂v_bj and
@@ -167,7 +167,7 @@ fn sparsity_forward(
       if (t < num_terms && models[m].terms[t].l1_mult != 0.0) {
         value = models[m].terms[t].l1_mult * partial[t] * inv_b;
       }
-      losses[m * LOSS_WORDS + LOSS_L10 + t] = value;
+      losses[m * LOSS_WORDS + LOSS_L1 + t] = value;
     }
   }
 }

@@ -13,6 +13,7 @@ import type { Gpu } from "../gpu/device.ts";
 import { readU32 } from "../gpu/buffers.ts";
 import { GpuTreeSampler } from "../toy/gpu_sampler.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
+import { decodeFusedState } from "./fused_records.ts";
 import { createFusedStep, FusedShapeError, fusedUnsupportedReason } from "./fused_step.ts";
 import { createKernelStep } from "./kernel_step.ts";
 import type { ModelEntry } from "./model_table.ts";
@@ -127,11 +128,7 @@ async function fusedEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
     maxStepsPerEncode: fused.maxStepsPerDispatch,
     encode: (encoder, steps) => fused.encodeSteps(encoder, steps),
     async readState() {
-      const state = await readU32(gpu, fused.buffers.state);
-      return {
-        stepsDone: Array.from({ length: M }, (_, m) => state[m * 2]!),
-        divergedAt: Array.from({ length: M }, (_, m) => state[m * 2 + 1]!),
-      };
+      return decodeFusedState(await readU32(gpu, fused.buffers.state), M);
     },
   };
 }

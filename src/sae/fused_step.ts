@@ -22,10 +22,23 @@ import { createStorage, readF32, uploadStorage, uploadUniform } from "../gpu/buf
 import { bindGroup, dispatch, getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
 import { paramLayout } from "./layout.ts";
 import type { Schedule } from "./train_settings.ts";
-import { LOSS_WORDS, MAX_TERMS, type ModelEntry, packModelTable } from "./model_table.ts";
+import {
+  LOSS_WORDS,
+  MAX_TERMS,
+  MODEL_TABLE_FILE,
+  type ModelEntry,
+  packModelTable,
+} from "./model_table.ts";
+import { WORLD_FILE } from "./world.ts";
+import { writeRecord } from "../gpu/records.ts";
+import {
+  FUSED_RECORDS_FILE,
+  FUSED_RUN,
+  fusedCounterIndex,
+  fusedStateWords,
+} from "./fused_records.ts";
 import prngSrc from "../../shaders/lib/prng.wgsl" with { type: "text" };
 import treeSampleSrc from "../../shaders/lib/tree_sample.wgsl" with { type: "text" };
-import modelTableSrc from "../../shaders/lib/model_table.wgsl" with { type: "text" };
 import fusedSrc from "../../shaders/train_fused.wgsl" with { type: "text" };
 import {
   FUSED_LAYOUT_FILE,
@@ -48,7 +61,9 @@ export {
 export const FUSED_FILES: readonly ShaderFile[] = [
   { path: "shaders/lib/prng.wgsl", code: prngSrc },
   { path: "shaders/lib/tree_sample.wgsl", code: treeSampleSrc },
-  { path: "shaders/lib/model_table.wgsl", code: modelTableSrc },
+  MODEL_TABLE_FILE,
+  WORLD_FILE,
+  FUSED_RECORDS_FILE,
   FUSED_LAYOUT_FILE,
   { path: "shaders/train_fused.wgsl", code: fusedSrc },
 ];
@@ -110,7 +125,7 @@ export interface FusedBuffers {
   opt: GPUBuffer;
   /** [M][LOSS_WORDS] latest loss records. */
   losses: GPUBuffer;
-  /** [M][2] u32 (steps done, divergence status: 0 or the 1-based step), then the data step. */
+  /** [M] FUSED_STATE u32 entries (steps done, divergence status), then the data step. */
   state: GPUBuffer;
   /** [chunk][scratch floats] per-model scratch of the latest dispatch (src/sae/fused_layout.ts). */
   scratch: GPUBuffer;
@@ -253,7 +268,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
     params: createStorage(gpu, "params", M * layout.size * 4),
     opt: createStorage(gpu, "gradient and Adam moments", M * 3 * layout.size * 4),
     losses: createStorage(gpu, "losses", M * LOSS_WORDS * 4),
-    state: createStorage(gpu, "training state", (M * 2 + 1) * 4),
+    state: createStorage(gpu, "training state", fusedStateWords(M) * 4),
     scratch: createStorage(gpu, "fused scratch", perDispatch * scratchPerModel),
   };
   const modelTable = uploadStorage(gpu, "model table", packModelTable(models));
@@ -293,19 +308,18 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
   }
   const groups = new Map<string, GPUBindGroup>();
   const uniformFor = (first: number, count: number, steps: number) => {
-    const run = new Uint32Array(12);
-    run.set([
-      first,
-      count,
-      steps,
-      schedule.totalSteps,
-      schedule.warmupSteps,
-      schedule.decaySteps,
-      0,
-      trees.groups,
-      M * 2,
-    ]);
-    new Float32Array(run.buffer)[6] = schedule.lrEndFactor;
+    const run = new Uint32Array(FUSED_RUN.words);
+    writeRecord(FUSED_RUN, run, 0, {
+      firstModel: first,
+      numModels: count,
+      numSteps: steps,
+      totalSteps: schedule.totalSteps,
+      warmupSteps: schedule.warmupSteps,
+      decaySteps: schedule.decaySteps,
+      lrEndFactor: schedule.lrEndFactor,
+      numGroups: trees.groups,
+      counterIndex: fusedCounterIndex(M),
+    });
     return uploadUniform(gpu, `fused run ${first}+${steps}`, run);
   };
   const group = (

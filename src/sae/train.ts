@@ -16,7 +16,8 @@ import type { TreeFeatureGenerator } from "../toy/tree.ts";
 import { MatryoshkaSAE } from "./sae.ts";
 import { initBDec } from "./init.ts";
 import { embedCpu, sampleBatchCpu } from "../toy/cpu_sampler.ts";
-import { LOSS_WORDS, lossL1Slot, lossReconSlot, type ModelEntry } from "./model_table.ts";
+import { LOSS_RECORD, type ModelEntry } from "./model_table.ts";
+import { readField } from "../gpu/records.ts";
 import { type OptimizerSettings, PUBLISHED_OPTIMIZER, type Schedule } from "./train_settings.ts";
 import type { DataGroup } from "./world.ts";
 import { createEngine, type EngineName } from "./engines.ts";
@@ -520,7 +521,10 @@ export async function trainToySaes(
       await pendingRead;
       const at = done;
       pendingRead = readF32(gpu, engine.losses).then((losses) => {
-        const totals = Array.from({ length: M }, (_, m) => losses[m * LOSS_WORDS]!);
+        const totals = Array.from(
+          { length: M },
+          (_, m) => readField(LOSS_RECORD, losses, m * LOSS_RECORD.words, "total"),
+        );
         bar.update(at, totals);
         options.onProgress?.({ step: at, totalSteps: steps, losses: totals });
       });
@@ -535,7 +539,9 @@ export async function trainToySaes(
   bar.finish();
   return runs.map((run, m) => {
     run.sae.params.set(params.subarray(m * P, (m + 1) * P));
-    const base = m * LOSS_WORDS;
+    const base = m * LOSS_RECORD.words;
+    const loss = (name: "total" | "gradNorm" | "recon" | "l1", t = 0) =>
+      readField(LOSS_RECORD, losses, base, name, t);
     const nTerms = models[m]!.plan.terms.length;
     const diverged = state.divergedAt[m]!;
     const result: TrainResult = {
@@ -543,10 +549,10 @@ export async function trainToySaes(
       // A diverged step is not applied: the parameters are those after step `diverged − 1`.
       stepsDone: diverged !== 0 ? diverged - 1 : state.stepsDone[m]!,
       finalLosses: {
-        total: losses[base]!,
-        gradNorm: losses[base + 1]!,
-        recon: Array.from({ length: nTerms }, (_, t) => losses[base + lossReconSlot(t)]!),
-        l1: Array.from({ length: nTerms }, (_, t) => losses[base + lossL1Slot(t)]!),
+        total: loss("total"),
+        gradNorm: loss("gradNorm"),
+        recon: Array.from({ length: nTerms }, (_, t) => loss("recon", t)),
+        l1: Array.from({ length: nTerms }, (_, t) => loss("l1", t)),
       },
     };
     if (diverged !== 0) result.error = new TrainingDivergedError(names[m]!, diverged);
