@@ -435,15 +435,6 @@ fn row_values(k: u32, b: u32) {
 // add_row_stats (PRIVATE_STATS): adds one row's contribution to every statistic of stats_phase
 // to this thread's partial sums st [n_stats] (statistics layout, from s_aa()).
 fn add_row_stats() {
-  let o_a = s_a() - s_aa();
-  let o_af = s_af() - s_aa();
-  let o_pa = s_pa() - s_aa();
-  let o_pf = s_pf() - s_aa();
-  let o_pc = s_pc() - s_aa();
-  let o_fd = s_fd() - s_aa();
-  let o_d = s_d() - s_aa();
-  let o_dw = s_dw() - s_aa();
-  let o_loss = s_loss() - s_aa();
   for (var t = 0u; t < T_MAX; t++) {
     tick(LOOP_ROWS);
     let term = md.info.terms[t];
@@ -456,32 +447,32 @@ fn add_row_stats() {
         tick(LOOP_ROWS);
         st[j * D_SAE + i] += cj * select(0.0, row_a[i], i < term.end);
       }
-      st[o_a + j] += cj;
+      st[q_a() + j] += cj;
       for (var f = 0u; f < N_FEAT; f++) {
         tick(LOOP_ROWS);
-        st[o_af + j * N_FEAT + f] += cj * row_f[f];
+        st[q_af() + j * N_FEAT + f] += cj * row_f[f];
       }
-      st[o_pa + j] += select(0.0, c * row_a[j], j < term.end);
+      st[q_pa() + j] += select(0.0, c * row_a[j], j < term.end);
     }
-    for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_ROWS); st[o_pf + f] += c * row_f[f]; }
-    st[o_pc] += c;
+    for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_ROWS); st[q_pf() + f] += c * row_f[f]; }
+    st[q_pc()] += c;
   }
   for (var f = 0u; f < N_FEAT; f++) {
     tick(LOOP_ROWS);
     for (var j = 0u; j < D_SAE; j++) {
       tick(LOOP_ROWS);
-      st[o_fd + f * D_SAE + j] += row_f[f] * row_dact[j];
+      st[q_fd() + f * D_SAE + j] += row_f[f] * row_dact[j];
     }
   }
   for (var j = 0u; j < D_SAE; j++) {
     tick(LOOP_ROWS);
-    st[o_d + j] += row_dact[j];
-    st[o_dw + j] += row_dw[j];
+    st[q_d() + j] += row_dact[j];
+    st[q_dw() + j] += row_dw[j];
   }
   for (var t = 0u; t < T_MAX; t++) {
     tick(LOOP_ROWS);
-    st[o_loss + t] += row_recon[t];
-    st[o_loss + T_MAX + t] += row_l1[t];
+    st[q_loss() + t] += row_recon[t];
+    st[q_loss() + T_MAX + t] += row_l1[t];
   }
 }
 
@@ -675,18 +666,17 @@ fn stats_phase(k: u32, tid: u32) {
         acc += scratch[md.sb + p_part() + e * WG + w];
       }
     } else {
-      let at = s_aa() + e; // this statistic's scratch offset
       switch (stat_segment(e)) {
-        case STAT_AA: { acc = stat_aa(at - s_aa()); }
-        case STAT_A: { acc = stat_a(at - s_a()); }
-        case STAT_AF: { acc = stat_af(k, at - s_af()); }
-        case STAT_PA: { acc = stat_pa(at - s_pa()); }
-        case STAT_PF: { acc = stat_pf(k, at - s_pf()); }
+        case STAT_AA: { acc = stat_aa(e); }
+        case STAT_A: { acc = stat_a(e - q_a()); }
+        case STAT_AF: { acc = stat_af(k, e - q_af()); }
+        case STAT_PA: { acc = stat_pa(e - q_pa()); }
+        case STAT_PF: { acc = stat_pf(k, e - q_pf()); }
         case STAT_PC: { acc = stat_pc(); }
-        case STAT_FD: { acc = stat_fd(k, at - s_fd()); }
-        case STAT_D: { acc = stat_column(r_dpre() + (at - s_d()) * BATCH); }
-        case STAT_DW: { acc = stat_column(r_dw() + (at - s_dw()) * BATCH); }
-        default: { acc = stat_column(r_loss() + (at - s_loss()) * BATCH); } // STAT_LOSS
+        case STAT_FD: { acc = stat_fd(k, e - q_fd()); }
+        case STAT_D: { acc = stat_column(r_dpre() + (e - q_d()) * BATCH); }
+        case STAT_DW: { acc = stat_column(r_dw() + (e - q_dw()) * BATCH); }
+        default: { acc = stat_column(r_loss() + (e - q_loss()) * BATCH); } // STAT_LOSS
       }
     }
     scratch[md.sb + s_aa() + e] = acc;
@@ -698,20 +688,12 @@ fn stats_phase(k: u32, tid: u32) {
 // to opt[gb ..] [P]; returns this thread's partial sum of squared gradients.
 fn gradient_phase(tid: u32) -> f32 {
   for (var e = 0u; e < n_stats(); e++) { tick(LOOP_GRADIENT); stats[e] = scratch[md.sb + s_aa() + e]; }
-  let q_a = s_a() - s_aa();
-  let q_af = s_af() - s_aa();
-  let q_pa = s_pa() - s_aa();
-  let q_pf = s_pf() - s_aa();
-  let q_pc = s_pc() - s_aa();
-  let q_fd = s_fd() - s_aa();
-  let q_d = s_d() - s_aa();
-  let q_dw = s_dw() - s_aa();
   let pb = md.pb;
   let gb = md.gb;
   var sumsq = 0.0;
   for (var j = tid; j < D_SAE; j += WG) {
     tick(LOOP_GRADIENT);
-    let g = stats[q_d + j]; // b_enc[j] = S_D[j]
+    let g = stats[q_d() + j]; // b_enc[j] = S_D[j]
     opt[gb + off_b_enc() + j] = g;
     sumsq += g * g;
   }
@@ -725,32 +707,32 @@ fn gradient_phase(tid: u32) -> f32 {
     let bdd = params[pb + off_b_dec() + d];
     // b_dec[d] = sum_l P_A[l] W_dec[l][d] + P_C b_dec[d] - sum_f P_F[f] E[f][d]
     //          - [apply] sum_j W_enc[d][j] S_D[j]
-    var gb_dec = stats[q_pc] * bdd;
+    var gb_dec = stats[q_pc()] * bdd;
     for (var j = 0u; j < D_SAE; j++) {
       tick(LOOP_GRADIENT);
       // W_enc[d][j] = sum_f E[f][d] S_FD[f][j] - [apply] b_dec[d] S_D[j]
-      var ge = -md.apply_bdec * bdd * stats[q_d + j];
+      var ge = -md.apply_bdec * bdd * stats[q_d() + j];
       for (var f = 0u; f < N_FEAT; f++) {
         tick(LOOP_GRADIENT);
-        ge += col_e[f] * stats[q_fd + f * D_SAE + j];
+        ge += col_e[f] * stats[q_fd() + f * D_SAE + j];
       }
       opt[gb + d * D_SAE + j] = ge;
       sumsq += ge * ge;
       // W_dec[j][d] = sum_l Q_AA[j][l] W_dec[l][d] + Q_A[j] b_dec[d] - sum_f Q_AF[j][f] E[f][d]
       //             + DW[j] W_dec[j][d] / ||W_dec[j]||
-      var gd = stats[q_a + j] * bdd;
+      var gd = stats[q_a() + j] * bdd;
       for (var l = 0u; l < D_SAE; l++) { tick(LOOP_GRADIENT); gd += stats[j * D_SAE + l] * col_w[l]; }
       for (var f = 0u; f < N_FEAT; f++) {
         tick(LOOP_GRADIENT);
-        gd -= stats[q_af + j * N_FEAT + f] * col_e[f];
+        gd -= stats[q_af() + j * N_FEAT + f] * col_e[f];
       }
       let norm = sqrt(gr[g_ww() + j * D_SAE + j]);
-      if (md.by_norm && norm > 0.0) { gd += stats[q_dw + j] * col_w[j] / norm; }
+      if (md.by_norm && norm > 0.0) { gd += stats[q_dw() + j] * col_w[j] / norm; }
       opt[gb + off_w_dec() + j * D_IN + d] = gd;
       sumsq += gd * gd;
-      gb_dec += stats[q_pa + j] * col_w[j] - md.apply_bdec * params[pb + d * D_SAE + j] * stats[q_d + j];
+      gb_dec += stats[q_pa() + j] * col_w[j] - md.apply_bdec * params[pb + d * D_SAE + j] * stats[q_d() + j];
     }
-    for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRADIENT); gb_dec -= stats[q_pf + f] * col_e[f]; }
+    for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRADIENT); gb_dec -= stats[q_pf() + f] * col_e[f]; }
     opt[gb + off_b_dec() + d] = gb_dec;
     sumsq += gb_dec * gb_dec;
   }
