@@ -58,13 +58,21 @@ export interface Engine {
 
 /** What both paths need to know about a run. */
 export interface EngineOptions {
+  /** One entry per SAE trained together (loss plan, optimiser, data group). */
   models: readonly ModelEntry[];
+  /** The data streams the models train on (tree, embedding, seed). */
   groups: readonly DataGroup[];
+  /** Samples per step. */
   batch: number;
+  /** Input width of every SAE. */
   dIn: number;
+  /** Latents per SAE. */
   dSae: number;
+  /** The learning-rate schedule shared by all models. */
   schedule: Schedule;
+  /** Fused path: threads per model (default: by adapter). */
   workgroupSize?: number;
+  /** Fused path: accumulate row statistics per thread (default: when they fit). */
   privateStats?: boolean;
 }
 
