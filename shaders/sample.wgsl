@@ -1,5 +1,6 @@
 // sample.wgsl — batches of the toy world: tree-sampled features and their embedding.
-// Include after lib/prng.wgsl and lib/tree_sample.wgsl. G groups (each one tree and one seed),
+// Include after lib/prng.wgsl, the generated tree layout (TREE_FLAT_FILE), lib/tree_sample.wgsl
+// and the generated `struct SampleGroup` (SAMPLE_GROUP_FILE, src/toy/gpu_sampler.ts). G groups (each one tree and one seed),
 // B rows per batch, F feature columns (the widest tree; narrower trees' extra columns are 0),
 // D = d_in embedding dimensions.
 //
@@ -9,7 +10,7 @@
 //   2 embedding      storage  f32 [G][F][D]           embed (row f of group g: feature f's vector)
 //   3 x              storage  f32 [G][B][D]           written by embed
 //   4 tree_nodes     storage  u32 [...]               sample (packed trees, see tree_sample.wgsl)
-//   5 sample_groups  storage  vec4<u32> [G]           sample: (tree_base, seed, tree's F, 0)
+//   5 sample_groups  storage  SampleGroup [G]         sample: (tree_base, seed, tree's F)
 //   6 step_counter   storage  u32 [1]                 sample reads the step, advance adds 1
 //
 // Entry points, all 1-D over a folded (x, y) grid of 64-thread workgroups (linear workgroup id
@@ -32,7 +33,7 @@ struct SampleParams {
 @group(0) @binding(2) var<storage, read> embedding: array<f32>;
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;
 @group(0) @binding(4) var<storage, read> tree_nodes: array<u32>;
-@group(0) @binding(5) var<storage, read> sample_groups: array<vec4<u32>>;
+@group(0) @binding(5) var<storage, read> sample_groups: array<SampleGroup>;
 @group(0) @binding(6) var<storage, read_write> step_counter: array<u32>;
 
 override WORKGROUP_SIZE: u32 = 64u;
@@ -58,8 +59,8 @@ fn sample(
   let f = i % width;
   let group = sample_groups[g];
   var value = 0.0;
-  if (f < group.z) {
-    value = tree_feature_value(group.x, f, group.y, step_counter[0], b);
+  if (f < group.n_features) {
+    value = tree_feature_value(group.tree_base, f, group.seed, step_counter[0], b);
   }
   features[i] = value;
 }
