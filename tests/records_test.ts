@@ -42,7 +42,6 @@ import {
   TREE_NODE_WORDS,
 } from "../src/toy/tree_flat.ts";
 import { TreeFeatureGenerator } from "../src/toy/tree.ts";
-import { SAMPLE_GROUP, SAMPLE_GROUP_FILE } from "../src/toy/gpu_sampler.ts";
 import { lossPlan } from "../src/sae/loss_plan.ts";
 import { resolveSaeConfig } from "../src/sae/config.ts";
 
@@ -56,7 +55,6 @@ const RECORDS: readonly { table: RecordTable; file: ShaderFile }[] = [
   { table: GROUP_HEADER, file: WORLD_FILE },
   { table: TREE_HEADER, file: TREE_FLAT_FILE },
   { table: TREE_NODE, file: TREE_FLAT_FILE },
-  { table: SAMPLE_GROUP, file: SAMPLE_GROUP_FILE },
 ];
 
 Deno.test("packModelTable round-trips every ModelInfo and LossTerm field by name", () => {
