@@ -2,8 +2,9 @@
 // a chunk, sample the row from the model's tree, embed it, encode, decode every prefix, and write
 // the row's statistics; then reduce each statistic over the chunk's rows to a (sum, centred sum of
 // squares) pair per model. The host merges the chunks' pairs in float64 (Chan et al.'s parallel
-// variance for the x columns). Include after lib/prng.wgsl, lib/tree_sample.wgsl and the generated
-// GROUP_* offsets (WORLD_FILE, src/sae/world.ts).
+// variance for the x columns). Include after lib/prng.wgsl, the generated tree layout
+// (TREE_FLAT_FILE, src/toy/tree_flat.ts), lib/tree_sample.wgsl and the generated GROUP_* offsets
+// (WORLD_FILE, src/sae/world.ts).
 // Host side and definitions: src/metrics/evaluate.ts, src/metrics/evaluate_cpu.ts.
 //
 // Shapes (uniform `run`): M models, D = d_in, S = d_sae, E decoded ends per model, F feature

@@ -1,23 +1,26 @@
 // sample.wgsl — batches of the toy world: tree-sampled features and their embedding.
-// Include after lib/prng.wgsl and lib/tree_sample.wgsl. G groups (each one tree and one seed),
-// B rows per batch, F feature columns (the widest tree; narrower trees' extra columns are 0),
-// D = d_in embedding dimensions.
+// Include after lib/prng.wgsl, the generated tree layout (TREE_FLAT_FILE), lib/tree_sample.wgsl
+// and the generated GROUP_* offsets (WORLD_FILE, src/sae/world.ts). G groups (each one tree, one
+// seed and one embedding), B rows per batch, F feature columns (the widest tree; narrower trees'
+// extra columns are 0), D = d_in embedding dimensions.
 //
 // Bindings (group 0; each entry point uses only those listed with it):
 //   0 params         uniform  {groups G, batch B, n_features F, d_in D}      sample, embed
 //   1 features       storage  f32 [G][B][F]           written by sample, read by embed
-//   2 embedding      storage  f32 [G][F][D]           embed (row f of group g: feature f's vector)
 //   3 x              storage  f32 [G][B][D]           written by embed
-//   4 tree_nodes     storage  u32 [...]               sample (packed trees, see tree_sample.wgsl)
-//   5 sample_groups  storage  vec4<u32> [G]           sample: (tree_base, seed, tree's F, 0)
+//   4 tree_nodes     storage  u32 [...]               sample, embed: the world packed by
+//                    packWorld() of src/sae/world.ts: G group headers (GROUP_TREE_BASE, GROUP_SEED,
+//                    GROUP_N_FEATURES, GROUP_EMBEDDING_BASE), the trees (lib/tree_sample.wgsl
+//                    layout), each group's embedding E [nf][D] (f32 bits)
 //   6 step_counter   storage  u32 [1]                 sample reads the step, advance adds 1
 //
 // Entry points, all 1-D over a folded (x, y) grid of 64-thread workgroups (linear workgroup id
 // wid.x + wid.y·nwg.x), bounds-checked:
 //   sample:  one thread per (g, b, f), G·B·F threads: features[g][b][f] = tree_feature_value(
-//            tree_base_g, f, seed_g, step_counter[0], b)
-//   embed:   one thread per (g, b, d), G·B·D threads: x[g][b][d] = Σ_f features[g][b][f]·E[g][f][d]
-//            (f ascending, one multiply-add per term)
+//            tree_base_g, f, seed_g, step_counter[0], b) for f < nf_g, else 0
+//   embed:   one thread per (g, b, d), G·B·D threads:
+//            x[g][b][d] = Σ_{f < nf_g} features[g][b][f]·E_g[f][d] (f ascending, one multiply-add
+//            per term; the columns f ≥ nf_g are 0 and would add nothing)
 //   advance: one thread: step_counter[0] += 1 (dispatch 1 workgroup after sample)
 
 struct SampleParams {
@@ -29,10 +32,8 @@ struct SampleParams {
 
 @group(0) @binding(0) var<uniform> params: SampleParams;
 @group(0) @binding(1) var<storage, read_write> features: array<f32>;
-@group(0) @binding(2) var<storage, read> embedding: array<f32>;
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;
 @group(0) @binding(4) var<storage, read> tree_nodes: array<u32>;
-@group(0) @binding(5) var<storage, read> sample_groups: array<vec4<u32>>;
 @group(0) @binding(6) var<storage, read_write> step_counter: array<u32>;
 
 override WORKGROUP_SIZE: u32 = 64u;
@@ -56,10 +57,11 @@ fn sample(
   let g = i / per_group;
   let b = (i % per_group) / width;
   let f = i % width;
-  let group = sample_groups[g];
+  let header = g * GROUP_WORDS;
   var value = 0.0;
-  if (f < group.z) {
-    value = tree_feature_value(group.x, f, group.y, step_counter[0], b);
+  if (f < tree_nodes[header + GROUP_N_FEATURES]) {
+    let tree_base = tree_nodes[header + GROUP_TREE_BASE];
+    value = tree_feature_value(tree_base, f, tree_nodes[header + GROUP_SEED], step_counter[0], b);
   }
   features[i] = value;
 }
@@ -81,10 +83,11 @@ fn embed(
   let d = i % d_in;
   let width = params.n_features;
   let row = (g * params.batch + b) * width;
-  let table = g * width * d_in + d;
+  let nf = tree_nodes[g * GROUP_WORDS + GROUP_N_FEATURES];
+  let table = tree_nodes[g * GROUP_WORDS + GROUP_EMBEDDING_BASE] + d;
   var acc = 0.0;
-  for (var f = 0u; f < width; f++) {
-    acc += features[row + f] * embedding[table + f * d_in];
+  for (var f = 0u; f < nf; f++) {
+    acc += features[row + f] * bitcast<f32>(tree_nodes[table + f * d_in]);
   }
   x[i] = acc;
 }

@@ -33,6 +33,15 @@ import {
 import { STEP_DIMS, STEP_DIMS_STRUCT_FILE, stepDimsWords } from "../src/kernels/step_dims.ts";
 import { FUSED_RECORDS_FILE, FUSED_RUN, FUSED_STATE } from "../src/sae/fused_records.ts";
 import { GROUP_HEADER, GROUP_WORDS, WORLD_FILE } from "../src/sae/world.ts";
+import {
+  flattenTree,
+  TREE_FLAT_FILE,
+  TREE_HEADER,
+  TREE_HEADER_WORDS,
+  TREE_NODE,
+  TREE_NODE_WORDS,
+} from "../src/toy/tree_flat.ts";
+import { TreeFeatureGenerator } from "../src/toy/tree.ts";
 import { lossPlan } from "../src/sae/loss_plan.ts";
 import { resolveSaeConfig } from "../src/sae/config.ts";
 
@@ -44,6 +53,8 @@ const RECORDS: readonly { table: RecordTable; file: ShaderFile }[] = [
   { table: FUSED_RUN, file: FUSED_RECORDS_FILE },
   { table: FUSED_STATE, file: FUSED_RECORDS_FILE },
   { table: GROUP_HEADER, file: WORLD_FILE },
+  { table: TREE_HEADER, file: TREE_FLAT_FILE },
+  { table: TREE_NODE, file: TREE_FLAT_FILE },
 ];
 
 Deno.test("packModelTable round-trips every ModelInfo and LossTerm field by name", () => {
@@ -129,6 +140,47 @@ Deno.test("the loss accessors and old exports agree with the loss record table",
   const losses = new Float32Array(LOSS_WORDS * 2);
   losses[LOSS_WORDS + lossL1Slot(3)] = 1.5;
   assert.equal(readField(LOSS_RECORD, losses, LOSS_WORDS, "l1", 3), 1.5);
+});
+
+Deno.test("flattenTree writes the tree header and node records by name", () => {
+  assert.equal(TREE_HEADER_WORDS, TREE_HEADER.words);
+  assert.equal(TREE_NODE_WORDS, TREE_NODE.words);
+  const tree = new TreeFeatureGenerator({
+    activeProb: 1,
+    isReadOut: false,
+    children: [{
+      activeProb: 0.5,
+      mutuallyExclusiveChildren: true,
+      magnitudeMean: 2,
+      magnitudeStd: 0.25,
+      children: [{ activeProb: 0.75 }, { activeProb: 0.25 }],
+    }],
+  });
+  const words = flattenTree(tree);
+  assert.deepEqual(readRecord(TREE_HEADER, words, 0), { nNodes: 4, nFeatures: 3 });
+  const node = (n: number) =>
+    readRecord(TREE_NODE, words, TREE_HEADER.words + 3 + n * TREE_NODE.words);
+  assert.deepEqual(node(1), {
+    parent: 0,
+    flags: 1 | 4,
+    activeProb: 0.5,
+    magnitudeMean: 2,
+    magnitudeStd: 0.25,
+    lo: 0,
+    hi: 0,
+    feature: 0,
+  });
+  assert.deepEqual(node(2), {
+    parent: 1,
+    flags: 1 | 2,
+    activeProb: 0.75,
+    magnitudeMean: 1,
+    magnitudeStd: 0,
+    lo: 0,
+    hi: 0.75,
+    feature: 1,
+  });
+  assert.equal(words.length, TREE_HEADER.words + 3 + 4 * TREE_NODE.words);
 });
 
 Deno.test("records refuse unknown fields, overlong arrays and non-u32 values", () => {
@@ -268,12 +320,20 @@ gpuTest("the probe catches a struct whose WGSL fields are in another order", asy
 
 /** Patterns of a record declared or an offset spelled by hand, with what they mean. */
 const HAND_WRITTEN: readonly [RegExp, string][] = [
-  [/\bstruct\s+(ModelInfo|LossTerm|Run|StepDims)\b/, "a record struct declared by hand"],
-  [/\bconst\s+(LOSS|STATE|GROUP)_\w+\s*:/, "a record offset constant declared by hand"],
+  [
+    /\bstruct\s+(ModelInfo|LossTerm|Run|StepDims|SampleGroup)\b/,
+    "a record struct declared by hand",
+  ],
+  [
+    /\bconst\s+(LOSS|STATE|GROUP|TREE_HEADER|TREE_NODE|TREE_FLAG)_\w+\s*:|\bconst\s+TREE_NONE\b/,
+    "a record offset constant declared by hand",
+  ],
   [/\bconst\s+(MAX_TERMS|RECON_\w+)\s*:/, "a model-table constant declared by hand"],
   [/\*\s*\d+u\s*\+\s*\d+u/, "a record offset by hand (`* 4u + 2u`)"],
   [/tree_nodes\[[^\]]*\b\d+u\s*\*|tree_nodes\[[^\]]*\*\s*\d+u\b/, "a group header stride by hand"],
   [/\bstate\[[^\]]*\d+u/, "a state entry offset by hand"],
+  [/tree_nodes\[[^\]]*\+\s*\d+u\s*\]/, "a tree header or node field offset by hand (`rec + 2u`)"],
+  [/array<vec4<u32>>/, "a record read as bare vec4 words (declare it with defineRecord)"],
   [/\blosses\[[^\]]*\d+u/, "a loss record offset by hand"],
 ];
 
@@ -307,9 +367,13 @@ Deno.test("no shader declares a shared record or spells its offsets by hand", as
   for (const f of files) found.push(...handWritten(f, await Deno.readTextFile(f)));
   assert.deepEqual(found, []);
   // The check itself finds what it is meant to.
-  assert.equal(handWritten("x", "let n = tree_nodes[g * 4u + 2u];").length, 2);
+  assert.equal(handWritten("x", "let n = tree_nodes[g * 4u + 2u];").length, 3);
   assert.equal(handWritten("x", "const LOSS_WORDS: u32 = 18u;").length, 1);
   assert.equal(handWritten("x", "struct ModelInfo {").length, 1);
   assert.equal(handWritten("x", "state[md.m * 2u + 1u] = 0u;").length, 2);
   assert.equal(handWritten("x", "// state[m * 2u] in a comment").length, 0);
+  assert.equal(handWritten("x", "let p = bitcast<f32>(tree_nodes[rec + 2u]);").length, 1);
+  assert.equal(handWritten("x", "let f = tree_nodes[tree_base + 1u];").length, 1);
+  assert.equal(handWritten("x", "const TREE_NODE_WORDS: u32 = 8u;").length, 1);
+  assert.equal(handWritten("x", "var<storage, read> g: array<vec4<u32>>;").length, 1);
 });

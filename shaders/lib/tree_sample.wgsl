@@ -2,16 +2,18 @@
 // and the value of a read-out feature, in one row of the batch of one step. A library: plain
 // functions, no bindings of its own; include it after prng.wgsl. Host twin: src/toy/cpu_sampler.ts.
 //
-// REQUIRES the including shader to declare, at module scope, with any group/binding:
+// REQUIRES the including shader to include, before this file, the generated layout constants
+// (TREE_FLAT_FILE of src/toy/tree_flat.ts: TREE_HEADER_*, TREE_NODE_* word offsets, TREE_NONE,
+// TREE_FLAG_*), and to declare, at module scope, with any group/binding:
 //   var<storage, read> tree_nodes: array<u32>;
-// holding all trees concatenated, each flattened by flattenTree() / packTrees() of
-// src/toy/tree_flat.ts. A tree is addressed by its base word offset `tree_base`. Layout from base:
-//   [0] n_nodes   [1] n_features (F)   [2 .. 2+F) feature_node[f] (pre-order node index)
-//   [2+F+8n .. 2+F+8n+8) record of node n (pre-order, root = 0):
-//     +0 parent node (0xFFFFFFFF for the root)   +1 flags: 1 read out, 2 chosen by a mutually
-//     exclusive parent, 4 has mutually exclusive children   +2 active_prob (f32 bits)
-//     +3 magnitude_mean (f32)   +4 magnitude_std (f32)   +5, +6 [lo, hi) (f32): chosen by its
-//     mutually exclusive parent iff lo <= u < hi   +7 feature index (0xFFFFFFFF if not read out)
+// holding all trees concatenated, each flattened by flattenTree() of src/toy/tree_flat.ts. A tree
+// is addressed by its base word offset `tree_base`. Layout from base: the TreeHeader record
+// (n_nodes, n_features F), then feature_node[f] (pre-order node index) for f < F, then one
+// TreeNode record (TREE_NODE_WORDS words) per node n (pre-order, root = 0): parent (TREE_NONE for
+// the root), flags (TREE_FLAG_READ_OUT, TREE_FLAG_ME_CHILD: chosen by a mutually exclusive parent,
+// TREE_FLAG_ME_PARENT: has mutually exclusive children), active_prob, magnitude_mean,
+// magnitude_std (f32 bits), [lo, hi) (f32: chosen by its mutually exclusive parent iff
+// lo <= u < hi), feature index (TREE_NONE if not read out). Field docs: src/toy/tree_flat.ts.
 //
 // Randomness: every decision about node n in row `row` of step `step` comes from one Philox block
 //   tree_random(seed, step, row, n) = philox4x32_10((step, row, n, 0), (seed, 0x54524545 "TREE"))
@@ -37,20 +39,14 @@
 // Each walks from the node up to the root: cost ≈ depth Philox blocks; any thread can evaluate any
 // (feature, row) independently.
 
-const TREE_NONE: u32 = 0xFFFFFFFFu;
-const TREE_HEADER_WORDS: u32 = 2u;
-const TREE_NODE_WORDS: u32 = 8u;
-const TREE_FLAG_READ_OUT: u32 = 1u;
-const TREE_FLAG_ME_CHILD: u32 = 2u;
-const TREE_FLAG_ME_PARENT: u32 = 4u;
 const TREE_KEY_DOMAIN: u32 = 0x54524545u;
 
 fn tree_n_nodes(tree_base: u32) -> u32 {
-  return tree_nodes[tree_base];
+  return tree_nodes[tree_base + TREE_HEADER_N_NODES];
 }
 
 fn tree_n_features(tree_base: u32) -> u32 {
-  return tree_nodes[tree_base + 1u];
+  return tree_nodes[tree_base + TREE_HEADER_N_FEATURES];
 }
 
 fn tree_feature_node(tree_base: u32, feature: u32) -> u32 {
@@ -59,7 +55,7 @@ fn tree_feature_node(tree_base: u32, feature: u32) -> u32 {
 
 // Word offset of node `node`'s record.
 fn tree_record(tree_base: u32, node: u32) -> u32 {
-  return tree_base + TREE_HEADER_WORDS + tree_nodes[tree_base + 1u] + node * TREE_NODE_WORDS;
+  return tree_base + TREE_HEADER_WORDS + tree_n_features(tree_base) + node * TREE_NODE_WORDS;
 }
 
 fn tree_random(seed: u32, step: u32, row: u32, node: u32) -> vec4<u32> {
@@ -75,18 +71,19 @@ fn tree_node_active_from(
   let limit = tree_n_nodes(tree_base);
   for (var depth = 0u; depth < limit; depth++) {
     let rec = tree_record(tree_base, n);
-    let parent = tree_nodes[rec];
-    let flags = tree_nodes[rec + 1u];
+    let parent = tree_nodes[rec + TREE_NODE_PARENT];
+    let flags = tree_nodes[rec + TREE_NODE_FLAGS];
     if (parent == TREE_NONE) {
-      return prng_unit(own_block.x) < bitcast<f32>(tree_nodes[rec + 2u]);
+      return prng_unit(own_block.x) < bitcast<f32>(tree_nodes[rec + TREE_NODE_ACTIVE_PROB]);
     }
     let parent_block = tree_random(seed, step, row, parent);
     var passes: bool;
     if ((flags & TREE_FLAG_ME_CHILD) != 0u) {
       let u = prng_unit(parent_block.y);
-      passes = u >= bitcast<f32>(tree_nodes[rec + 5u]) && u < bitcast<f32>(tree_nodes[rec + 6u]);
+      let lo = bitcast<f32>(tree_nodes[rec + TREE_NODE_LO]);
+      passes = u >= lo && u < bitcast<f32>(tree_nodes[rec + TREE_NODE_HI]);
     } else {
-      passes = prng_unit(own_block.x) < bitcast<f32>(tree_nodes[rec + 2u]);
+      passes = prng_unit(own_block.x) < bitcast<f32>(tree_nodes[rec + TREE_NODE_ACTIVE_PROB]);
     }
     if (!passes) {
       return false;
@@ -108,8 +105,8 @@ fn tree_feature_value(tree_base: u32, feature: u32, seed: u32, step: u32, row: u
     return 0.0;
   }
   let rec = tree_record(tree_base, node);
-  let mean = bitcast<f32>(tree_nodes[rec + 3u]);
-  let spread = bitcast<f32>(tree_nodes[rec + 4u]);
+  let mean = bitcast<f32>(tree_nodes[rec + TREE_NODE_MAGNITUDE_MEAN]);
+  let spread = bitcast<f32>(tree_nodes[rec + TREE_NODE_MAGNITUDE_STD]);
   if (spread > 0.0) {
     return abs(mean + spread * prng_normal(block.z, block.w));
   }

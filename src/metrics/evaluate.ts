@@ -14,6 +14,7 @@ import { getGpu, type Gpu } from "../gpu/device.ts";
 import { createStorage, readF32, uploadStorage, uploadUniform } from "../gpu/buffers.ts";
 import { bindGroup, dispatch, getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
 import { packWorld, WORLD_FILE } from "../sae/world.ts";
+import { TREE_FLAT_FILE } from "../toy/tree_flat.ts";
 import { checkInteger } from "../check_value.ts";
 import {
   checkEvaluation,
@@ -36,6 +37,7 @@ export type { EvaluateItem, EvaluateOptions, SaeMetrics } from "./evaluate_cpu.t
 /** The WGSL files of the evaluation kernels, in include order. */
 const EVALUATE_SHADER_FILES: readonly ShaderFile[] = [
   { path: "shaders/lib/prng.wgsl", code: prngSource },
+  TREE_FLAT_FILE,
   { path: "shaders/lib/tree_sample.wgsl", code: treeSampleSource },
   WORLD_FILE,
   { path: "shaders/evaluate.wgsl", code: evaluateSource },

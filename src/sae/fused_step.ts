@@ -30,6 +30,7 @@ import {
   packModelTable,
 } from "./model_table.ts";
 import { WORLD_FILE } from "./world.ts";
+import { TREE_FLAT_FILE } from "../toy/tree_flat.ts";
 import { writeRecord } from "../gpu/records.ts";
 import {
   FUSED_RECORDS_FILE,
@@ -60,6 +61,7 @@ export {
 /** The WGSL files of the fused kernel, in include order. */
 export const FUSED_FILES: readonly ShaderFile[] = [
   { path: "shaders/lib/prng.wgsl", code: prngSrc },
+  TREE_FLAT_FILE,
   { path: "shaders/lib/tree_sample.wgsl", code: treeSampleSrc },
   MODEL_TABLE_FILE,
   WORLD_FILE,

@@ -1,6 +1,8 @@
 /**
  * Draws batches of the toy world on the GPU (`shaders/sample.wgsl`): G groups, each a tree and a
- * seed, B rows, and optionally their embeddings `x = features @ E`.
+ * seed, B rows, and optionally their embeddings `x = features @ E`. The groups are packed by
+ * `packWorld` (src/sae/world.ts), the one layout the fused kernel and evaluation read too: a
+ * `GROUP_HEADER` per group (tree base, seed, nFeatures, embedding base), the trees, the embeddings.
  *
  * Step without per-step uploads: the step index lives in a one-word GPU buffer (`step`). Each
  * {@link GpuTreeSampler.encode} records `sample` (reads the step), `embed`, then `advance` (adds 1
@@ -12,21 +14,27 @@
 import type { Gpu } from "../gpu/device.ts";
 import { createStorage, readF32, readU32, uploadStorage, uploadUniform } from "../gpu/buffers.ts";
 import { bindGroup, dispatch, getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
+import { writeRecord } from "../gpu/records.ts";
+import { GROUP_HEADER, GROUP_WORDS, packWorld, WORLD_FILE } from "../sae/world.ts";
 import type { TreeFeatureGenerator } from "./tree.ts";
-import { packTrees } from "./tree_flat.ts";
+import { TREE_FLAT_FILE } from "./tree_flat.ts";
 import prngSource from "../../shaders/lib/prng.wgsl" with { type: "text" };
 import treeSampleSource from "../../shaders/lib/tree_sample.wgsl" with { type: "text" };
 import sampleSource from "../../shaders/sample.wgsl" with { type: "text" };
 
-/** The WGSL files of the sampling kernels, in include order. */
-export const SAMPLE_SHADER_FILES: readonly ShaderFile[] = [
+/** The library files a kernel includes to call `tree_feature_value` (it declares `tree_nodes`). */
+export const TREE_SAMPLE_LIB_FILES: readonly ShaderFile[] = [
   { path: "shaders/lib/prng.wgsl", code: prngSource },
+  TREE_FLAT_FILE,
   { path: "shaders/lib/tree_sample.wgsl", code: treeSampleSource },
-  { path: "shaders/sample.wgsl", code: sampleSource },
 ];
 
-/** The library files a kernel includes to call `tree_feature_value` (it declares `tree_nodes`). */
-export const TREE_SAMPLE_LIB_FILES: readonly ShaderFile[] = SAMPLE_SHADER_FILES.slice(0, 2);
+/** The WGSL files of the sampling kernels, in include order. */
+export const SAMPLE_SHADER_FILES: readonly ShaderFile[] = [
+  ...TREE_SAMPLE_LIB_FILES,
+  WORLD_FILE,
+  { path: "shaders/sample.wgsl", code: sampleSource },
+];
 
 const WORKGROUP_SIZE = 64;
 
@@ -98,9 +106,9 @@ export class GpuTreeSampler {
   readonly x: GPUBuffer | null;
   /** `u32 [1]`: the step the next `encode` samples. */
   readonly step: GPUBuffer;
-  /** Packed trees (`tree_nodes`), and each group's tree base offset. */
+  /** The packed world (`tree_nodes`: `packWorld` of src/sae/world.ts): headers, trees, embeddings. */
   readonly treeNodes: GPUBuffer;
-  /** Offset of each group's tree within `treeNodes`. */
+  /** Word offset of each group's tree within `treeNodes` (its header's `treeBase`). */
   readonly bases: readonly number[];
 
   readonly #gpu: Gpu;
@@ -135,7 +143,7 @@ export class GpuTreeSampler {
   }
 
   /**
-   * Uploads the trees, seeds and embeddings and builds the pipelines.
+   * Packs the groups into one world (`packWorld`), uploads it and builds the pipelines.
    *
    * @throws {RangeError} for an empty group list, a bad batch size, seed or step, or an embedding
    * of the wrong length.
@@ -154,13 +162,23 @@ export class GpuTreeSampler {
     const width = Math.max(...groups.map((g) => g.tree.nFeatures));
     const G = groups.length;
 
-    const packed = packTrees(groups.map((g) => g.tree));
-    const treeNodes = uploadStorage(gpu, `${label}: tree_nodes`, packed.data);
-    const table = new Uint32Array(4 * G);
-    groups.forEach((g, i) =>
-      table.set([packed.bases[i]!, g.seed >>> 0, g.tree.nFeatures, 0], 4 * i)
+    groups.forEach((g, i) => {
+      const e = g.embedding;
+      const expected = g.tree.nFeatures * dIn;
+      if (dIn > 0 && (!e || e.length !== expected)) {
+        throw new RangeError(
+          `groups[${i}].embedding must hold ${expected} values ([${g.tree.nFeatures}][${dIn}]) ` +
+            `when dIn is ${dIn}, got ${e ? e.length : "none"}`,
+        );
+      }
+    });
+    const none = new Float32Array(0);
+    const world = packWorld(
+      groups.map((g) => ({ tree: g.tree, seed: g.seed, embedding: dIn > 0 ? g.embedding! : none })),
+      dIn,
     );
-    const groupTable = uploadStorage(gpu, `${label}: sample_groups`, table);
+    const bases = groups.map((_, i) => world[i * GROUP_WORDS + GROUP_HEADER.offset.treeBase]!);
+    const treeNodes = uploadStorage(gpu, `${label}: tree_nodes (world)`, world);
     const params = uploadUniform(
       gpu,
       `${label}: params`,
@@ -168,13 +186,13 @@ export class GpuTreeSampler {
     );
     const step = uploadStorage(gpu, `${label}: step`, new Uint32Array([startStep]));
     const features = createStorage(gpu, `${label}: features [G][B][F]`, G * batchSize * width * 4);
-    const owned = [treeNodes, groupTable, params, step, features];
+    const owned = [treeNodes, params, step, features];
 
     const [samplePipe, advancePipe] = await Promise.all([
       pipelineFor(gpu, "sample"),
       pipelineFor(gpu, "advance"),
     ]);
-    const sampleBindings = { 0: params, 1: features, 4: treeNodes, 5: groupTable, 6: step };
+    const sampleBindings = { 0: params, 1: features, 4: treeNodes, 6: step };
     const passes: Array<[GPUComputePipeline, GPUBindGroup, number]> = [[
       samplePipe,
       bindGroup(gpu, samplePipe, sampleBindings),
@@ -183,25 +201,12 @@ export class GpuTreeSampler {
 
     let x: GPUBuffer | null = null;
     if (dIn > 0) {
-      const table = new Float32Array(G * width * dIn);
-      groups.forEach((g, i) => {
-        const e = g.embedding;
-        const expected = g.tree.nFeatures * dIn;
-        if (!e || e.length !== expected) {
-          throw new RangeError(
-            `groups[${i}].embedding must hold ${expected} values ([${g.tree.nFeatures}][${dIn}]) ` +
-              `when dIn is ${dIn}, got ${e ? e.length : "none"}`,
-          );
-        }
-        table.set(e, i * width * dIn);
-      });
-      const embedding = uploadStorage(gpu, `${label}: embedding [G][F][D]`, table);
       x = createStorage(gpu, `${label}: x [G][B][D]`, G * batchSize * dIn * 4);
-      owned.push(embedding, x);
+      owned.push(x);
       const embedPipe = await pipelineFor(gpu, "embed");
       passes.push([
         embedPipe,
-        bindGroup(gpu, embedPipe, { 0: params, 1: features, 2: embedding, 3: x }),
+        bindGroup(gpu, embedPipe, { 0: params, 1: features, 3: x, 4: treeNodes }),
         Math.ceil((G * batchSize * dIn) / WORKGROUP_SIZE),
       ]);
     }
@@ -211,7 +216,7 @@ export class GpuTreeSampler {
       gpu,
       { groupCount: G, batchSize, nFeatures: width, dIn },
       { features, x, step, treeNodes, owned },
-      packed.bases,
+      bases,
       passes,
     );
   }
@@ -276,9 +281,13 @@ export async function embedOnGpu(
   const pipeline = await pipelineFor(gpu, "embed");
   const params = uploadUniform(gpu, "embed: params", new Uint32Array([1, batch, nFeatures, dIn]));
   const featureBuffer = uploadStorage(gpu, "embed: features [B][F]", features.slice());
-  const table = uploadStorage(gpu, "embed: embedding [F][D]", embedding.slice());
+  // A one-group world without a tree: the header points at the embedding right after it.
+  const world = new Uint32Array(GROUP_WORDS + embedding.length);
+  writeRecord(GROUP_HEADER, world, 0, { nFeatures, embeddingBase: GROUP_WORDS });
+  world.set(new Uint32Array(embedding.buffer, embedding.byteOffset, embedding.length), GROUP_WORDS);
+  const table = uploadStorage(gpu, "embed: world (header, E [F][D])", world);
   const x = createStorage(gpu, "embed: x [B][D]", batch * dIn * 4);
-  const group = bindGroup(gpu, pipeline, { 0: params, 1: featureBuffer, 2: table, 3: x });
+  const group = bindGroup(gpu, pipeline, { 0: params, 1: featureBuffer, 3: x, 4: table });
   const encoder = gpu.device.createCommandEncoder({ label: "embed" });
   const pass = encoder.beginComputePass({ label: "embed" });
   dispatch(gpu, pass, pipeline, group, Math.ceil((batch * dIn) / WORKGROUP_SIZE));

@@ -1,38 +1,75 @@
 /**
  * Flattens trees into the u32 words that `shaders/lib/tree_sample.wgsl` reads from `tree_nodes`,
- * and packs several trees into one array (a tree is addressed by its base offset).
+ * and packs several trees into one array (a tree is addressed by its base offset). The header and
+ * node record are record tables ({@link TREE_HEADER}, {@link TREE_NODE}); their WGSL offsets
+ * (`TREE_HEADER_*`, `TREE_NODE_*`) and the `TREE_NONE` / `TREE_FLAG_*` constants are generated
+ * into {@link TREE_FLAT_FILE}, included before tree_sample.wgsl.
  *
  * Layout of one tree, in u32 words from its base (floats stored as their float32 bit patterns):
  *
  * | words                  | content                                                       |
  * | ---------------------- | ------------------------------------------------------------- |
- * | `0`                    | `n_nodes`                                                     |
- * | `1`                    | `n_features` (F)                                              |
- * | `2 .. 2+F`             | `feature_node[f]`: pre-order node index of read-out feature f |
- * | `2+F+8n .. 2+F+8n+8`   | record of node n (pre-order), see below                       |
+ * | `0 .. H`               | {@link TREE_HEADER} (H = 2 words): `nNodes`, `nFeatures` (F)  |
+ * | `H .. H+F`             | `feature_node[f]`: pre-order node index of read-out feature f |
+ * | `H+F+8n .. H+F+8n+8`   | {@link TREE_NODE} record of node n (pre-order), see below     |
  *
- * Node record (`TREE_NODE_WORDS` = 8 words):
- * `0` parent node index (`0xFFFFFFFF` for the root); `1` flags (bit 0 read out, bit 1 chosen by a
- * mutually exclusive parent, bit 2 has mutually exclusive children); `2` active_prob (f32);
- * `3` magnitude_mean (f32); `4` magnitude_std (f32); `5`, `6` `[lo, hi)` (f32): the node is the
- * chosen child of its mutually exclusive parent iff the parent's choice uniform u satisfies
- * `lo ≤ u < hi` (cumulative `active_prob / Σ active_prob` of the siblings, the last positive-weight
- * sibling's `hi` forced to 1); `7` feature index (`0xFFFFFFFF` when not read out).
+ * Node record (`TREE_NODE_WORDS` = 8 words): `parent` node index (`0xFFFFFFFF` for the root);
+ * `flags` (bit 0 read out, bit 1 chosen by a mutually exclusive parent, bit 2 has mutually
+ * exclusive children); `activeProb`, `magnitudeMean`, `magnitudeStd` (f32); `lo`, `hi` (f32): the
+ * node is the chosen child of its mutually exclusive parent iff the parent's choice uniform u
+ * satisfies `lo ≤ u < hi` (cumulative `active_prob / Σ active_prob` of the siblings, the last
+ * positive-weight sibling's `hi` forced to 1); `feature` index (`0xFFFFFFFF` when not read out).
  */
+import type { ShaderFile } from "../gpu/pipelines.ts";
+import { defineRecord, recordWgsl, writeRecord } from "../gpu/records.ts";
 import type { TreeFeatureGenerator, TreeNode } from "./tree.ts";
 
 /** Marks "no node" / "no feature" in the flattened tree. */
 export const TREE_NONE = 0xffffffff;
-/** Words in the header before the feature table. */
-export const TREE_HEADER_WORDS = 2;
-/** Words per node record. */
-export const TREE_NODE_WORDS = 8;
 /** Flag bit: the node is read out. */
 export const TREE_FLAG_READ_OUT = 1;
 /** Flag bit: the node's parent has mutually exclusive children (the node is chosen or not). */
 export const TREE_FLAG_ME_CHILD = 2;
 /** Flag bit: the node has mutually exclusive children. */
 export const TREE_FLAG_ME_PARENT = 4;
+
+/** The header of a flattened tree (`TREE_HEADER_*` offsets in WGSL); the feature table follows. */
+export const TREE_HEADER = defineRecord("TreeHeader", [
+  { name: "nNodes", type: "u32" },
+  { name: "nFeatures", type: "u32", doc: "F: entries of the feature table after the header" },
+], { constPrefix: "TREE_HEADER", struct: false });
+
+/** One node's record in a flattened tree (`TREE_NODE_*` offsets in WGSL). */
+export const TREE_NODE = defineRecord("TreeNode", [
+  { name: "parent", type: "u32", doc: "parent node index, TREE_NONE for the root" },
+  { name: "flags", type: "u32", doc: "TREE_FLAG_* bits" },
+  { name: "activeProb", type: "f32" },
+  { name: "magnitudeMean", type: "f32" },
+  { name: "magnitudeStd", type: "f32" },
+  { name: "lo", type: "f32", doc: "chosen by its mutually exclusive parent iff lo <= u < hi" },
+  { name: "hi", type: "f32" },
+  { name: "feature", type: "u32", doc: "read-out feature index, TREE_NONE if not read out" },
+], { constPrefix: "TREE_NODE", struct: false });
+
+/** Words in the header before the feature table. */
+export const TREE_HEADER_WORDS: number = TREE_HEADER.words;
+/** Words per node record. */
+export const TREE_NODE_WORDS: number = TREE_NODE.words;
+
+/**
+ * The generated WGSL of the flattened tree layout (`TREE_HEADER_*`, `TREE_NODE_*`, `TREE_NONE`,
+ * `TREE_FLAG_*`), included before `shaders/lib/tree_sample.wgsl` by every kernel that includes it.
+ */
+export const TREE_FLAT_FILE: ShaderFile = {
+  path: "src/toy/tree_flat.ts (generated)",
+  code:
+    "// Generated by src/toy/tree_flat.ts from TREE_HEADER and TREE_NODE; edit it, not this text.\n" +
+    `const TREE_NONE: u32 = ${TREE_NONE}u;\n` +
+    `const TREE_FLAG_READ_OUT: u32 = ${TREE_FLAG_READ_OUT}u;\n` +
+    `const TREE_FLAG_ME_CHILD: u32 = ${TREE_FLAG_ME_CHILD}u;\n` +
+    `const TREE_FLAG_ME_PARENT: u32 = ${TREE_FLAG_ME_PARENT}u;\n` +
+    recordWgsl(TREE_HEADER) + recordWgsl(TREE_NODE),
+};
 
 /**
  * The `[lo, hi)` intervals (float32 values) of the children of a node with mutually exclusive
@@ -75,28 +112,27 @@ export function flatTreeWords(tree: TreeFeatureGenerator): number {
  */
 export function flattenTree(tree: TreeFeatureGenerator): Uint32Array<ArrayBuffer> {
   const words = new Uint32Array(flatTreeWords(tree));
-  const floats = new Float32Array(words.buffer);
-  words[0] = tree.nodes.length;
-  words[1] = tree.nFeatures;
+  writeRecord(TREE_HEADER, words, 0, { nNodes: tree.nodes.length, nFeatures: tree.nFeatures });
   tree.features.forEach((node, f) => words[TREE_HEADER_WORDS + f] = node.nodeIndex);
   const recordsAt = TREE_HEADER_WORDS + tree.nFeatures;
   for (const node of tree.nodes) {
-    const at = recordsAt + node.nodeIndex * TREE_NODE_WORDS;
     const parent = node.parent === null ? null : tree.nodes[node.parent]!;
     const meChild = parent?.mutuallyExclusiveChildren ?? false;
-    words[at] = node.parent ?? TREE_NONE;
-    words[at + 1] = (node.isReadOut ? TREE_FLAG_READ_OUT : 0) |
-      (meChild ? TREE_FLAG_ME_CHILD : 0) |
-      (node.mutuallyExclusiveChildren ? TREE_FLAG_ME_PARENT : 0);
-    floats[at + 2] = node.activeProb;
-    floats[at + 3] = node.magnitudeMean;
-    floats[at + 4] = node.magnitudeStd;
-    if (meChild) {
-      const [lo, hi] = exclusiveIntervals(parent!)[parent!.children.indexOf(node)]!;
-      floats[at + 5] = lo;
-      floats[at + 6] = hi;
-    }
-    words[at + 7] = node.index ?? TREE_NONE;
+    const [lo, hi] = meChild
+      ? exclusiveIntervals(parent!)[parent!.children.indexOf(node)]!
+      : [0, 0];
+    writeRecord(TREE_NODE, words, recordsAt + node.nodeIndex * TREE_NODE_WORDS, {
+      parent: node.parent ?? TREE_NONE,
+      flags: (node.isReadOut ? TREE_FLAG_READ_OUT : 0) |
+        (meChild ? TREE_FLAG_ME_CHILD : 0) |
+        (node.mutuallyExclusiveChildren ? TREE_FLAG_ME_PARENT : 0),
+      activeProb: node.activeProb,
+      magnitudeMean: node.magnitudeMean,
+      magnitudeStd: node.magnitudeStd,
+      lo,
+      hi,
+      feature: node.index ?? TREE_NONE,
+    });
   }
   return words;
 }
