@@ -7,7 +7,7 @@
  */
 import type { ShaderFile } from "../gpu/pipelines.ts";
 import { defineRecord, recordWgsl, writeRecord } from "../gpu/records.ts";
-import { flattenTree } from "../toy/tree_flat.ts";
+import { packTrees } from "../toy/tree_flat.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
 
 /** One data stream: batches drawn from `tree` with `seed`, embedded by `embedding`. */
@@ -40,19 +40,13 @@ export const WORLD_FILE: ShaderFile = {
 
 /** Packs the groups (trees shared by several groups are stored once). */
 export function packWorld(groups: readonly DataGroup[], dIn: number): Uint32Array<ArrayBuffer> {
-  const trees: TreeFeatureGenerator[] = [];
-  for (const g of groups) if (!trees.includes(g.tree)) trees.push(g.tree);
-  const flat = trees.map((t) => flattenTree(t));
-  const treeWords = flat.reduce((n, f) => n + f.length, 0);
+  const trees = packTrees(groups.map((g) => g.tree));
+  const treeWords = trees.bases.length > 0 ? trees.data.length : 0;
   const embedWords = groups.reduce((n, g) => n + g.embedding.length, 0);
-  const words = new Uint32Array(groups.length * GROUP_WORDS + treeWords + embedWords);
-  const treeBase: number[] = [];
-  let at = groups.length * GROUP_WORDS;
-  for (const f of flat) {
-    treeBase.push(at);
-    words.set(f, at);
-    at += f.length;
-  }
+  const header = groups.length * GROUP_WORDS;
+  const words = new Uint32Array(header + treeWords + embedWords);
+  words.set(trees.data.subarray(0, treeWords), header);
+  let at = header + treeWords;
   groups.forEach((g, i) => {
     if (g.embedding.length !== g.tree.nFeatures * dIn) {
       throw new RangeError(
@@ -61,7 +55,7 @@ export function packWorld(groups: readonly DataGroup[], dIn: number): Uint32Arra
       );
     }
     writeRecord(GROUP_HEADER, words, i * GROUP_WORDS, {
-      treeBase: treeBase[trees.indexOf(g.tree)]!,
+      treeBase: header + trees.bases[i]!,
       seed: g.seed >>> 0,
       nFeatures: g.tree.nFeatures,
       embeddingBase: at,
