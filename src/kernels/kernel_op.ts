@@ -8,6 +8,7 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { dispatch } from "../gpu/pipelines.ts";
+import { checkInteger } from "../check_value.ts";
 
 /** Invocations per workgroup of the one-dimensional kernels (a power of two). */
 export const WORKGROUP = 64;
@@ -50,9 +51,7 @@ export function requireWords(label: string, buffer: GPUBuffer, floats: number): 
 
 /** Throws a RangeError unless `value` is a positive integer. */
 export function requirePositive(label: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`${label}: expected a positive integer, got ${value}`);
-  }
+  checkInteger(label, value, 1);
 }
 
 /** Records `ops` in order into one compute pass of `encoder`. */

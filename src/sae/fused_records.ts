@@ -31,7 +31,7 @@ export const FUSED_STATE = defineRecord("ModelState", [
 
 /** Words of the fused `state` buffer of `models` models: their entries, then the data counter. */
 export function fusedStateWords(models: number): number {
-  return models * FUSED_STATE.words + 1;
+  return fusedCounterIndex(models) + 1;
 }
 
 /** Index in the `state` buffer of the data step counter (after the models' entries). */

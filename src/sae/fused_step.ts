@@ -41,6 +41,7 @@ import {
 import prngSrc from "../../shaders/lib/prng.wgsl" with { type: "text" };
 import treeSampleSrc from "../../shaders/lib/tree_sample.wgsl" with { type: "text" };
 import fusedSrc from "../../shaders/train_fused.wgsl" with { type: "text" };
+import { checkInteger } from "../check_value.ts";
 import {
   FUSED_LAYOUT_FILE,
   FUSED_LIMITS,
@@ -242,11 +243,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
       maxDepth: trees.maxDepth,
     });
   const wg = options.workgroupSize ?? defaultWorkgroupSize(gpu, batch, iterations);
-  if (!Number.isInteger(wg) || wg < 1 || wg > FUSED_MAX_WORKGROUP) {
-    throw new RangeError(
-      `Invalid workgroupSize: expected an integer from 1 to ${FUSED_MAX_WORKGROUP}, got ${wg}`,
-    );
-  }
+  checkInteger("workgroupSize", wg, 1, FUSED_MAX_WORKGROUP);
   if (sampleLoopIterations(nFeat, trees.maxDepth) > LOOP_ITERATION_BUDGET) {
     throw new FusedShapeError(`The fused kernel cannot sample trees this deep (${trees.maxDepth})`);
   }

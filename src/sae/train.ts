@@ -13,7 +13,7 @@
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { readF32 } from "../gpu/buffers.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
-import { MatryoshkaSAE } from "./sae.ts";
+import type { MatryoshkaSAE } from "./sae.ts";
 import { initBDec } from "./init.ts";
 import { embedCpu, sampleBatchCpu } from "../toy/cpu_sampler.ts";
 import { LOSS_RECORD, type ModelEntry } from "./model_table.ts";
@@ -363,20 +363,20 @@ function initBDecFromData(
   batch: number,
 ): void {
   const samples = new Map<number, Float32Array>();
-  const medians = new Map<string, Float32Array>();
+  const done = new Map<string, Float32Array>();
   runs.forEach((run, i) => {
     const method = run.sae.config.bDecInitMethod;
     if (method === "zeros") return;
     const key = `${of[i]}/${method}`;
-    let bDec = medians.get(key);
-    if (!bDec) {
-      let x = samples.get(of[i]!);
-      if (!x) samples.set(of[i]!, x = firstSamples(groups[of[i]!]!, dIn, batch));
-      const probe = new MatryoshkaSAE(run.sae.config);
-      initBDec(probe, x, method);
-      medians.set(key, bDec = probe.bDec.slice());
+    const bDec = done.get(key);
+    if (bDec) {
+      run.sae.bDec.set(bDec);
+      return;
     }
-    run.sae.bDec.set(bDec);
+    let x = samples.get(of[i]!);
+    if (!x) samples.set(of[i]!, x = firstSamples(groups[of[i]!]!, dIn, batch));
+    initBDec(run.sae, x, method);
+    done.set(key, run.sae.bDec.slice());
   });
 }
 

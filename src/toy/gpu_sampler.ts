@@ -17,6 +17,8 @@ import { bindGroup, dispatch, getPipeline, type ShaderFile } from "../gpu/pipeli
 import { writeRecord } from "../gpu/records.ts";
 import { GROUP_HEADER, GROUP_WORDS, packWorld, WORLD_FILE } from "../sae/world.ts";
 import type { TreeFeatureGenerator } from "./tree.ts";
+import { checkSeed } from "./rng.ts";
+import { checkInteger } from "../check_value.ts";
 import { TREE_FLAT_FILE } from "./tree_flat.ts";
 import prngSource from "../../shaders/lib/prng.wgsl" with { type: "text" };
 import treeSampleSource from "../../shaders/lib/tree_sample.wgsl" with { type: "text" };
@@ -49,11 +51,8 @@ function pipelineFor(gpu: Gpu, entryPoint: EntryPoint): Promise<GPUComputePipeli
   });
 }
 
-function checkU32(name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new RangeError(`${name} must be an integer from 0 to 2^32 − 1, got ${value}`);
-  }
-}
+/** The largest step of the sampler's u32 step counter (it wraps after it). */
+const MAX_STEP = 0xffffffff;
 
 /** One group of the sampler. */
 export interface GpuSamplerGroup {
@@ -151,14 +150,10 @@ export class GpuTreeSampler {
   static async create(gpu: Gpu, options: GpuTreeSamplerOptions): Promise<GpuTreeSampler> {
     const { groups, batchSize, dIn = 0, startStep = 0, label = "tree sampler" } = options;
     if (groups.length === 0) throw new RangeError("GpuTreeSampler needs at least one group, got 0");
-    if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
-    }
-    if (!Number.isInteger(dIn) || dIn < 0) {
-      throw new RangeError(`dIn must be a non-negative integer, got ${dIn}`);
-    }
-    checkU32("startStep", startStep);
-    groups.forEach((g, i) => checkU32(`groups[${i}].seed`, g.seed));
+    checkInteger("batchSize", batchSize, 1);
+    checkInteger("dIn", dIn, 0);
+    checkInteger("startStep", startStep, 0, MAX_STEP);
+    groups.forEach((g, i) => checkSeed(`groups[${i}].seed`, g.seed));
     const width = Math.max(...groups.map((g) => g.tree.nFeatures));
     const G = groups.length;
 
@@ -237,7 +232,7 @@ export class GpuTreeSampler {
 
   /** Sets the step the next batch is drawn for (a host write: for jumps, not for every step). */
   setStep(step: number): void {
-    checkU32("step", step);
+    checkInteger("step", step, 0, MAX_STEP);
     this.#gpu.device.queue.writeBuffer(this.step, 0, new Uint32Array([step]));
   }
 
