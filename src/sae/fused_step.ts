@@ -43,11 +43,12 @@ import treeSampleSrc from "../../shaders/lib/tree_sample.wgsl" with { type: "tex
 import fusedSrc from "../../shaders/train_fused.wgsl" with { type: "text" };
 import { checkInteger } from "../check_value.ts";
 import {
-  FUSED_LAYOUT_FILE,
   FUSED_LIMITS,
   FUSED_LOOP_PHASES,
   fusedGramCount,
+  fusedLayoutFile,
   fusedLoopIterationsPerStep,
+  type FusedModuleShape,
   fusedScratchFloats,
   fusedStatCount,
 } from "./fused_layout.ts";
@@ -59,17 +60,19 @@ export {
   type FusedShape,
 } from "./fused_layout.ts";
 
-/** The WGSL files of the fused kernel, in include order. */
-export const FUSED_FILES: readonly ShaderFile[] = [
-  { path: "shaders/lib/prng.wgsl", code: prngSrc },
-  TREE_FLAT_FILE,
-  { path: "shaders/lib/tree_sample.wgsl", code: treeSampleSrc },
-  MODEL_TABLE_FILE,
-  WORLD_FILE,
-  FUSED_RECORDS_FILE,
-  FUSED_LAYOUT_FILE,
-  { path: "shaders/train_fused.wgsl", code: fusedSrc },
-];
+/** The WGSL files of the fused kernel for one shape, in include order. */
+export function fusedFiles(shape: FusedModuleShape): readonly ShaderFile[] {
+  return [
+    { path: "shaders/lib/prng.wgsl", code: prngSrc },
+    TREE_FLAT_FILE,
+    { path: "shaders/lib/tree_sample.wgsl", code: treeSampleSrc },
+    MODEL_TABLE_FILE,
+    WORLD_FILE,
+    FUSED_RECORDS_FILE,
+    fusedLayoutFile(shape),
+    { path: "shaders/train_fused.wgsl", code: fusedSrc },
+  ];
+}
 
 /** Threads per model the fused kernel supports (`MAX_WG` in the shader). */
 export const FUSED_MAX_WORKGROUP: number = FUSED_LIMITS.MAX_WG;
@@ -274,28 +277,26 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
   const world = uploadStorage(gpu, "data groups, trees and embeddings", options.world);
   const scratch = buffers.scratch;
   const features = createStorage(gpu, "batch rows", maxSteps * trees.groups * rowsBlock * 4);
+  const files = fusedFiles({ dSae, nFeatures: nFeat, terms: tMax });
   const constants = {
     WG: wg,
     BATCH: batch,
     D_IN: dIn,
-    D_SAE: dSae,
-    N_FEAT: nFeat,
-    T_MAX: tMax,
     PRIVATE_STATS: privateStats ? 1 : 0,
     ...(options.countLoops ? { COUNT_LOOPS: 1 } : {}),
   };
   const spec = (entryPoint: string, c: Record<string, number>) => ({
     label: `train_fused.${entryPoint}`,
-    files: FUSED_FILES,
+    files,
     entryPoint,
     constants: c,
   });
   const [trainPipeline, samplePipeline, compactPipeline, advancePipeline] = await Promise.all([
     getPipeline(gpu, spec("train", constants)),
-    getPipeline(gpu, spec("sample", { BATCH: batch, N_FEAT: nFeat })),
+    getPipeline(gpu, spec("sample", { BATCH: batch })),
     getPipeline(
       gpu,
-      spec("compact", { BATCH: batch, N_FEAT: nFeat, DEDUP: dedup ? 1 : 0, SEARCH: search }),
+      spec("compact", { BATCH: batch, DEDUP: dedup ? 1 : 0, SEARCH: search }),
     ),
     getPipeline(gpu, spec("advance", {})),
   ]);
