@@ -294,3 +294,20 @@ gpuTest("GPU evaluation reproduces the known answers of constructed SAEs", async
   assert.ok(!Array.isArray(single));
   close(single.explainedVariance, 1, 1e-5, "single-item explainedVariance");
 });
+
+gpuTest(
+  "GPU evaluation of merged activity patterns equals the host computation, in one chunk or split",
+  async (gpu) => {
+    // Two trees without magnitude noise: their rows are merged into a few weighted patterns.
+    const items = threeModels().slice(0, 2);
+    const many = Array.from({ length: 12 }, (_, m) => items[m % 2]!);
+    const cpuMetrics = evaluateCpu(items, { rows: ROWS, seed: 5 });
+    // One chunk (summed on the host) and 4-pattern chunks (summed by reduce_pass).
+    for (const batchRows of [undefined, 4]) {
+      const gpuMetrics = await evaluate(many, { rows: ROWS, seed: 5, batchRows }, gpu);
+      gpuMetrics.forEach((g, m) =>
+        assertMetricsClose(g, cpuMetrics[m % 2]!, `model ${m}, batchRows ${batchRows}`)
+      );
+    }
+  },
+);

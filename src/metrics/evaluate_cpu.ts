@@ -95,7 +95,10 @@ export interface EvaluateOptions {
   rows?: number;
   /** Evaluation seed (default 0); the rows' data seed is `evalDataSeed(seed)`. */
   seed?: number;
-  /** Rows per GPU chunk (default: up to 16,384, fewer when memory requires). */
+  /**
+   * GPU only: distinct rows (merged activity patterns, or noisy rows) per chunk (default: up to
+   * 16,384, fewer when memory requires). The CPU twin ignores it.
+   */
   batchRows?: number;
 }
 
