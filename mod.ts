@@ -122,7 +122,7 @@ export {
   type EvaluateOptions,
   type SaeMetrics,
 } from "./src/metrics/evaluate.ts";
-export { evaluateCpu } from "./src/metrics/evaluate_cpu.ts";
+export { DEFAULT_EVAL_ROWS, evaluateCpu, MAX_EVAL_ROWS } from "./src/metrics/evaluate_cpu.ts";
 export { cosSimTable, metricsTable, sideBySide } from "./src/report/tables.ts";
 
 // Figures.

@@ -15,6 +15,7 @@ import {
   cosSimHeatmapSvg,
   cosSimTable,
   decoderCosSims,
+  DEFAULT_EVAL_ROWS,
   describeAdapter,
   describeLatent0,
   encoderCosSims,
@@ -23,6 +24,7 @@ import {
   initSaeToMatchModel,
   MatryoshkaSAE,
   MAX_BATCH_SIZE,
+  MAX_EVAL_ROWS,
   MAX_SEED,
   MAX_STEPS,
   metricsTable,
@@ -62,6 +64,7 @@ Options:
                      100M tokens)
   --batch-size N     samples per step, 1 to ${MAX_BATCH_SIZE} (default 128)
   --lr X             Adam learning rate (default 3e-4)
+  --eval-rows N      held-out rows of the metrics, 1 to ${MAX_EVAL_ROWS} (default ${DEFAULT_EVAL_ROWS})
   --quiet            no progress bar
   --help             show this help
 
@@ -75,6 +78,8 @@ export interface BalancedOptions {
   steps: number;
   batchSize: number;
   lr: number;
+  /** Held-out rows of the metrics. */
+  evalRows: number;
   quiet: boolean;
 }
 
@@ -177,7 +182,7 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
   const seconds = (performance.now() - started) / 1000;
   const metrics = await evaluate(
     NOTEBOOK_SAES.map((spec, i) => ({ sae: saes[i]!, model: toyModel, tree: trees[spec.tree] })),
-    { seed: options.seed },
+    { seed: options.seed, rows: options.evalRows },
     gpu,
   );
 
@@ -262,6 +267,7 @@ export function parseBalancedArgs(args: string[]): BalancedOptions | "help" {
     steps: { type: "string" },
     "batch-size": { type: "string" },
     lr: { type: "string" },
+    "eval-rows": { type: "string" },
     quiet: { type: "boolean" },
     help: { type: "boolean" },
   }, USAGE);
@@ -272,6 +278,13 @@ export function parseBalancedArgs(args: string[]): BalancedOptions | "help" {
     steps: positiveIntFlag("steps", values.steps, PUBLISHED_STEPS, USAGE, MAX_STEPS),
     batchSize: positiveIntFlag("batch-size", values["batch-size"], 128, USAGE, MAX_BATCH_SIZE),
     lr: positiveNumberFlag("lr", values.lr, 3e-4, USAGE),
+    evalRows: positiveIntFlag(
+      "eval-rows",
+      values["eval-rows"],
+      DEFAULT_EVAL_ROWS,
+      USAGE,
+      MAX_EVAL_ROWS,
+    ),
     quiet: values.quiet ?? false,
   };
 }

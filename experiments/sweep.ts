@@ -7,10 +7,12 @@ import { parseArgs } from "node:util";
 import {
   childProbsTree,
   DEFAULT_CHUNK,
+  DEFAULT_EVAL_ROWS,
   DEFAULT_REFINE,
   DEFAULT_SEEDS,
   DEFAULT_TOLERANCE,
   MAX_BATCH_SIZE,
+  MAX_EVAL_ROWS,
   MAX_REFINE,
   MAX_SEED,
   MAX_STEPS,
@@ -68,6 +70,8 @@ Training:
   --batch-size N      samples per step, at most ${MAX_BATCH_SIZE} (default 128)
   --lr X              Adam learning rate (default 3e-4)
   --chunk N           SAEs trained together and recorded together (default ${DEFAULT_CHUNK})
+  --eval-rows N       held-out rows of each SAE's metrics, at most ${MAX_EVAL_ROWS} (default
+                      ${DEFAULT_EVAL_ROWS}); they do not change the β* search (encoder cosines)
 
 Balance finder:
   --refine N          bisection rounds around the best β, at most ${MAX_REFINE} (default ${DEFAULT_REFINE}; 0: the
@@ -108,6 +112,7 @@ const FLAGS = {
   "batch-size": { type: "string" },
   lr: { type: "string" },
   chunk: { type: "string" },
+  "eval-rows": { type: "string" },
   refine: { type: "string" },
   tolerance: { type: "string" },
   out: { type: "string" },
@@ -128,6 +133,7 @@ const TRAINING_FLAGS = [
   "batch-size",
   "lr",
   "chunk",
+  "eval-rows",
   "refine",
   "resume",
   "max-chunks",
@@ -200,6 +206,13 @@ export function parseSweepArgs(args: string[]): Promise<SweepCommand> {
       batchSize: positiveIntFlag("batch-size", values["batch-size"], 128, USAGE, MAX_BATCH_SIZE),
       lr: positiveNumberFlag("lr", values.lr, 3e-4, USAGE),
       chunk: positiveIntFlag("chunk", values.chunk, DEFAULT_CHUNK, USAGE),
+      evalRows: positiveIntFlag(
+        "eval-rows",
+        values["eval-rows"],
+        DEFAULT_EVAL_ROWS,
+        USAGE,
+        MAX_EVAL_ROWS,
+      ),
       refine: nonNegativeIntFlag("refine", values.refine, DEFAULT_REFINE, USAGE, MAX_REFINE),
       tolerance,
       resume: values.resume ?? false,

@@ -36,11 +36,16 @@ interface Results {
     encoderCosSims: number[][];
     decoderCosSims: number[][];
     finalLoss: number;
-    metrics: { mccEncoder: number; explainedVariance: number };
+    metrics: { mccEncoder: number; explainedVariance: number; rows: number };
   }[];
 }
 
-async function balanced(out: string, steps: number, seed = 0): Promise<Results> {
+async function balanced(
+  out: string,
+  steps: number,
+  seed = 0,
+  extra: string[] = [],
+): Promise<Results> {
   const r = await runDeno([
     ...BALANCED,
     "--steps",
@@ -50,6 +55,7 @@ async function balanced(out: string, steps: number, seed = 0): Promise<Results> 
     "--out",
     out,
     "--quiet",
+    ...extra,
   ]);
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(await Deno.readTextFile(`${out}/results.json`));
@@ -108,16 +114,19 @@ Deno.test({
 });
 
 Deno.test({
-  name: "two balanced runs with the same seed write identical cosine tables",
+  name: "two balanced runs with the same seed write identical cosine tables; --eval-rows sets " +
+    "the metrics' rows only",
   ignore: !hasGpu,
   fn: async () => {
     const out = await Deno.makeTempDir();
     try {
       const a = await balanced(`${out}/a`, 200, 3);
-      const b = await balanced(`${out}/b`, 200, 3);
+      const b = await balanced(`${out}/b`, 200, 3, ["--eval-rows", "5000"]);
       for (const [i, run] of a.runs.entries()) {
         assert.deepEqual(run.encoderCosSims, b.runs[i]!.encoderCosSims);
         assert.deepEqual(run.decoderCosSims, b.runs[i]!.decoderCosSims);
+        assert.equal(run.metrics.rows, 100_000);
+        assert.equal(b.runs[i]!.metrics.rows, 5000);
       }
     } finally {
       await Deno.remove(out, { recursive: true });
@@ -142,6 +151,12 @@ Deno.test("bad flags are refused with the usage and an existing output folder is
     const lr = await runDeno([...BALANCED, "--out", out, "--lr", "fast"]);
     assert.equal(lr.code, 2);
     assert.match(lr.stderr, /--lr: expected a positive number, got "fast"/);
+    const evalRows = await runDeno([...BALANCED, "--out", out, "--eval-rows", "0"]);
+    assert.equal(evalRows.code, 2);
+    assert.match(
+      evalRows.stderr,
+      /Cannot parse --eval-rows: expected an integer from 1 to 2147483648, got "0"/,
+    );
     assert.equal(await Deno.readTextFile(`${out}/marker.txt`), "keep me");
   } finally {
     await Deno.remove(out, { recursive: true });

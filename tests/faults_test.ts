@@ -483,6 +483,7 @@ Deno.test("a merge refuses an output folder holding other files", async () => {
       betas: [0],
       seeds: 1,
       trees: [childProbsTree([0.15])],
+      evalRows: 1000,
     };
     await writeManifest(`${dir}/shard`, manifestOf(settings, { index: 0, count: 2 }));
     const r = await runDeno([...SWEEP, "--merge", `${dir}/shard`, "--out", dir]);

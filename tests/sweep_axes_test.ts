@@ -118,7 +118,7 @@ Deno.test("a tree file's children are feature 0's nearest read-out descendants",
   assert.deepEqual(t.childProbs, [0.2, 0.4]);
 });
 
-Deno.test("bad --shard, --seeds, --steps, --chunk and --tolerance are refused naming the flag", async () => {
+Deno.test("bad --shard, --seeds, --steps, --chunk, --eval-rows and --tolerance are refused naming the flag", async () => {
   for (const bad of ["2/2", "1", "a/b", "-1/2", "0/0", "1/2/3"]) {
     await assertRefused(() => parseShard(bad), "shard");
   }
@@ -129,6 +129,7 @@ Deno.test("bad --shard, --seeds, --steps, --chunk and --tolerance are refused na
   await assertRefused(() => parseSweepArgs(["--chunk", "0"]), "chunk");
   await assertRefused(() => parseSweepArgs(["--tolerance", "0"]), "tolerance");
   await assertRefused(() => parseSweepArgs(["--refine", "-1"]), "refine");
+  await assertRefused(() => parseSweepArgs(["--eval-rows", "0"]), "eval-rows");
 });
 
 Deno.test("the library refuses bad axes before any training, naming the flag", async () => {
@@ -142,6 +143,7 @@ Deno.test("the library refuses bad axes before any training, naming the flag", a
   await assertRefused(() => runSweep({ out, chunk: 1.5 }), "chunk");
   await assertRefused(() => runSweep({ out, refine: -1 }), "refine");
   await assertRefused(() => runSweep({ out, tolerance: -1 }), "tolerance");
+  await assertRefused(() => runSweep({ out, evalRows: 2 ** 40 }), "eval-rows");
   await assertRefused(
     () => runSweep({ out, trees: [...notebookSweepTrees(), notebookSweepTrees()[0]!] }),
     "tree",
@@ -165,6 +167,8 @@ Deno.test("the command line maps to the library options; --merge takes folders a
     "1/2",
     "--refine",
     "0",
+    "--eval-rows",
+    "20000",
     "--out",
     "x",
   ]);
@@ -178,10 +182,12 @@ Deno.test("the command line maps to the library options; --merge takes folders a
   assert.equal(run.options.steps, 300);
   assert.deepEqual(run.options.shard, { index: 1, count: 2 });
   assert.equal(run.options.refine, 0);
+  assert.equal(run.options.evalRows, 20_000);
   const defaults = await parseSweepArgs([]);
   assert.ok(defaults !== "help" && defaults.kind === "run");
   assert.equal(defaults.options.steps, 24_415);
   assert.equal(defaults.options.out, "out/sweep");
+  assert.equal(defaults.options.evalRows, 100_000);
 
   const merge = await parseSweepArgs(["--merge", "a", "b", "--merge", "c", "--out", "m"]);
   assert.ok(merge !== "help" && merge.kind === "merge");

@@ -118,6 +118,22 @@ gpuTest(
       () => runSweep({ ...settings(out), betas: [0, 0.5, Infinity], resume: true }),
       /--betas/,
     );
+    await assert.rejects(
+      () => runSweep({ ...settings(out), evalRows: 5000, resume: true }),
+      /--eval-rows: 100000 vs 5000/,
+    );
+    // A manifest written before --eval-rows was a setting means the default rows.
+    const manifestPath = `${out}/manifest.json`;
+    const manifest = await Deno.readTextFile(manifestPath);
+    const { evalRows, ...older } = JSON.parse(manifest);
+    assert.equal(evalRows, 100_000);
+    await Deno.writeTextFile(manifestPath, JSON.stringify(older, null, 2) + "\n");
+    try {
+      const resumed = await runSweep({ ...settings(out), resume: true });
+      assert.ok(resumed.complete && resumed.chunksTrained === 0);
+    } finally {
+      await Deno.writeTextFile(manifestPath, manifest);
+    }
     await Deno.mkdir(`${root}/other`);
     await Deno.writeTextFile(`${root}/other/notes.txt`, "mine");
     await assert.rejects(() => runSweep(settings(`${root}/other`)), /holds other files/);

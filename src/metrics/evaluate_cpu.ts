@@ -28,9 +28,27 @@ import { type Latent0Reading, readLatent0 } from "./latent0.ts";
 export const EVAL_STEP_BASE = 0x80000000;
 /** Rows drawn per held-out step. */
 export const EVAL_ROWS_PER_STEP = 4096;
-/** Default number of held-out rows. */
+/**
+ * Default number of held-out rows (`--eval-rows` of `balanced` and `sweep`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_EVAL_ROWS, MAX_EVAL_ROWS } from "./evaluate_cpu.ts";
+ * assert.ok(DEFAULT_EVAL_ROWS === 100_000 && DEFAULT_EVAL_ROWS < MAX_EVAL_ROWS);
+ * ```
+ */
 export const DEFAULT_EVAL_ROWS = 100_000;
-/** Most held-out rows one evaluation may draw. */
+/**
+ * Most held-out rows one evaluation may draw.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { evaluateCpu, MAX_EVAL_ROWS } from "./evaluate_cpu.ts";
+ * assert.throws(() => evaluateCpu([], { rows: MAX_EVAL_ROWS + 1 }), /rows/);
+ * ```
+ */
 export const MAX_EVAL_ROWS = 2 ** 31;
 /** Key word 1 of the derivation of the held-out data seed: "EVAL". */
 const EVAL_SEED_DOMAIN = 0x4556414c;

@@ -143,6 +143,7 @@ export async function writeSweepOutputs(
       lr: settings.lr,
       betas: settings.betas.map((b) => b === Infinity ? "inf" : b),
       seeds: settings.seeds,
+      evalRows: settings.evalRows,
       tolerance: options.tolerance,
       refineRounds: Math.max(0, ...sorted.map((r) => r.round)),
       shard: formatShard(options.shard),

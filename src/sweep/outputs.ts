@@ -106,6 +106,7 @@ export function sweepCsv(rows: readonly SweepRow[], columns?: readonly CsvColumn
  *   lr: 3e-4,
  *   betas: [0, 0.25, "inf"],
  *   seeds: 2,
+ *   evalRows: 100_000,
  *   tolerance: 0.02,
  *   refineRounds: 0,
  *   shard: "0/2",
@@ -124,6 +125,8 @@ export interface SweepJsonSettings {
   betas: (number | "inf")[];
   /** Seeds 0..seeds−1. */
   seeds: number;
+  /** Held-out rows of each SAE's metrics. */
+  evalRows: number;
   /** Balanceable below this largest |child component|. */
   tolerance: number;
   /** Refinement rounds present in the rows. */
@@ -179,7 +182,7 @@ export interface SweepJsonTree {
  * ```ts
  * import assert from "node:assert/strict";
  * import { type SweepJson, sweepJson, sweepJsonText, treeJson } from "./outputs.ts";
- * const run = { steps: 5, batchSize: 128, lr: 3e-4, betas: [0, 1], seeds: 1 };
+ * const run = { steps: 5, batchSize: 128, lr: 3e-4, betas: [0, 1], seeds: 1, evalRows: 1000 };
  * const doc: SweepJson = sweepJson(
  *   { ...run, tolerance: 0.02, refineRounds: 0, shard: null },
  *   false,

@@ -59,6 +59,7 @@ import {
   writeRecord,
 } from "./store.ts";
 import { ToyModelCache, trainChunk } from "./train_chunk.ts";
+import { DEFAULT_EVAL_ROWS, MAX_EVAL_ROWS } from "../metrics/evaluate_cpu.ts";
 import { balanceLines, showBeta } from "./verdict.ts";
 
 /**
@@ -151,6 +152,8 @@ export interface SweepOptions {
   chunk?: number;
   /** Refinement rounds after the grid (default 2; 0: the grid alone). */
   refine?: number;
+  /** Held-out rows of each SAE's metrics (default 100,000). */
+  evalRows?: number;
   /** Balanceable when the largest |child component| at β* is below this (default 0.02). */
   tolerance?: number;
   /** Run only this shard's grid combinations (default: all). */
@@ -254,6 +257,13 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
     betas: checkBetas(options.betas ?? DEFAULT_BETAS),
     seeds: positiveInt("seeds", options.seeds ?? DEFAULT_SEEDS, MAX_SEED + 1),
     trees: checkTrees(options.trees ?? notebookSweepTrees()),
+    evalRows: checkInteger(
+      "--eval-rows",
+      options.evalRows ?? DEFAULT_EVAL_ROWS,
+      1,
+      MAX_EVAL_ROWS,
+      SweepAxisError,
+    ),
   };
   checkGridSize(settings);
   return {
@@ -406,6 +416,7 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
         steps: settings.steps,
         batchSize: settings.batchSize,
         lr: settings.lr,
+        evalRows: settings.evalRows,
         quiet: options.quiet ?? false,
         label,
       }, gpu);

@@ -2,8 +2,8 @@
  * A sweep's folder on disk, what makes it resumable and mergeable:
  *
  *   manifest.json          the settings that decide the rows (steps, batch size, lr, β grid,
- *                          seeds, each tree's name, children's probabilities and full definition)
- *                          and the shard; a resumed or merged sweep must match it
+ *                          seeds, each tree's name, children's probabilities and full definition,
+ *                          held-out rows of the metrics) and the shard; a resumed or merged sweep must match it
  *   chunks/chunk-NNNNN.json one record per finished chunk: its phase, its rows and the SHA-256
  *                          of the rows, written atomically when the chunk finishes (the rows
  *                          are the sweep's truth)
@@ -16,6 +16,7 @@
  * naming the file and what to do, never trusted.
  */
 import { writeFileAtomic } from "../io/atomic.ts";
+import { DEFAULT_EVAL_ROWS } from "../metrics/evaluate_cpu.ts";
 import { treeFromJson, type TreeJson, treeToJson } from "../toy/tree_json.ts";
 import {
   clip,
@@ -60,6 +61,8 @@ export interface SweepSettings {
   seeds: number;
   /** The trees, in order. */
   trees: SweepTree[];
+  /** Held-out rows of each SAE's metrics. */
+  evalRows: number;
 }
 
 /** `manifest.json`. */
@@ -80,6 +83,8 @@ export interface ManifestJson {
   seeds: number;
   /** Each tree: name, source, children's probabilities and full definition. */
   trees: { name: string; source: TreeSource; childProbs: number[]; tree: TreeJson }[];
+  /** Held-out rows of each SAE's metrics (absent in folders written before it was a setting). */
+  evalRows: number;
   /** `"i/n"` for one shard's folder, null for a whole sweep. */
   shard: string | null;
   /** The folders merged into this one (absent unless made by a merge). */
@@ -107,6 +112,7 @@ export function manifestOf(settings: SweepSettings, shard: Shard | null): Manife
       childProbs: t.childProbs,
       tree: treeToJson(t.tree),
     })),
+    evalRows: settings.evalRows,
     shard: formatShard(shard),
   };
 }
@@ -133,6 +139,7 @@ function settingsFromManifest(manifest: ManifestJson, where: string): SweepSetti
     trees: manifest.trees.map((t) =>
       sweepTree(t.name, treeFromJson(t.tree, `${where} (tree ${t.name})`), t.source)
     ),
+    evalRows: manifest.evalRows,
   };
 }
 
@@ -143,6 +150,7 @@ const FLAGS: Record<string, string> = {
   betas: "--betas",
   seeds: "--seeds",
   trees: "--tree / --child-probs",
+  evalRows: "--eval-rows",
   shard: "--shard",
 };
 
@@ -196,6 +204,8 @@ export async function readManifest(dir: string): Promise<ManifestJson | null> {
         `"matryoshka-gpu sweep manifest" version 1`,
     );
   }
+  // Folders written before --eval-rows was a setting were evaluated on the default rows.
+  json.evalRows ??= DEFAULT_EVAL_ROWS;
   const problem = manifestProblem(json);
   if (problem) {
     throw new SweepFolderError(
@@ -230,6 +240,7 @@ function manifestProblem(json: ManifestJson): string | null {
       ),
       "a list of { name, source, childProbs, tree }",
     ],
+    ["evalRows", int(json.evalRows), "a positive integer"],
     ["shard", json.shard === null || typeof json.shard === "string", "null or i/n"],
   ];
   const bad = fields.find(([, ok]) => !ok);

@@ -98,6 +98,8 @@ export interface ChunkTrainOptions {
   batchSize: number;
   /** Adam learning rate. */
   lr: number;
+  /** Held-out rows of each SAE's metrics. */
+  evalRows: number;
   /** No progress bar. */
   quiet: boolean;
   /** Label of the progress bar. */
@@ -150,7 +152,7 @@ export async function trainChunk(
     // The synthetic-SAE metrics on held-out rows (the same rows for every SAE of a tree).
     const metrics = await evaluate(
       runs.map((r) => ({ sae: r.sae, model: r.model, tree: r.tree })),
-      {},
+      { rows: options.evalRows },
       gpu,
     );
     members.forEach(({ c, i }, k) => {
