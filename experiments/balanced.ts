@@ -148,6 +148,10 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
       `lr: ${options.lr}  SAEs: ${NOTEBOOK_SAES.length} trained together`,
   );
   const started = performance.now();
+  // The kernels compile before training starts (seconds on a fresh machine): say so as it happens.
+  const write = (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text));
+  write("compiling the training kernels… ");
+  let compiled = false;
 
   const toyModel = new ToyModel({ nFeatures: 4, hiddenDim: 50, seed: options.seed });
   const trees: Record<NotebookSae["tree"], TreeFeatureGenerator> = {
@@ -176,9 +180,14 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
       seed: options.seed,
       quiet: options.quiet,
       label: "balanced",
+      onCompiled: ({ engine, seconds }) => {
+        compiled = true;
+        log(`${seconds.toFixed(2)} s (${engine} engine)`);
+      },
     },
     gpu,
-  );
+  ).finally(() => compiled || log()); // an error before the kernels ended the line: end it
+
   const seconds = (performance.now() - started) / 1000;
   const metrics = await evaluate(
     NOTEBOOK_SAES.map((spec, i) => ({ sae: saes[i]!, model: toyModel, tree: trees[spec.tree] })),

@@ -45,7 +45,7 @@ async function balanced(
   steps: number,
   seed = 0,
   extra: string[] = [],
-): Promise<Results> {
+): Promise<Results & { stdout: string }> {
   const r = await runDeno([
     ...BALANCED,
     "--steps",
@@ -58,7 +58,7 @@ async function balanced(
     ...extra,
   ]);
   assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(await Deno.readTextFile(`${out}/results.json`));
+  return { ...JSON.parse(await Deno.readTextFile(`${out}/results.json`)), stdout: r.stdout };
 }
 
 Deno.test({
@@ -69,6 +69,11 @@ Deno.test({
     try {
       const results = await balanced(`${out}/run`, 1500);
       assert.equal(results.steps, 1500);
+      // One line says that the kernels compile, and how long that took, before training.
+      assert.match(
+        results.stdout,
+        /\ncompiling the training kernels… \d+\.\d\d s \(fused engine\)\n/,
+      );
       assert.equal(results.batchSize, 128);
       const byName = Object.fromEntries(results.runs.map((r) => [r.name, r]));
       const children = (name: string) => byName[name]!.encoderCosSims[0]!.slice(1);

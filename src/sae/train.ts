@@ -156,6 +156,11 @@ export interface TrainOptions {
   label?: string;
   /** Called with the latest loss records as they are read back. */
   onProgress?: (update: ProgressUpdate) => void;
+  /**
+   * Called once the training path is built, its kernels compiled, with which path and how long
+   * that took (drivers cache compiled shaders: later runs of the same shape take less).
+   */
+  onCompiled?: (compiled: { engine: "fused" | "kernels"; seconds: number }) => void;
 }
 
 /**
@@ -483,6 +488,7 @@ export async function trainToySaes(
   }));
   initBDecFromData(runs, groups, of, dIn, batch);
   gpu ??= await getGpu();
+  const building = performance.now();
   const engine = await createEngine(gpu, options.engine ?? "auto", {
     models,
     groups,
@@ -493,6 +499,7 @@ export async function trainToySaes(
     ...(options.workgroupSize ? { workgroupSize: options.workgroupSize } : {}),
     ...(options.privateStats !== undefined ? { privateStats: options.privateStats } : {}),
   });
+  options.onCompiled?.({ engine: engine.name, seconds: (performance.now() - building) / 1000 });
   const M = runs.length;
   const P = runs[0]!.sae.layout.size;
   const packed = new Float32Array(M * P);
