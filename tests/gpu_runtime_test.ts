@@ -97,3 +97,46 @@ gpuTest("the adapter is described by name and kind", (gpu) => {
   assert.ok(text.startsWith(gpu.summary.name));
   assert.match(text, /\[(fallback|hardware), /);
 });
+
+/** `deno task adapter`'s first line, run with exactly the environment `env` (plus PATH, HOME). */
+async function adapterLine(env: Record<string, string>): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-env", "experiments/adapter.ts"],
+    cwd: new URL("../", import.meta.url),
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "",
+      HOME: Deno.env.get("HOME") ?? "/",
+      NO_COLOR: "1",
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.code === 0 ? out.stdout : out.stderr);
+  return text.split("\n")[0]!;
+}
+
+gpuTest(
+  "a CPU adapter is taken through GL unless DENO_WEBGPU_BACKEND names one; the header says why",
+  async (gpu) => {
+    // No backend asked for (and no XDG_RUNTIME_DIR: Mesa's GL would complain without it).
+    const chosen = await adapterLine({});
+    if (gpu.summary.isFallback) {
+      assert.match(
+        chosen,
+        /\[fallback, (gl: CPU adapter: llvmpipe through GL|default: CPU adapter; no GL)/,
+      );
+    } else {
+      assert.match(
+        chosen,
+        /\[hardware, (default: hardware adapter|gl: hardware adapter through GL)\]$/,
+      );
+    }
+    const asked = await adapterLine({ DENO_WEBGPU_BACKEND: "gl" });
+    assert.match(asked, /, gl: DENO_WEBGPU_BACKEND=gl\]$|^No WebGPU adapter/);
+    // An empty variable offers no backend to Deno: the message says what was asked for.
+    const empty = await adapterLine({ DENO_WEBGPU_BACKEND: "" });
+    assert.match(empty, /^No WebGPU adapter: .*\(backend: DENO_WEBGPU_BACKEND=""\)/);
+  },
+);

@@ -2,6 +2,11 @@
  * Acquires the WebGPU adapter and device once per process, with the largest buffer and workgroup
  * limits the adapter offers, and describes the adapter for experiment headers.
  *
+ * The backend: `DENO_WEBGPU_BACKEND` when set; else Deno's first adapter when it is hardware; when
+ * that is a software (CPU) adapter, Mesa's llvmpipe through GL when it is there, since on CPU
+ * adapters it trains and evaluates faster than lavapipe through Vulkan (the benchmark compares
+ * both). The summary says which was chosen and why.
+ *
  * When no adapter can be had, {@link getGpu} rejects with a {@link GpuUnavailableError} whose message
  * says what was tried and how to get a software adapter on Linux; command-line entry points print
  * that message alone (see `src/cli/run_main.ts`).
@@ -19,8 +24,12 @@
  *   vendor: "mesa",
  *   isFallback: true,
  *   backend: "vulkan",
+ *   reason: "DENO_WEBGPU_BACKEND=vulkan",
  * };
- * assert.equal(describeAdapter(summary), "llvmpipe (LLVM 15.0.6, 256 bits) [fallback, vulkan]");
+ * assert.equal(
+ *   describeAdapter(summary),
+ *   "llvmpipe (LLVM 15.0.6, 256 bits) [fallback, vulkan: DENO_WEBGPU_BACKEND=vulkan]",
+ * );
  * ```
  */
 export interface AdapterSummary {
@@ -30,8 +39,10 @@ export interface AdapterSummary {
   vendor: string;
   /** True when the adapter is a software (CPU) fallback such as llvmpipe or lavapipe. */
   isFallback: boolean;
-  /** Backend requested through `DENO_WEBGPU_BACKEND`, or `default`. */
+  /** `gl` or `vulkan` (…) when chosen or requested, `default` for Deno's first adapter. */
   backend: string;
+  /** Why this backend, in words. */
+  reason: string;
 }
 
 /**
@@ -93,12 +104,105 @@ const RAISED_LIMITS = [
   "maxComputeWorkgroupsPerDimension",
 ] as const;
 
-function backendName(): string {
+/** The environment variable through which Deno's WebGPU picks backends. */
+const BACKEND_VARIABLE = "DENO_WEBGPU_BACKEND";
+/** Why GL is chosen among the CPU adapters. */
+const GL_REASON = "CPU adapter: llvmpipe through GL, faster here than lavapipe through Vulkan";
+
+/** The variable's value, or undefined when unset, empty or not readable (no --allow-env). */
+function requestedVariable(name: string): string | undefined {
   try {
-    return Deno.env.get("DENO_WEBGPU_BACKEND") ?? "default";
+    return Deno.env.get(name) || undefined;
   } catch {
-    return "default";
+    return undefined;
   }
+}
+
+/** `DENO_WEBGPU_BACKEND` (even empty: Deno then offers no backend), or undefined when unset. */
+function requestedBackend(): string | undefined {
+  try {
+    return Deno.env.get(BACKEND_VARIABLE);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The system's temporary folder (`TMPDIR`, else `/tmp`). */
+function tmpDir(): string {
+  return requestedVariable("TMPDIR") ?? "/tmp";
+}
+
+function backendName(): string {
+  const requested = requestedBackend();
+  return requested === undefined ? "default" : `${BACKEND_VARIABLE}=${JSON.stringify(requested)}`;
+}
+
+const REQUEST: GPURequestAdapterOptions = { powerPreference: "high-performance" };
+
+/**
+ * `request()` with the environment variables `vars` set for its duration (then restored), or
+ * null when they cannot be set (no --allow-env).
+ */
+async function withEnv<T>(
+  vars: Record<string, string>,
+  request: () => Promise<T>,
+): Promise<T | null> {
+  const before: [string, string | undefined][] = [];
+  try {
+    for (const [name, value] of Object.entries(vars)) {
+      before.push([name, Deno.env.get(name)]);
+      Deno.env.set(name, value);
+    }
+  } catch {
+    return null;
+  }
+  try {
+    return await request();
+  } finally {
+    for (const [name, value] of before.reverse()) {
+      if (value === undefined) Deno.env.delete(name);
+      else Deno.env.set(name, value);
+    }
+  }
+}
+
+/**
+ * The adapter to use, with its backend and why: see the file header. Deno reads the backend
+ * variable at each request, so GL is asked for by setting it for one request (then restored).
+ * Mesa's GL driver complains on stderr when `XDG_RUNTIME_DIR` is unset; it is set to the
+ * temporary folder for the requests when absent (nothing is written there).
+ */
+async function chooseAdapter(): Promise<
+  { adapter: GPUAdapter; backend: string; reason: string } | null
+> {
+  // Outside Deno (a browser) there is no environment: the first adapter.
+  const envAllowed = typeof Deno !== "undefined" &&
+    Deno.permissions.querySync({ name: "env" }).state === "granted";
+  const runtimeDir: Record<string, string> = !envAllowed || requestedVariable("XDG_RUNTIME_DIR")
+    ? {}
+    : { XDG_RUNTIME_DIR: tmpDir() };
+  const request = async (vars: Record<string, string> = {}) =>
+    envAllowed
+      ? await withEnv({ ...runtimeDir, ...vars }, () => navigator.gpu.requestAdapter(REQUEST))
+      : await navigator.gpu.requestAdapter(REQUEST);
+  const requested = requestedBackend();
+  if (requested !== undefined) {
+    const adapter = await request();
+    return adapter && { adapter, backend: requested, reason: `${BACKEND_VARIABLE}=${requested}` };
+  }
+  const first = await request();
+  if (!first) return null;
+  if (!isFallback(first)) return { adapter: first, backend: "default", reason: "hardware adapter" };
+  const keep = (reason: string) => ({ adapter: first, backend: "default", reason });
+  if (!envAllowed) return keep("CPU adapter; without --allow-env GL cannot be asked for");
+  const gl = await request({ [BACKEND_VARIABLE]: "gl" }).catch(() => null);
+  if (gl && isFallback(gl)) return { adapter: gl, backend: "gl", reason: GL_REASON };
+  if (gl) return { adapter: gl, backend: "gl", reason: "hardware adapter through GL" };
+  return keep("CPU adapter; no GL adapter");
+}
+
+function isFallback(adapter: GPUAdapter): boolean {
+  return Boolean((adapter.info as { isFallbackAdapter?: boolean }).isFallbackAdapter);
 }
 
 function unavailableMessage(what: string): string {
@@ -117,8 +221,9 @@ async function acquire(): Promise<Gpu> {
   if (typeof navigator === "undefined" || !navigator.gpu) {
     throw new GpuUnavailableError(unavailableMessage("adapter"));
   }
-  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
-  if (!adapter) throw new GpuUnavailableError(unavailableMessage("adapter"));
+  const chosen = await chooseAdapter();
+  if (!chosen) throw new GpuUnavailableError(unavailableMessage("adapter"));
+  const { adapter, backend, reason } = chosen;
   const requiredLimits: Record<string, number> = {};
   for (const name of RAISED_LIMITS) requiredLimits[name] = adapter.limits[name];
   const features: GPUFeatureName[] = adapter.features.has("timestamp-query")
@@ -137,8 +242,9 @@ async function acquire(): Promise<Gpu> {
   const summary: AdapterSummary = {
     name: info.description || info.device || "unknown adapter",
     vendor: info.vendor || "unknown",
-    isFallback: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
-    backend: backendName(),
+    isFallback: isFallback(adapter),
+    backend,
+    reason,
   };
   return { adapter, device, summary };
 }
@@ -165,17 +271,24 @@ export function getGpu(): Promise<Gpu> {
 }
 
 /**
- * One line describing the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) [fallback, vulkan]`.
+ * One line describing the adapter, its backend and why, e.g.
+ * `llvmpipe (LLVM 15.0.6, 256 bits) [fallback, gl: CPU adapter: llvmpipe through GL, …]`.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { describeAdapter } from "./device.ts";
- * const summary = { name: "NVIDIA H200", vendor: "nvidia", isFallback: false, backend: "default" };
- * assert.equal(describeAdapter(summary), "NVIDIA H200 [hardware, default]");
+ * const summary = {
+ *   name: "NVIDIA H200",
+ *   vendor: "nvidia",
+ *   isFallback: false,
+ *   backend: "default",
+ *   reason: "hardware adapter",
+ * };
+ * assert.equal(describeAdapter(summary), "NVIDIA H200 [hardware, default: hardware adapter]");
  * ```
  */
 export function describeAdapter(summary: AdapterSummary): string {
-  const tags = [summary.isFallback ? "fallback" : "hardware", summary.backend];
-  return `${summary.name} [${tags.join(", ")}]`;
+  const kind = summary.isFallback ? "fallback" : "hardware";
+  return `${summary.name} [${kind}, ${summary.backend}: ${summary.reason}]`;
 }
