@@ -215,13 +215,16 @@ export {
   type BenchResults,
   type BenchRow,
   type ShapeResult,
+  type SweepsResult,
   type TargetResult,
 } from "./src/bench/results.ts";
 export {
+  type BackendBalanced,
   type BalancedSae,
   type BalancedTiming,
   type TorchBalancedTiming,
 } from "./src/bench/balanced_bench.ts";
+export { type EvalTiming, type SweepTiming } from "./src/bench/end_to_end_bench.ts";
 export {
   type Cell,
   type MeasuredCell,

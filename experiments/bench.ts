@@ -1,8 +1,9 @@
 /**
  * `deno task bench`: speed of our GPU path against the CPU reference and PyTorch (one SAE at a
  * time, and batched), for the notebook's shape and a larger toy at M ∈ {1, 4, 16, 64, 256, 1024}
- * models, plus `deno task balanced` end to end against PyTorch; prints the table with the targets
- * and writes it as JSON, Markdown and text to the output folder.
+ * models, plus `deno task balanced` end to end against PyTorch (on each backend, warm and with an
+ * empty shader cache), `evaluate()` per SAE, and `deno task sweep` end to end; prints the table
+ * with the targets and writes it as JSON, Markdown and text to the output folder.
  */
 import {
   balancedTree,
@@ -29,6 +30,7 @@ import {
 } from "../mod.ts";
 
 const DEFAULT_MODELS = [1, 4, 16, 64, 256, 1024];
+const EVALUATION_MODELS = [4, 256];
 const QUICK_MODELS = [1, 16, 256];
 const SHAPES: Record<string, BenchShape> = {
   notebook: NOTEBOOK_SHAPE,
@@ -54,6 +56,8 @@ Options:
                          (default 4)
   --torch-steps N        PyTorch steps timed per balanced SAE before extrapolating (default 2000)
   --skip-balanced        do not run deno task balanced or its PyTorch twin
+  --skip-sweeps          do not run the sweeps end to end (the default sweep takes minutes on a
+                         CPU adapter; --quick skips them too)
   --skip-torch           no PyTorch columns
   --torch-threads N      torch.set_num_threads (default 2)
   --python PATH          Python with torch (default /usr/bin/python3 when present, else python3)
@@ -86,6 +90,7 @@ export function parseBenchArgs(args: string[]): BenchCli | "help" {
     "max-step-seconds": { type: "string" },
     "torch-steps": { type: "string" },
     "skip-balanced": { type: "boolean" },
+    "skip-sweeps": { type: "boolean" },
     "skip-torch": { type: "boolean" },
     python: { type: "string" },
     "torch-threads": { type: "string" },
@@ -130,6 +135,10 @@ export function parseBenchArgs(args: string[]): BenchCli | "help" {
         threads: positiveIntFlag("torch-threads", values["torch-threads"], 2, USAGE),
       },
       skipBalanced: values["skip-balanced"] ?? false,
+      evaluationModels: EVALUATION_MODELS,
+      ...(values["skip-sweeps"] || quick
+        ? {}
+        : { sweepScript: new URL("./sweep.ts", import.meta.url).pathname }),
       torchSteps: positiveIntFlag("torch-steps", values["torch-steps"], quick ? 300 : 2000, USAGE),
     },
     out: values.out ?? "out/bench",

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { assertClose, gpuTest } from "./_gpu.ts";
 import { runBench } from "../src/bench/run_bench.ts";
+import { timeSweep } from "../src/bench/end_to_end_bench.ts";
 import type { BenchShape } from "../src/bench/shapes.ts";
 import { formatMarkdown, formatText } from "../src/bench/report.ts";
 import type { Cell } from "../src/bench/timing.ts";
@@ -70,9 +71,14 @@ gpuTest(
         ? { python: PYTHON, script: SCRIPT, threads: 1 }
         : { skipped: "python3-torch not installed" },
       balanced: { skipped: "smoke test" },
+      evaluationModels: [2],
       log: () => {},
     });
     assert.equal(results.shapes.length, 1);
+    const [evaluation] = results.evaluation!;
+    assert.equal(evaluation!.models, 2);
+    assert.ok(evaluation!.seconds > 0 && evaluation!.msPerSae === evaluation!.seconds / 2 * 1e3);
+    assert.ok(results.targets.some((t) => t.target.startsWith("evaluate() of 2 SAEs")));
     const rows = results.shapes[0]!.rows;
     assert.deepEqual(rows.map((r) => r.models), [1, 2]);
     for (const row of rows) {
@@ -97,6 +103,20 @@ gpuTest(
     assert.deepEqual(JSON.parse(JSON.stringify(results)).shapes[0].rows.length, 2);
   },
 );
+
+gpuTest("a sweep is timed end to end with its printed training and evaluation split", async () => {
+  const script = new URL("../experiments/sweep.ts", import.meta.url).pathname;
+  const args = ["--child-probs", "0.15,0.15,0.15", "--betas", "0,inf", "--seeds", "1"];
+  const sweep = { label: "tiny", args: [...args, "--steps", "20", "--refine", "0"], steps: 20 };
+  const timing = await timeSweep(script, sweep);
+  assert.deepEqual([timing.saes, timing.saeSteps], [2, 40]);
+  assert.ok(timing.training > 0 && timing.evaluation >= 0);
+  assert.ok(timing.training + timing.evaluation < timing.seconds);
+  await assert.rejects(
+    () => timeSweep(script, { ...sweep, args: ["--betas", "-1"] }),
+    /deno task sweep failed \(exit 2\)/,
+  );
+});
 
 /** Runs `steps` training steps in float64 with the CPU reference; losses and final params. */
 function referenceSteps(

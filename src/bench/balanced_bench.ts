@@ -1,6 +1,7 @@
 /**
  * The end-to-end part of the benchmark: the wall time of `deno task balanced` at its default
- * settings (run as a subprocess: Deno start-up, toy model, training, figures and files), and the
+ * settings (run as a subprocess: Deno start-up, toy model, kernel compilation, training, figures
+ * and files) on each backend, with Mesa's shader cache warm and empty (a fresh machine), and the
  * same SAEs trained in PyTorch one at a time as the notebook does, timed over a few thousand steps
  * each and extrapolated to the full schedule.
  */
@@ -36,8 +37,40 @@ export interface BalancedTiming {
   runs: number[];
   /** The training time the experiment printed, per run (when it printed one), seconds. */
   trainSeconds: number[];
+  /** The kernels' compilation time the experiment printed, per run, seconds. */
+  compileSeconds?: number[];
+  /** The adapter line the experiment printed (its backend and why). */
+  adapter?: string;
   /** The command line that was timed (`deno run -A <script> --quiet --out <folder>`). */
   command: string;
+}
+
+/** Deno's cache folder (`DENO_DIR`), kept when a cold run empties the other caches. */
+async function denoDir(): Promise<string> {
+  const fromEnv = Deno.env.get("DENO_DIR");
+  if (fromEnv) return fromEnv;
+  const info = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return JSON.parse(new TextDecoder().decode(info.stdout)).denoDir;
+}
+
+/** How to run the experiment: its environment and whether Mesa's shader cache starts empty. */
+export interface BalancedRunSettings {
+  /** Timed runs (default 3; one when a run takes `repeatBelowSeconds` or more, default 15). */
+  repetitions?: number;
+  /** Runs this long or longer are not repeated (default 15 s). */
+  repeatBelowSeconds?: number;
+  /** Extra environment variables (e.g. `DENO_WEBGPU_BACKEND`). */
+  env?: Record<string, string>;
+  /**
+   * Each run with an empty shader cache, as on a fresh machine: `XDG_CACHE_HOME` and
+   * `MESA_SHADER_CACHE_DIR` in a new temporary folder (Deno's own cache kept). Otherwise one
+   * untimed run first fills the cache.
+   */
+  cold?: boolean;
 }
 
 /**
@@ -48,21 +81,34 @@ export interface BalancedTiming {
  */
 export async function timeBalancedEndToEnd(
   script: string,
-  { repetitions = 3, repeatBelowSeconds = 15 }: {
-    repetitions?: number;
-    repeatBelowSeconds?: number;
-  } = {},
+  { repetitions = 3, repeatBelowSeconds = 15, env = {}, cold = false }: BalancedRunSettings = {},
 ): Promise<BalancedTiming> {
   const deno = Deno.execPath();
   const runs: number[] = [];
   const trainSeconds: number[] = [];
+  const compileSeconds: number[] = [];
+  let adapter: string | undefined;
   const out = await Deno.makeTempDir({ prefix: "bench_balanced_" });
   const args = ["run", "-A", script, "--quiet", "--out", `${out}/balanced`];
+  const keptDenoDir = cold ? await denoDir() : "";
+  const runOnce = async (r: number) => {
+    const cache = `${out}/cache-${r}`;
+    const runEnv = cold
+      ? {
+        ...env,
+        XDG_CACHE_HOME: cache,
+        MESA_SHADER_CACHE_DIR: `${cache}/mesa`,
+        DENO_DIR: keptDenoDir,
+      }
+      : env;
+    return await new Deno.Command(deno, { args, env: runEnv, stdout: "piped", stderr: "piped" })
+      .output();
+  };
   try {
+    if (!cold) await runOnce(-1);
     for (let r = 0; r < repetitions; r++) {
       const start = performance.now();
-      const result = await new Deno.Command(deno, { args, stdout: "piped", stderr: "piped" })
-        .output();
+      const result = await runOnce(r);
       const seconds = (performance.now() - start) / 1000;
       const stdout = new TextDecoder().decode(result.stdout);
       if (!result.success) {
@@ -72,12 +118,85 @@ export async function timeBalancedEndToEnd(
       runs.push(seconds);
       const trained = stdout.match(/trained \d+ SAEs × \d+ steps in ([\d.]+) s/);
       if (trained) trainSeconds.push(Number(trained[1]));
+      const compiled = stdout.match(/compiling the training kernels… ([\d.]+) s/);
+      if (compiled) compileSeconds.push(Number(compiled[1]));
+      adapter ??= stdout.match(/^adapter: (.*)$/m)?.[1];
       if (seconds >= repeatBelowSeconds) break;
     }
   } finally {
     await Deno.remove(out, { recursive: true });
   }
-  return { seconds: median(runs), runs, trainSeconds, command: `deno ${args.join(" ")}` };
+  const vars = Object.entries(env).map(([k, v]) => `${k}=${v} `).join("");
+  const command = `${vars}${cold ? "(empty shader cache) " : ""}deno ${args.join(" ")}`;
+  return {
+    seconds: median(runs),
+    runs,
+    trainSeconds,
+    compileSeconds,
+    ...(adapter ? { adapter } : {}),
+    command,
+  };
+}
+
+/**
+ * The backends the benchmark times `balanced` on: the one chosen by default (`auto`, see
+ * `src/gpu/device.ts`), then each named through `DENO_WEBGPU_BACKEND`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BALANCED_BACKENDS } from "./balanced_bench.ts";
+ * assert.deepEqual(BALANCED_BACKENDS.map((b) => b.backend), ["auto", "gl", "vulkan"]);
+ * ```
+ */
+export const BALANCED_BACKENDS: readonly { backend: string; env: Record<string, string> }[] = [
+  { backend: "auto", env: {} },
+  { backend: "gl", env: { DENO_WEBGPU_BACKEND: "gl" } },
+  { backend: "vulkan", env: { DENO_WEBGPU_BACKEND: "vulkan" } },
+];
+
+/**
+ * `balanced` on one backend, warm and cold.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { BackendBalanced } from "./balanced_bench.ts";
+ * const none: BackendBalanced = { backend: "vulkan", error: "No WebGPU adapter" };
+ * assert.equal(none.warm, undefined);
+ * ```
+ */
+export interface BackendBalanced {
+  /** `auto` (the default choice), `gl` or `vulkan`. */
+  backend: string;
+  /** With Mesa's shader cache filled by an untimed run first. */
+  warm?: BalancedTiming;
+  /** With an empty shader cache (a fresh machine). */
+  cold?: BalancedTiming;
+  /** Why the backend could not be timed. */
+  error?: string;
+}
+
+/** Times `balanced` warm (`repetitions` runs) and cold (one run) on `backend`. */
+export async function timeBalancedOnBackend(
+  script: string,
+  backend: { backend: string; env: Record<string, string> },
+  repetitions: number,
+): Promise<BackendBalanced> {
+  try {
+    const warm = await timeBalancedEndToEnd(script, { repetitions, env: backend.env });
+    const cold = await timeBalancedEndToEnd(script, {
+      repetitions: 1,
+      env: backend.env,
+      cold: true,
+    });
+    return { backend: backend.backend, warm, cold };
+  } catch (error) {
+    return {
+      backend: backend.backend,
+      error: error instanceof Error ? error.message : String(error),
+    };
+  }
 }
 
 /**

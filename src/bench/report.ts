@@ -133,6 +133,22 @@ function balancedLines(results: BenchResults): string[] {
   } else {
     lines.push(`deno task balanced: failed (${b.endToEndError})`);
   }
+  const compile = (t: { compileSeconds?: number[] }) =>
+    t.compileSeconds && t.compileSeconds.length > 0
+      ? `, compiling ${t.compileSeconds.map((s) => `${s.toFixed(2)} s`).join(", ")}`
+      : "";
+  for (const backend of b.backends ?? []) {
+    const { warm, cold } = backend;
+    lines.push(
+      `balanced, backend ${backend.backend}: ` +
+        (warm && cold
+          ? `warm ${warm.seconds.toFixed(2)} s (runs ${
+            warm.runs.map((s) => s.toFixed(2)).join(", ")
+          } s${compile(warm)}); empty shader cache ${cold.seconds.toFixed(2)} s${compile(cold)}; ` +
+            `adapter ${warm.adapter ?? "?"}`
+          : `not run (${backend.error})`),
+    );
+  }
   if (b.torch) {
     const t = b.torch;
     lines.push(
@@ -148,6 +164,42 @@ function balancedLines(results: BenchResults): string[] {
     }
   } else {
     lines.push(`PyTorch balanced: ${b.torchError ?? "skipped"}`);
+  }
+  return lines;
+}
+
+/** The evaluation and sweep timings, one line each. */
+function endToEndLines(results: BenchResults): string[] {
+  const lines: string[] = [];
+  for (const e of results.evaluation ?? []) {
+    lines.push(
+      `evaluate() of ${e.models} notebook SAEs (two trees), ${
+        e.rows.toLocaleString("en-US")
+      } held-out rows each: ${e.seconds.toFixed(3)} s, ${e.msPerSae.toFixed(2)} ms per SAE`,
+    );
+  }
+  for (const run of results.sweeps?.runs ?? []) {
+    if ("error" in run) {
+      lines.push(`sweep ${run.label}: failed (${run.error})`);
+      continue;
+    }
+    const pct = (s: number) => `${(100 * s / run.seconds).toFixed(0)}%`;
+    lines.push(
+      `sweep ${run.label}: ${run.saes} SAEs, ${run.saeSteps.toLocaleString("en-US")} SAE-steps ` +
+        `in ${run.seconds.toFixed(1)} s end to end (${
+          Math.round(run.rate).toLocaleString("en-US")
+        } SAE-steps/s): training ${run.training.toFixed(1)} s (${pct(run.training)}), ` +
+        `evaluation ${run.evaluation.toFixed(1)} s (${pct(run.evaluation)})`,
+    );
+  }
+  const torch = results.sweeps?.torchBatched;
+  if (torch) {
+    lines.push(
+      `PyTorch batched, 256 notebook SAEs: ` +
+        (torch.status === "ok"
+          ? `${Math.round(torch.rate).toLocaleString("en-US")} SAE-steps/s`
+          : `n/a (${torch.reason})`),
+    );
   }
   return lines;
 }
@@ -201,6 +253,8 @@ export function formatText(results: BenchResults): string {
     out.push("");
   }
   out.push(...balancedLines(results), "");
+  const whole = endToEndLines(results);
+  if (whole.length > 0) out.push("evaluation and sweeps", ...whole, "");
   out.push("targets", leftTable(targetRows(results.targets)));
   return out.join("\n") + "\n";
 }
@@ -248,6 +302,10 @@ export function formatMarkdown(results: BenchResults): string {
     }
   }
   out.push("### deno task balanced", "", ...balancedLines(results).map((l) => `- ${l}`), "");
+  const whole = endToEndLines(results);
+  if (whole.length > 0) {
+    out.push("### Evaluation and sweeps", "", ...whole.map((l) => `- ${l}`), "");
+  }
   const t = targetRows(results.targets);
   out.push(
     "### Targets",

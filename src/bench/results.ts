@@ -1,5 +1,6 @@
 /** The benchmark's results as plain data (what `out/bench/bench.json` holds). */
-import type { BalancedTiming, TorchBalancedTiming } from "./balanced_bench.ts";
+import type { BackendBalanced, BalancedTiming, TorchBalancedTiming } from "./balanced_bench.ts";
+import type { EvalTiming, SweepTiming } from "./end_to_end_bench.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { Cell } from "./timing.ts";
 import type { TorchVersions } from "./torch_runner.ts";
@@ -108,6 +109,8 @@ export interface BalancedResult {
   skipped?: string;
   /** The wall time of `deno task balanced` (absent when it was skipped or failed). */
   endToEnd?: BalancedTiming;
+  /** `balanced` on each backend, warm and with an empty shader cache. */
+  backends?: BackendBalanced[];
   /** Why the end-to-end run failed: its error message. */
   endToEndError?: string;
   /** PyTorch's extrapolated time for the same SAEs (absent when skipped or failed). */
@@ -188,6 +191,28 @@ export interface BenchResults {
   shapes: ShapeResult[];
   /** `deno task balanced` against its PyTorch twin, or why it was skipped. */
   balanced: BalancedResult;
+  /** `evaluate()` of many SAEs at once (absent when not run). */
+  evaluation?: EvalTiming[];
+  /** `deno task sweep` end to end (absent when not run). */
+  sweeps?: SweepsResult;
   /** The speed targets and whether this run met them. */
   targets: TargetResult[];
+}
+
+/**
+ * The sweeps end to end, beside batched PyTorch training as many SAEs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { SweepsResult } from "./results.ts";
+ * const sweeps: SweepsResult = { runs: [{ label: "default", error: "no adapter" }] };
+ * assert.equal(sweeps.torchBatched, undefined);
+ * ```
+ */
+export interface SweepsResult {
+  /** Each sweep's timing, or its error. */
+  runs: (SweepTiming | { label: string; error: string })[];
+  /** Batched PyTorch training 256 notebook SAEs (SAE-steps per second), when measured. */
+  torchBatched?: Cell;
 }

@@ -7,12 +7,24 @@
 import { describeAdapter, type Gpu } from "../gpu/device.ts";
 import { paramLayout } from "../sae/layout.ts";
 import { ToyModel } from "../toy/toy_model.ts";
-import { type BalancedSae, timeBalancedEndToEnd, timeTorchBalanced } from "./balanced_bench.ts";
+import {
+  BALANCED_BACKENDS,
+  type BalancedSae,
+  timeBalancedOnBackend,
+  timeTorchBalanced,
+} from "./balanced_bench.ts";
 import { measureCpuCell } from "./cpu_column.ts";
 import { gpuBytesPerModel, measureGpuCell, type ShapeData } from "./gpu_column.ts";
 import { loadAverage, machineInfo } from "./machine.ts";
-import type { BalancedResult, BenchResults, BenchRow, ShapeResult } from "./results.ts";
-import type { BenchShape } from "./shapes.ts";
+import type {
+  BalancedResult,
+  BenchResults,
+  BenchRow,
+  ShapeResult,
+  SweepsResult,
+} from "./results.ts";
+import { type BenchShape, NOTEBOOK_SHAPE } from "./shapes.ts";
+import { BENCH_SWEEPS, type EvalTiming, timeEvaluation, timeSweep } from "./end_to_end_bench.ts";
 import { evaluateTargets } from "./targets.ts";
 import { type Cell, skippedCell } from "./timing.ts";
 import { measureTorchCell, type TorchVariant } from "./torch_column.ts";
@@ -69,6 +81,10 @@ export interface BenchOptions {
       totalSteps: number;
     }
     | { skipped: string };
+  /** Model counts of the evaluation timing (default: none). */
+  evaluationModels?: readonly number[];
+  /** Path of experiments/sweep.ts: the sweeps end to end are timed (default: not run). */
+  sweepScript?: string;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
 }
@@ -165,14 +181,18 @@ async function measureBalanced(
 ): Promise<BalancedResult> {
   const b = options.balanced;
   if ("skipped" in b) return { skipped: b.skipped };
-  const result: BalancedResult = {};
-  log("balanced: running deno task balanced end to end");
-  try {
-    result.endToEnd = await timeBalancedEndToEnd(b.script, { repetitions: options.repetitions });
-    log(`balanced: ${result.endToEnd.seconds.toFixed(2)} s end to end`);
-  } catch (error) {
-    result.endToEndError = error instanceof Error ? error.message : String(error);
-    log(`balanced: ${result.endToEndError}`);
+  const result: BalancedResult = { backends: [] };
+  for (const backend of BALANCED_BACKENDS) {
+    log(`balanced (${backend.backend}): running deno task balanced end to end, warm and cold`);
+    const timed = await timeBalancedOnBackend(b.script, backend, options.repetitions);
+    result.backends!.push(timed);
+    log(
+      `balanced (${backend.backend}): ` + (timed.error ?? `${timed.warm!.seconds.toFixed(2)} s ` +
+          `warm, ${timed.cold!.seconds.toFixed(2)} s cold (${timed.warm!.adapter ?? "?"})`),
+    );
+    if (backend.backend !== "auto") continue;
+    if (timed.warm) result.endToEnd = timed.warm;
+    else result.endToEndError = timed.error;
   }
   if ("skipped" in torch) {
     result.torchError = `PyTorch skipped: ${torch.skipped}`;
@@ -190,6 +210,48 @@ async function measureBalanced(
     log(`balanced: PyTorch failed: ${result.torchError}`);
   }
   return result;
+}
+
+/**
+ * The sweeps of {@link BENCH_SWEEPS} end to end, and batched PyTorch on 256 notebook SAEs (the
+ * notebook table's cell when it has one, else measured here).
+ */
+async function measureSweeps(
+  script: string,
+  shapes: readonly ShapeResult[],
+  options: BenchOptions,
+  torch: TorchRunner | { skipped: string },
+  log: (line: string) => void,
+): Promise<SweepsResult> {
+  const runs: SweepsResult["runs"] = [];
+  for (const sweep of BENCH_SWEEPS) {
+    log(`sweep: ${sweep.label}, end to end`);
+    try {
+      const timing = await timeSweep(script, sweep);
+      log(
+        `sweep: ${timing.seconds.toFixed(1)} s, training ${timing.training.toFixed(1)} s, ` +
+          `evaluation ${timing.evaluation.toFixed(1)} s`,
+      );
+      runs.push(timing);
+    } catch (error) {
+      runs.push({
+        label: sweep.label,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+  const models = 256;
+  let torchBatched = shapes.find((s) => s.id === NOTEBOOK_SHAPE.id)?.rows.find((r) =>
+    r.models === models
+  )?.torchBatched;
+  if (torchBatched?.status !== "ok" && !("skipped" in torch)) {
+    log(`sweep: PyTorch batched, ${models} notebook SAEs`);
+    torchBatched = await measureTorchCell(torch, shapeData(NOTEBOOK_SHAPE), models, "batched", {
+      repSeconds: options.repSeconds,
+      repetitions: options.repetitions,
+    });
+  }
+  return { runs, ...(torchBatched ? { torchBatched } : {}) };
 }
 
 /**
@@ -250,6 +312,19 @@ export async function runBench(gpu: Gpu, options: BenchOptions): Promise<BenchRe
       shapes.push(await measureShape(gpu, shape, options, torch, log));
     }
     const balanced = await measureBalanced(options, torch, log);
+    const evaluation: EvalTiming[] = [];
+    for (const models of options.evaluationModels ?? []) {
+      const timing = await timeEvaluation(gpu, models, { repetitions: options.repetitions });
+      log(
+        `evaluation: ${models} SAEs in ${timing.seconds.toFixed(3)} s (${
+          timing.msPerSae.toFixed(2)
+        } ms per SAE)`,
+      );
+      evaluation.push(timing);
+    }
+    const sweeps = options.sweepScript
+      ? await measureSweeps(options.sweepScript, shapes, options, torch, log)
+      : undefined;
     const partial = {
       date: new Date().toISOString(),
       adapter: describeAdapter(gpu.summary),
@@ -264,6 +339,8 @@ export async function runBench(gpu: Gpu, options: BenchOptions): Promise<BenchRe
       },
       shapes,
       balanced,
+      ...(evaluation.length > 0 ? { evaluation } : {}),
+      ...(sweeps ? { sweeps } : {}),
     };
     return { ...partial, targets: evaluateTargets(partial) };
   } finally {

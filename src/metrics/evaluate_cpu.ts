@@ -46,7 +46,15 @@ export const DEFAULT_EVAL_ROWS = 100_000;
  * ```ts
  * import assert from "node:assert/strict";
  * import { evaluateCpu, MAX_EVAL_ROWS } from "./evaluate_cpu.ts";
- * assert.throws(() => evaluateCpu([], { rows: MAX_EVAL_ROWS + 1 }), /rows/);
+ * import { MatryoshkaSAE } from "../sae/sae.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * const item = {
+ *   sae: new MatryoshkaSAE({ dIn: 8, dSae: 4, matryoshkaSteps: [1, 4] }),
+ *   model: new ToyModel({ nFeatures: 4, hiddenDim: 8 }),
+ *   tree: notebookTree(),
+ * };
+ * assert.throws(() => evaluateCpu([item], { rows: MAX_EVAL_ROWS + 1 }), /rows/);
  * ```
  */
 export const MAX_EVAL_ROWS = 2 ** 31;

@@ -129,6 +129,7 @@ async function fusedEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
     ...(options.workgroupSize ? { workgroupSize: options.workgroupSize } : {}),
     ...(options.privateStats !== undefined ? { privateStats: options.privateStats } : {}),
   });
+  await fused.compile();
   return {
     name: "fused",
     params: fused.buffers.params,

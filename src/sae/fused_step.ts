@@ -149,6 +149,12 @@ export interface FusedStep {
   maxStepsPerDispatch: number;
   /** Records `steps` (1 to maxStepsPerDispatch) training steps of every model in one pass. */
   encodeSteps(encoder: GPUCommandEncoder, steps: number): void;
+  /**
+   * Runs every pipeline once on no work (zero steps, zero models) and waits: drivers that compile
+   * at the first dispatch (Mesa's GL does) compile now, not inside the first training steps.
+   * Changes nothing.
+   */
+  compile(): Promise<void>;
 }
 
 /** Why the fused kernel cannot train this shape, or null when it can. */
@@ -400,6 +406,17 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
       }
       dispatch(gpu, pass, advancePipeline, group("advance", 0, M, steps), 1);
       pass.end();
+    },
+    async compile() {
+      const encoder = gpu.device.createCommandEncoder({ label: "train_fused compile" });
+      const pass = encoder.beginComputePass({ label: "train_fused x0" });
+      dispatch(gpu, pass, samplePipeline, group("sample", 0, 0, 0), 1);
+      dispatch(gpu, pass, compactPipeline, group("compact", 0, 0, 0), 1);
+      dispatch(gpu, pass, trainPipeline, group("train", 0, 0, 0), 1);
+      dispatch(gpu, pass, advancePipeline, group("advance", 0, 0, 0), 1);
+      pass.end();
+      gpu.device.queue.submit([encoder.finish()]);
+      await gpu.device.queue.onSubmittedWorkDone();
     },
   };
 }

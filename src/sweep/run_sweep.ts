@@ -197,6 +197,10 @@ export interface SweepResult {
   balances: TreeBalance[];
   /** `sweep.json` (null unless complete). */
   json: SweepJson | null;
+  /**
+   * Seconds of this call: in all, training (kernels' compilation included) and evaluation.
+   */
+  seconds: { total: number; training: number; evaluation: number };
 }
 
 function positiveInt(flag: string, value: number, max?: number): number {
@@ -327,6 +331,9 @@ function duration(seconds: number): string {
 export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepResult> {
   const { settings, chunk, refine, tolerance, shard, maxChunks } = resolveSweepOptions(options);
   const log = options.log ?? ((line: string) => console.log(line));
+  const begun = performance.now();
+  const timing = { training: 0, evaluation: 0 };
+  const secondsOf = () => ({ total: (performance.now() - begun) / 1000, ...timing });
   const out = options.out;
   const manifest = manifestOf(settings, shard);
   // A location that cannot be written is refused before anything is trained.
@@ -412,7 +419,7 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
       }
       const started = performance.now();
       const label = `${phase} chunk ${i + 1}/${chunks.length}`;
-      const trained = await trainChunk(combos, trees, models, {
+      const { rows: trained, seconds: spent } = await trainChunk(combos, trees, models, {
         steps: settings.steps,
         batchSize: settings.batchSize,
         lr: settings.lr,
@@ -425,6 +432,8 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
       await writeSweepCsv(out, [...rows.values()], trees);
       chunksTrained++;
       const seconds = (performance.now() - started) / 1000;
+      timing.training += spent.training;
+      timing.evaluation += spent.evaluation;
       rate = (combos.length * settings.steps) / seconds;
       const left = chunks.slice(i + 1).reduce((n, c) => n + c.length, 0) * settings.steps / rate;
       for (const row of trained) {
@@ -437,7 +446,8 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
       }
       log(
         `${label}: ${combos.length} SAEs in ${seconds.toFixed(1)} s ` +
-          `(${Math.round(rate).toLocaleString("en-US")} SAE-steps/s)` +
+          `(${Math.round(rate).toLocaleString("en-US")} SAE-steps/s; training ` +
+          `${spent.training.toFixed(1)} s, evaluation ${spent.evaluation.toFixed(1)} s)` +
           (i + 1 < chunks.length ? `, about ${duration(left)} left in this phase` : ""),
       );
     }
@@ -475,7 +485,15 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
       `stopped after ${chunksTrained} chunk${chunksTrained === 1 ? "" : "s"} ` +
         `(${allRows.length} SAEs recorded); run again with --resume to continue`,
     );
-    return { out, complete: false, chunksTrained, rows: allRows, balances: [], json: null };
+    return {
+      out,
+      complete: false,
+      chunksTrained,
+      rows: allRows,
+      balances: [],
+      json: null,
+      seconds: secondsOf(),
+    };
   }
   const { json, balances } = await writeSweepOutputs(out, settings, allRows, {
     tolerance,
@@ -486,5 +504,16 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
   for (const line of balanceLines(balances)) log(line);
   if (shard) log(`(shard ${formatShard(shard)}: the verdicts use this shard's rows only)`);
   log(`wrote ${out}/: sweep.csv, sweep.json, figures/ (${allRows.length} SAEs)`);
-  return { out, complete: true, chunksTrained, rows: allRows, balances, json };
+  const seconds = secondsOf();
+  if (chunksTrained > 0) {
+    const share = (s: number) => `${s.toFixed(2)} s (${(100 * s / seconds.total).toFixed(0)}%)`;
+    log(
+      `${chunksTrained} chunk${chunksTrained === 1 ? "" : "s"} in ${seconds.total.toFixed(1)} s: ` +
+        `training ${share(seconds.training)}, evaluation ${share(seconds.evaluation)}, the rest ` +
+        `(set-up, records, outputs) ${
+          share(seconds.total - seconds.training - seconds.evaluation)
+        }`,
+    );
+  }
+  return { out, complete: true, chunksTrained, rows: allRows, balances, json, seconds };
 }

@@ -106,19 +106,24 @@ export interface ChunkTrainOptions {
   label: string;
 }
 
-/**
- * Trains the chunk's SAEs together (one trainer call per SAE shape) and measures each.
- *
- * @returns one row per combination, in the chunk's order.
- */
+/** What {@link trainChunk} returns. */
+export interface ChunkResult {
+  /** One row per combination, in the chunk's order. */
+  rows: SweepRow[];
+  /** Seconds spent in training (kernels' compilation included) and in evaluation. */
+  seconds: { training: number; evaluation: number };
+}
+
+/** Trains the chunk's SAEs together (one trainer call per SAE shape) and measures each. */
 export async function trainChunk(
   chunk: readonly Combination[],
   trees: readonly SweepTree[],
   models: ToyModelCache,
   options: ChunkTrainOptions,
   gpu?: Gpu,
-): Promise<SweepRow[]> {
+): Promise<ChunkResult> {
   const rows = new Array<SweepRow>(chunk.length);
+  const seconds = { training: 0, evaluation: 0 };
   const shapes = [...new Set(chunk.map((c) => trees[c.tree]!.tree.nFeatures))];
   for (const nFeatures of shapes) {
     const members = chunk.map((c, i) => ({ c, i })).filter(({ c }) =>
@@ -142,6 +147,7 @@ export async function trainChunk(
       };
     });
     const label = shapes.length > 1 ? `${options.label} (${nFeatures} features)` : options.label;
+    const training = performance.now();
     const results = await trainToySaes(runs, {
       steps: options.steps,
       batchSize: options.batchSize,
@@ -149,12 +155,15 @@ export async function trainChunk(
       quiet: options.quiet,
       label,
     }, gpu);
+    const evaluating = performance.now();
+    seconds.training += (evaluating - training) / 1000;
     // The synthetic-SAE metrics on held-out rows (the same rows for every SAE of a tree).
     const metrics = await evaluate(
       runs.map((r) => ({ sae: r.sae, model: r.model, tree: r.tree })),
       { rows: options.evalRows },
       gpu,
     );
+    seconds.evaluation += (performance.now() - evaluating) / 1000;
     members.forEach(({ c, i }, k) => {
       const t = trees[c.tree]!;
       const run = runs[k]!;
@@ -168,5 +177,5 @@ export async function trainChunk(
       rows[i]!.metrics = metricColumns(metrics[k]!);
     });
   }
-  return rows;
+  return { rows, seconds };
 }
