@@ -266,3 +266,55 @@ gpuTest("GPU batches equal the host twin: activity and std-0 values bit for bit"
   assert.equal(await sampler.readStep(), 0);
   sampler.destroy();
 });
+
+/**
+ * Features: 0 a (p 0.25), 1 b (0.2 under a, 0.1 without it), 2 c (0.5 under b, 0.3 without it),
+ * 3 d (0.4 under c only): firing without the parent at two levels of one path.
+ */
+const withoutParentTree = new TreeFeatureGenerator({
+  activeProb: 1,
+  isReadOut: false,
+  children: [{
+    activeProb: 0.25,
+    children: [{
+      activeProb: 0.2,
+      activeProbWithoutParent: 0.1,
+      children: [{
+        activeProb: 0.5,
+        activeProbWithoutParent: 0.3,
+        children: [{ activeProb: 0.4 }],
+      }],
+    }],
+  }],
+});
+
+gpuTest(
+  "nodes that fire without their parent: conditional rates on the GPU, and the host twin bit for bit",
+  async (gpu) => {
+    const groups = [{ tree: withoutParentTree, seed: 31 }];
+    const sampler = await GpuTreeSampler.create(gpu, { groups, batchSize: BATCH, startStep: 50 });
+    const data = await drawSteps(gpu, sampler, STEPS);
+    sampler.destroy();
+    const rows = rowsOf(data, 0, 1, BATCH, 4);
+    const on = (r: Float32Array, f: number) => r[f] !== 0;
+    const conditional = (
+      f: number,
+      given: (r: Float32Array) => boolean,
+      p: number,
+      label: string,
+    ) => {
+      const sub = rows.filter(given);
+      assertRate(sub.filter((r) => on(r, f)).length, sub.length, p, label);
+    };
+    assertRate(rows.filter((r) => on(r, 0)).length, rows.length, 0.25, "a");
+    conditional(1, (r) => on(r, 0), 0.2, "b | a");
+    conditional(1, (r) => !on(r, 0), 0.1, "b | not a");
+    conditional(2, (r) => on(r, 1), 0.5, "c | b");
+    conditional(2, (r) => !on(r, 1), 0.3, "c | not b");
+    conditional(3, (r) => on(r, 2), 0.4, "d | c");
+    assert.equal(rows.filter((r) => on(r, 3) && !on(r, 2)).length, 0, "d never without c");
+    // The GPU's walk up the path and the host's pre-order pass agree on every row.
+    const cpu = sampleGroupsCpu(groups, 50, BATCH);
+    assert.deepEqual(data.subarray(0, cpu.length), cpu);
+  },
+);

@@ -102,3 +102,25 @@ Deno.test("a missing file is refused naming it", async () => {
     /no_such_tree\.json at \/: cannot read/,
   );
 });
+
+Deno.test("active_prob_without_parent is read, written back, and refused outside [0, 1]", () => {
+  const json = {
+    active_prob: 1,
+    is_read_out: false,
+    children: [{
+      active_prob: 0.25,
+      children: [{ active_prob: 0.2, active_prob_without_parent: 0.1 }],
+    }],
+  };
+  const tree = treeFromJson(json, "correlated.json");
+  assert.deepEqual(tree.features.map((n) => n.activeProbWithoutParent), [0, 0.1]);
+  assert.deepEqual(treeToJson(tree), json);
+  assert.throws(
+    () =>
+      treeFromJson({
+        active_prob: 1,
+        children: [{ active_prob: 0.5, active_prob_without_parent: 2 }],
+      }, "bad.json"),
+    /\/children\/0\/active_prob_without_parent/,
+  );
+});

@@ -78,7 +78,11 @@ Deno.test("hand-built trees that break a rule are refused naming the field's pat
     ],
     [{ activeProb: 1, magnitudeMean: Infinity }, "/magnitudeMean", /finite/],
     [{ activeProb: 1, isReadOut: "yes" } as unknown as TreeSpec, "/isReadOut", /true or false/],
-    [{ activeProb: 1, weight: 2 } as unknown as TreeSpec, "/weight", /activeProb, children/],
+    [
+      { activeProb: 1, weight: 2 } as unknown as TreeSpec,
+      "/weight",
+      /activeProb, activeProbWithoutParent, children/,
+    ],
   ];
   for (const [spec, path, allowed] of cases) {
     assert.throws(() => new TreeFeatureGenerator(spec), (error: unknown) => {
@@ -143,18 +147,25 @@ Deno.test("flattenTree writes the documented layout and packTrees offsets each t
   const words = flattenTree(tree);
   const floats = new Float32Array(words.buffer);
   assert.deepEqual([...words.subarray(0, 5)], [5, 3, 1, 2, 4]); // n_nodes, F, feature_node[0..3)
-  const record = (n: number) => 5 + 8 * n;
+  // Record: parent, flags, activeProb, activeProbWithoutParent, magnitudeMean, magnitudeStd, lo,
+  // hi, feature.
+  const record = (n: number) => 5 + 9 * n;
   assert.deepEqual([...words.subarray(record(0), record(0) + 2)], [TREE_NONE, 0]);
-  assert.equal(words[record(0) + 7], TREE_NONE);
+  assert.equal(words[record(0) + 8], TREE_NONE);
   const r1 = record(1);
   assert.deepEqual([words[r1], words[r1 + 1]], [0, TREE_FLAG_READ_OUT | TREE_FLAG_ME_PARENT]);
-  assert.deepEqual([floats[r1 + 2], floats[r1 + 3], floats[r1 + 4]], [0.5, 2, 0.25]);
-  assert.equal(words[r1 + 7], 0);
+  assert.deepEqual([floats[r1 + 2], floats[r1 + 3], floats[r1 + 4], floats[r1 + 5]], [
+    0.5,
+    0,
+    2,
+    0.25,
+  ]);
+  assert.equal(words[r1 + 8], 0);
   const r3 = record(3);
   assert.deepEqual([words[r3], words[r3 + 1]], [1, TREE_FLAG_ME_CHILD]);
-  assert.deepEqual([floats[r3 + 5], floats[r3 + 6]], [0.5, 0.875]); // cumulative 2/4 .. 3.5/4
-  assert.equal(words[r3 + 7], TREE_NONE);
-  assert.deepEqual([floats[record(4) + 5], floats[record(4) + 6], words[record(4) + 7]], [
+  assert.deepEqual([floats[r3 + 6], floats[r3 + 7]], [0.5, 0.875]); // cumulative 2/4 .. 3.5/4
+  assert.equal(words[r3 + 8], TREE_NONE);
+  assert.deepEqual([floats[record(4) + 6], floats[record(4) + 7], words[record(4) + 8]], [
     0.875,
     1,
     2,
@@ -165,4 +176,28 @@ Deno.test("flattenTree writes the documented layout and packTrees offsets each t
   assert.deepEqual(packed.bases, [0, words.length, 0]);
   assert.deepEqual(packed.data.subarray(0, words.length), words);
   assert.deepEqual(packed.data.subarray(words.length), flattenTree(other));
+});
+
+Deno.test("firing without the parent is refused on the root, under exclusive parents, outside [0, 1]", () => {
+  const refused = (spec: TreeSpec, path: string) =>
+    assert.throws(
+      () => new TreeFeatureGenerator(spec),
+      (e: unknown) => e instanceof InvalidTreeError && e.path === path,
+    );
+  refused({ activeProb: 1, activeProbWithoutParent: 0.1 }, "/activeProbWithoutParent");
+  refused(
+    { activeProb: 1, children: [{ activeProb: 0.5, activeProbWithoutParent: 1.5 }] },
+    "/children/0/activeProbWithoutParent",
+  );
+  refused({
+    activeProb: 1,
+    mutuallyExclusiveChildren: true,
+    children: [{ activeProb: 0.5, activeProbWithoutParent: 0.2 }, { activeProb: 0.5 }],
+  }, "/children/0/activeProbWithoutParent");
+  const tree = new TreeFeatureGenerator({
+    activeProb: 1,
+    children: [{ activeProb: 0.2, activeProbWithoutParent: 0.1 }],
+  });
+  assert.deepEqual(tree.nodes.map((n) => n.activeProbWithoutParent), [0, 0.1]);
+  assert.match(tree.toString(), /0\.2 \(0\.1 without\)/);
 });

@@ -64,12 +64,20 @@ export interface TorchSae {
   adam: { lr: number; beta1: number; beta2: number; eps: number; clipNorm: number };
 }
 
-/** The tree and toy-model embedding `[nFeatures][dIn]` as torch_sae.py's world. */
+/**
+ * The tree and toy-model embedding `[nFeatures][dIn]` as torch_sae.py's world.
+ *
+ * @throws {RangeError} for a node that fires without its parent (torch_sae.py's sampler is the
+ *   published one, without that extension).
+ */
 export function torchWorld(
   tree: TreeFeatureGenerator,
   embedding: Float32Array,
   dIn: number,
 ): TorchWorld {
+  if (tree.nodes.some((n) => n.activeProbWithoutParent > 0)) {
+    throw new RangeError("The PyTorch baseline does not implement activeProbWithoutParent");
+  }
   return {
     dIn,
     nFeatures: tree.nFeatures,

@@ -44,6 +44,7 @@ export function sampleActiveNodesCpu(
   const nodes = tree.nodes;
   const intervals = nodes.map((n) => n.mutuallyExclusiveChildren ? exclusiveIntervals(n) : null);
   const probs = nodes.map((n) => Math.fround(n.activeProb));
+  const orphanProbs = nodes.map((n) => Math.fround(n.activeProbWithoutParent));
   const active = new Uint8Array(batchSize * nodes.length);
   for (let row = 0; row < batchSize; row++) {
     const at = row * nodes.length;
@@ -55,15 +56,17 @@ export function sampleActiveNodesCpu(
       const n = node.nodeIndex;
       let own: boolean;
       const parent = node.parent === null ? null : nodes[node.parent]!;
+      const gate = parent === null ? true : active[at + parent.nodeIndex] === 1;
       if (parent?.mutuallyExclusiveChildren) {
         const u = unitFloat(blocks[parent.nodeIndex]![1]);
         const [lo, hi] = intervals[parent.nodeIndex]![parent.children.indexOf(node)]!;
         own = lo <= u && u < hi;
       } else {
-        own = unitFloat(blocks[n]![0]) < probs[n]!;
+        // The same uniform decides both cases: below activeProb with the parent active, below
+        // activeProbWithoutParent without it.
+        own = unitFloat(blocks[n]![0]) < (gate ? probs[n]! : orphanProbs[n]!);
       }
-      const gate = parent === null ? true : active[at + parent.nodeIndex] === 1;
-      active[at + n] = own && gate ? 1 : 0;
+      active[at + n] = own && (gate || !parent?.mutuallyExclusiveChildren) ? 1 : 0;
     }
   }
   return active;

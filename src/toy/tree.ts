@@ -26,6 +26,11 @@
 export interface TreeSpec {
   /** Probability that the node is active given its parent is active, in [0, 1]. */
   activeProb: number;
+  /**
+   * Probability that the node is active while its parent is not, in [0, 1] (default 0: a child
+   * never fires without its parent). Not for the root or children of a mutually exclusive parent.
+   */
+  activeProbWithoutParent?: number;
   /** Child nodes, in order (default none). */
   children?: readonly TreeSpec[];
   /** Exactly one child is active whenever this node is (needs ≥ 2 children; default false). */
@@ -59,6 +64,8 @@ export interface TreeSpec {
 export interface TreeNode {
   /** Probability that the node is active given its parent is active, in [0, 1]. */
   readonly activeProb: number;
+  /** Probability that the node is active while its parent is not (0: never without it). */
+  readonly activeProbWithoutParent: number;
   /** Child nodes, in order. */
   readonly children: readonly TreeNode[];
   /** Exactly one child is active whenever this node is. */
@@ -116,6 +123,7 @@ export class InvalidTreeError extends Error {
 
 const SPEC_FIELDS = new Set([
   "activeProb",
+  "activeProbWithoutParent",
   "children",
   "mutuallyExclusiveChildren",
   "isReadOut",
@@ -128,7 +136,18 @@ function show(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : String(value);
 }
 
-function checkSpec(spec: TreeSpec, path: string): void {
+/**
+ * Deepest node (levels below the root) of a tree where some node fires without its parent (the
+ * GPU sampler keeps one bit per level of a path).
+ */
+export const MAX_DEPTH_WITHOUT_PARENT = 31;
+
+function checkSpec(
+  spec: TreeSpec,
+  path: string,
+  place: { depth: number; exclusiveChild: boolean } = { depth: 0, exclusiveChild: false },
+): void {
+  // (The depth limit of MAX_DEPTH_WITHOUT_PARENT is checked on the built tree.)
   if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
     throw new InvalidTreeError(path, `got ${show(spec)}`, "an object with at least activeProb");
   }
@@ -142,6 +161,23 @@ function checkSpec(spec: TreeSpec, path: string): void {
   const p = spec.activeProb;
   if (typeof p !== "number" || !(p >= 0 && p <= 1)) {
     throw new InvalidTreeError(`${path}/activeProb`, `got ${show(p)}`, "a number from 0 to 1");
+  }
+  const q = spec.activeProbWithoutParent;
+  if (q !== undefined) {
+    const where = `${path}/activeProbWithoutParent`;
+    if (typeof q !== "number" || !(q >= 0 && q <= 1)) {
+      throw new InvalidTreeError(where, `got ${show(q)}`, "a number from 0 to 1");
+    }
+    if (q > 0 && place.depth === 0) {
+      throw new InvalidTreeError(where, `got ${q} on the root`, "0 on the root (it has no parent)");
+    }
+    if (q > 0 && place.exclusiveChild) {
+      throw new InvalidTreeError(
+        where,
+        `got ${q} under a parent with mutually exclusive children`,
+        "0 for a child of a mutually exclusive parent",
+      );
+    }
   }
   const mean = spec.magnitudeMean;
   if (mean !== undefined && (typeof mean !== "number" || !Number.isFinite(mean))) {
@@ -180,7 +216,8 @@ function checkSpec(spec: TreeSpec, path: string): void {
       );
     }
   }
-  children.forEach((child, i) => checkSpec(child, `${path}/children/${i}`));
+  const below = { depth: place.depth + 1, exclusiveChild: spec.mutuallyExclusiveChildren ?? false };
+  children.forEach((child, i) => checkSpec(child, `${path}/children/${i}`, below));
 }
 
 /**
@@ -219,6 +256,7 @@ export class TreeFeatureGenerator {
       const isReadOut = s.isReadOut ?? true;
       const node = {
         activeProb: s.activeProb,
+        activeProbWithoutParent: s.activeProbWithoutParent ?? 0,
         children: [] as TreeNode[],
         mutuallyExclusiveChildren: s.mutuallyExclusiveChildren ?? false,
         isReadOut,
@@ -238,6 +276,17 @@ export class TreeFeatureGenerator {
     this.root = build(spec, null);
     this.nodes = Object.freeze(nodes);
     this.features = Object.freeze(features);
+    const orphan = nodes.find((n) => n.activeProbWithoutParent > 0);
+    const depth = (n: TreeNode) => this.ancestry(n).length - 1;
+    const deepest = nodes.reduce((a, n) => depth(n) > depth(a) ? n : a, nodes[0]!);
+    if (orphan && depth(deepest) > MAX_DEPTH_WITHOUT_PARENT) {
+      throw new InvalidTreeError(
+        "",
+        `node ${deepest.nodeIndex} lies ${depth(deepest)} levels deep in a tree where node ` +
+          `${orphan.nodeIndex} fires without its parent`,
+        `at most ${MAX_DEPTH_WITHOUT_PARENT} levels in such a tree`,
+      );
+    }
   }
 
   /** Number of read-out nodes: the width of a sample. */
@@ -260,7 +309,10 @@ export class TreeFeatureGenerator {
       const index = node.index === null ? " ".repeat(width) : String(node.index).padStart(width);
       const me = node.mutuallyExclusiveChildren ? "x" : " ";
       const id = node.id !== undefined ? ` ${node.id}` : "";
-      lines.push(`${"  ".repeat(depth)}${index} ${me} ${node.activeProb}${id}`);
+      const q = node.activeProbWithoutParent > 0
+        ? ` (${node.activeProbWithoutParent} without)`
+        : "";
+      lines.push(`${"  ".repeat(depth)}${index} ${me} ${node.activeProb}${q}${id}`);
       for (const child of node.children) visit(child, depth + 1);
     };
     visit(this.root, 0);

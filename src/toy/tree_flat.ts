@@ -11,11 +11,12 @@
  * | ---------------------- | ------------------------------------------------------------- |
  * | `0 .. H`               | {@link TREE_HEADER} (H = 2 words): `nNodes`, `nFeatures` (F)  |
  * | `H .. H+F`             | `feature_node[f]`: pre-order node index of read-out feature f |
- * | `H+F+8n .. H+F+8n+8`   | {@link TREE_NODE} record of node n (pre-order), see below     |
+ * | `H+F+9n .. H+F+9n+9`   | {@link TREE_NODE} record of node n (pre-order), see below     |
  *
- * Node record (`TREE_NODE_WORDS` = 8 words): `parent` node index (`0xFFFFFFFF` for the root);
+ * Node record (`TREE_NODE_WORDS` = 9 words): `parent` node index (`0xFFFFFFFF` for the root);
  * `flags` (bit 0 read out, bit 1 chosen by a mutually exclusive parent, bit 2 has mutually
- * exclusive children); `activeProb`, `magnitudeMean`, `magnitudeStd` (f32); `lo`, `hi` (f32): the
+ * exclusive children); `activeProb`, `activeProbWithoutParent`, `magnitudeMean`, `magnitudeStd`
+ * (f32); `lo`, `hi` (f32): the
  * node is the chosen child of its mutually exclusive parent iff the parent's choice uniform u
  * satisfies `lo ≤ u < hi` (cumulative `active_prob / Σ active_prob` of the siblings, the last
  * positive-weight sibling's `hi` forced to 1); `feature` index (`0xFFFFFFFF` when not read out).
@@ -44,6 +45,7 @@ export const TREE_NODE = defineRecord("TreeNode", [
   { name: "parent", type: "u32", doc: "parent node index, TREE_NONE for the root" },
   { name: "flags", type: "u32", doc: "TREE_FLAG_* bits" },
   { name: "activeProb", type: "f32" },
+  { name: "activeProbWithoutParent", type: "f32", doc: "active while the parent is not" },
   { name: "magnitudeMean", type: "f32" },
   { name: "magnitudeStd", type: "f32" },
   { name: "lo", type: "f32", doc: "chosen by its mutually exclusive parent iff lo <= u < hi" },
@@ -127,6 +129,7 @@ export function flattenTree(tree: TreeFeatureGenerator): Uint32Array<ArrayBuffer
         (meChild ? TREE_FLAG_ME_CHILD : 0) |
         (node.mutuallyExclusiveChildren ? TREE_FLAG_ME_PARENT : 0),
       activeProb: node.activeProb,
+      activeProbWithoutParent: node.activeProbWithoutParent,
       magnitudeMean: node.magnitudeMean,
       magnitudeStd: node.magnitudeStd,
       lo,

@@ -1,7 +1,8 @@
 /**
  * Trees in the published JSON format (the `hedging_paper` tree files: snake_case fields
  * `active_prob` (required), `children`, `mutually_exclusive_children`, `is_read_out`, `id`,
- * `magnitude_mean`, `magnitude_std`; nothing else), validated against `tree.schema.json` with Ajv
+ * `magnitude_mean`, `magnitude_std`; and our extension `active_prob_without_parent`; nothing
+ * else), validated against `tree.schema.json` with Ajv
  * before use. Every refusal names the file, the JSON pointer of the offending field inside the tree
  * and what the schema allows there.
  */
@@ -28,6 +29,8 @@ import { TreeFeatureGenerator, type TreeNode, type TreeSpec } from "./tree.ts";
 export interface TreeJson {
   /** Probability that the node is active given its parent is active, in [0, 1]. */
   active_prob: number;
+  /** Probability that the node is active while its parent is not (default 0; an extension). */
+  active_prob_without_parent?: number;
   /** Child nodes, in order (default none). */
   children?: TreeJson[];
   /** Exactly one child is active whenever this node is (default false). */
@@ -237,6 +240,9 @@ export function validateTreeJson(value: unknown): TreeJsonIssue[] {
 function specOf(json: TreeJson): TreeSpec {
   return {
     activeProb: json.active_prob,
+    ...(json.active_prob_without_parent !== undefined
+      ? { activeProbWithoutParent: json.active_prob_without_parent }
+      : {}),
     ...(json.children !== undefined ? { children: json.children.map(specOf) } : {}),
     ...(json.mutually_exclusive_children !== undefined
       ? { mutuallyExclusiveChildren: json.mutually_exclusive_children }
@@ -354,6 +360,9 @@ export async function readTreeFile(path: string | URL): Promise<TreeFeatureGener
 export function treeToJson(tree: TreeFeatureGenerator | TreeNode): TreeJson {
   const node = tree instanceof TreeFeatureGenerator ? tree.root : tree;
   const json: TreeJson = { active_prob: node.activeProb };
+  if (node.activeProbWithoutParent !== 0) {
+    json.active_prob_without_parent = node.activeProbWithoutParent;
+  }
   if (node.id !== undefined) json.id = node.id;
   if (node.mutuallyExclusiveChildren) json.mutually_exclusive_children = true;
   if (!node.isReadOut) json.is_read_out = false;
