@@ -48,8 +48,8 @@ refines it by bisection and says whether the tree is balanceable. Writes sweep.c
 figures/ to the output folder.
 
 The default run (2 trees × 22 β × ${DEFAULT_SEEDS} seeds = 132 SAEs, then up to 24 refinement
-SAEs, each ${STEPS_TEXT} steps: about 3.8 million SAE-steps) takes under 2 minutes on a 2-core CPU
-WebGPU adapter (about 40,000 SAE-steps/s) and less on a GPU. Every finished chunk is recorded: an
+SAEs, each ${STEPS_TEXT} steps: about 3.8 million SAE-steps) takes about 2 minutes on a 2-core CPU
+WebGPU adapter (30,000–40,000 SAE-steps/s) and less on a GPU. Every finished chunk is recorded: an
 interrupted sweep continues with --resume.
 
 Axes:
