@@ -47,6 +47,11 @@ export {
 } from "./src/toy/tree.ts";
 export { balancedTree, notebookTree, unbalancedTree } from "./src/toy/notebook_trees.ts";
 export {
+  SINGLE_LATENT_DATA,
+  type SingleLatentData,
+  singleLatentTree,
+} from "./src/toy/single_latent_worlds.ts";
+export {
   parseTreeJson,
   readTreeFile,
   treeFromJson,
@@ -83,6 +88,13 @@ export { MatryoshkaSAE } from "./src/sae/sae.ts";
 export { type ParamLayout } from "./src/sae/layout.ts";
 export { type LossPlan, type LossTerm, type LossTermKind } from "./src/sae/loss_plan.ts";
 export { NOTEBOOK_SAES, type NotebookSae } from "./src/sae/notebook_saes.ts";
+export {
+  SINGLE_LATENT_BATCH,
+  SINGLE_LATENT_SAES,
+  SINGLE_LATENT_STEPS,
+  type SingleLatentSae,
+  singleLatentSaeConfig,
+} from "./src/sae/single_latent_saes.ts";
 
 // Initialisation.
 export {
@@ -123,6 +135,13 @@ export {
   type SaeMetrics,
 } from "./src/metrics/evaluate.ts";
 export { DEFAULT_EVAL_ROWS, evaluateCpu, MAX_EVAL_ROWS } from "./src/metrics/evaluate_cpu.ts";
+export {
+  curveMinimum,
+  type LossCurve,
+  lossCurve,
+  SINGLE_LATENT_LOSS_CURVES,
+  singleLatentLoss,
+} from "./src/metrics/loss_curves.ts";
 export { cosSimTable, metricsTable, sideBySide } from "./src/report/tables.ts";
 
 // Figures.

@@ -111,6 +111,24 @@ Deno.test("heatmap refuses a decoder of a different shape", () => {
   );
 });
 
+Deno.test("heatmap without a decoder has one panel, with the row label and names given", () => {
+  const svg = cosSimHeatmapSvg({
+    title: "b_dec",
+    encoder: [[0.01, 0.99]],
+    width: 420,
+    height: 180,
+    rowLabel: "",
+    rowNames: ["b_dec"],
+  });
+  assert.equal([...svg.matchAll(/data-panel="encoder"/g)].length, 2);
+  assert.ok(!svg.includes('data-panel="decoder"') && !svg.includes("SAE Latent"));
+  assert.match(svg, />b_dec</);
+  assert.throws(
+    () => cosSimHeatmapSvg({ title: "x", encoder: [[1], [0]], rowNames: ["one"] }),
+    /Invalid rowNames: expected 2 names/,
+  );
+});
+
 Deno.test("line plot draws one line per series, bands, markers, legend and an ∞ tick", () => {
   const x = [0, 0.25, 0.5, 1.5];
   const svg = linePlotSvg({

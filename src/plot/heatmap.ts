@@ -58,8 +58,11 @@ export interface CosSimHeatmapOptions {
   title: string;
   /** Encoder cosine similarities, `[latent][feature]`. */
   encoder: number[][];
-  /** Decoder cosine similarities, `[latent][feature]` (same shape as `encoder`). */
-  decoder: number[][];
+  /**
+   * Decoder cosine similarities, `[latent][feature]` (same shape as `encoder`); without it the
+   * figure has the one panel of `encoder` (e.g. a bias vector's cosines as one row).
+   */
+  decoder?: number[][];
   /** Width in px (default 760). */
   width?: number;
   /** Height in px (default 340). */
@@ -70,6 +73,10 @@ export interface CosSimHeatmapOptions {
   panelTitles?: [string, string];
   /** `"bottom-up"` (default, the notebook's inverted y axis: latent 1 at the bottom) or `"top-down"`. */
   latentOrder?: "bottom-up" | "top-down";
+  /** The y axis label (default `SAE Latent`). */
+  rowLabel?: string;
+  /** Tick labels of the rows, one per row (default one-based latent numbers). */
+  rowNames?: string[];
 }
 
 function checkMatrix(name: string, m: number[][]): { rows: number; cols: number } {
@@ -131,7 +138,7 @@ export function cosSimHeatmapSvg(options: CosSimHeatmapOptions): string {
   checkPositive("width", width);
   checkPositive("height", height);
   const enc = checkMatrix("encoder", encoder);
-  const dec = checkMatrix("decoder", decoder);
+  const dec = decoder ? checkMatrix("decoder", decoder) : enc;
   if (enc.rows !== dec.rows || enc.cols !== dec.cols) {
     throw new RangeError(
       `Invalid decoder: expected the encoder's shape [${enc.rows}][${enc.cols}], ` +
@@ -149,7 +156,14 @@ export function cosSimHeatmapSvg(options: CosSimHeatmapOptions): string {
   const right = 92;
   const top = 64;
   const bottom = 46;
-  const panelW = (width - left - gap - right) / 2;
+  const panels = decoder ? 2 : 1;
+  const panelW = (width - left - (panels - 1) * gap - right) / panels;
+  const rowLabel = options.rowLabel ?? "SAE Latent";
+  if (options.rowNames && options.rowNames.length !== nLatents) {
+    throw new RangeError(
+      `Invalid rowNames: expected ${nLatents} names, one per row, got ${options.rowNames.length}`,
+    );
+  }
   const plotH = height - top - bottom;
   if (panelW < 20 || plotH < 20) {
     throw new RangeError(`Invalid size: ${width}×${height} px leaves no room for the panels`);
@@ -212,9 +226,8 @@ export function cosSimHeatmapSvg(options: CosSimHeatmapOptions): string {
     for (let l = 0; l < nLatents; l += yStride) {
       const y = rowY(l) + cellH / 2;
       ticks.push(`M${num(x0)} ${num(y)}h-4`);
-      out.push(
-        svgText(x0 - 7, y, String(l + 1), { size: 10.5, anchor: "end", baseline: "middle" }),
-      );
+      const name = options.rowNames?.[l] ?? String(l + 1);
+      out.push(svgText(x0 - 7, y, name, { size: 10.5, anchor: "end", baseline: "middle" }));
     }
     out.push(`<path class="ticks" d="${ticks.join("")}" stroke="black" stroke-width="0.8"/>`);
     out.push(
@@ -225,7 +238,7 @@ export function cosSimHeatmapSvg(options: CosSimHeatmapOptions): string {
       }),
     );
     out.push(
-      svgText(x0 - 34, top + plotH / 2, "SAE Latent", {
+      svgText(x0 - 34, top + plotH / 2, rowLabel, {
         size: 12,
         anchor: "middle",
         rotate: -90,
@@ -236,10 +249,10 @@ export function cosSimHeatmapSvg(options: CosSimHeatmapOptions): string {
   };
 
   body.push(...panel("encoder", encTitle, encoder, left));
-  body.push(...panel("decoder", decTitle, decoder, left + panelW + gap));
+  if (decoder) body.push(...panel("decoder", decTitle, decoder, left + panelW + gap));
 
   // Colour bar: 75% of the panel height, centred, +1 (blue) at the top.
-  const barX = left + 2 * panelW + gap + 22;
+  const barX = left + panels * panelW + (panels - 1) * gap + 22;
   const barW = 14;
   const barH = plotH * 0.75;
   const barY = top + (plotH - barH) / 2;
