@@ -218,7 +218,7 @@ export { type TreeBalance } from "./src/sweep/analysis.ts";
 export { type SweepJson, type SweepJsonSettings, type SweepJsonTree } from "./src/sweep/outputs.ts";
 
 // Experiment scripts: one-line errors with exit statuses, strict flags.
-export { runMain, UsageError } from "./src/cli/run_main.ts";
+export { reportDivergence, runMain, UsageError } from "./src/cli/run_main.ts";
 export {
   nonNegativeIntFlag,
   type ParsedFlags,

@@ -38,6 +38,7 @@ import {
   positiveNumberFlag,
   PUBLISHED_STEPS,
   readLatent0,
+  reportDivergence,
   runMain,
   SAE_CFG_FILE,
   SAE_WEIGHTS_FILE,
@@ -305,14 +306,6 @@ if (import.meta.main) {
       console.log(USAGE);
       return;
     }
-    const results = await runBalanced(options);
-    const diverged = results.runs.filter((r) => r.diverged).length;
-    if (diverged > 0) {
-      console.error(
-        `error: ${diverged} of ${results.runs.length} SAEs diverged (recorded in ` +
-          `${options.out}/results.json and their cfg.json); try a smaller --lr`,
-      );
-      Deno.exitCode = 3;
-    }
+    reportDivergence((await runBalanced(options)).runs, options.out, "; try a smaller --lr");
   });
 }

@@ -30,6 +30,7 @@ import {
   type OutputPlan,
   parseFlags,
   positiveIntFlag,
+  reportDivergence,
   runMain,
   SAE_CFG_FILE,
   SAE_WEIGHTS_FILE,
@@ -109,14 +110,7 @@ export interface SingleLatentResults {
   batchSize: number;
   seconds: number;
   runs: SingleLatentRunResult[];
-  lossCurves: {
-    name: string;
-    l1: number;
-    parentOnly: number;
-    parentAndChild: number;
-    t: number[];
-    loss: number[];
-  }[];
+  lossCurves: LossCurve[];
 }
 
 const round = (v: number) => Math.round(v * 1e6) / 1e6;
@@ -314,10 +308,7 @@ export async function runSingleLatent(options: SingleLatentOptions): Promise<Sin
     seconds: round(seconds),
     runs,
     lossCurves: SINGLE_LATENT_LOSS_CURVES.map((c) => ({
-      name: c.name,
-      l1: c.l1,
-      parentOnly: c.parentOnly,
-      parentAndChild: c.parentAndChild,
+      ...c,
       t: c.t.map(round),
       loss: c.loss.map(round),
     })),
@@ -398,14 +389,6 @@ if (import.meta.main) {
       console.log(USAGE);
       return;
     }
-    const results = await runSingleLatent(options);
-    const diverged = results.runs.filter((r) => r.diverged).length;
-    if (diverged > 0) {
-      console.error(
-        `error: ${diverged} of ${results.runs.length} SAEs diverged (recorded in ` +
-          `${options.out}/results.json and their cfg.json)`,
-      );
-      Deno.exitCode = 3;
-    }
+    reportDivergence((await runSingleLatent(options)).runs, options.out);
   });
 }

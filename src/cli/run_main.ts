@@ -62,3 +62,30 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
     Deno.exit(code);
   }
 }
+
+/**
+ * After an experiment that trained several SAEs: when some diverged, says how many and where they
+ * are recorded (`<out>/results.json` and their `cfg.json`, then `hint`) on stderr and sets the
+ * exit status 3; otherwise does nothing.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { reportDivergence } from "./run_main.ts";
+ * reportDivergence([{ diverged: null }], "out/x"); // nothing diverged: nothing said
+ * assert.equal(Deno.exitCode, 0);
+ * ```
+ */
+export function reportDivergence(
+  runs: readonly { diverged: unknown }[],
+  out: string,
+  hint = "",
+): void {
+  const diverged = runs.filter((r) => r.diverged).length;
+  if (diverged === 0) return;
+  console.error(
+    `error: ${diverged} of ${runs.length} SAEs diverged (recorded in ${out}/results.json and ` +
+      `their cfg.json)${hint}`,
+  );
+  Deno.exitCode = 3;
+}
