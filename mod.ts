@@ -125,7 +125,7 @@ export { type OptimizerSettings, PUBLISHED_OPTIMIZER } from "./src/sae/train_set
 export { type EngineName } from "./src/sae/engines.ts";
 
 // Evaluation: cosine tables, the parent latent's reading, held-out metrics.
-export { decoderCosSims, encoderCosSims } from "./src/metrics/cosine.ts";
+export { biasCosSims, decoderCosSims, encoderCosSims } from "./src/metrics/cosine.ts";
 export { mcc, type MccResult } from "./src/metrics/matching.ts";
 export { describeLatent0, type Latent0Reading, readLatent0 } from "./src/metrics/latent0.ts";
 export {
@@ -220,6 +220,7 @@ export { type SweepJson, type SweepJsonSettings, type SweepJsonTree } from "./sr
 // Experiment scripts: one-line errors with exit statuses, strict flags.
 export { reportDivergence, runMain, UsageError } from "./src/cli/run_main.ts";
 export {
+  evalRowsFlag,
   nonNegativeIntFlag,
   type ParsedFlags,
   parseFlags,

@@ -19,6 +19,7 @@ import {
   describeAdapter,
   describeLatent0,
   encoderCosSims,
+  evalRowsFlag,
   evaluate,
   getGpu,
   initSaeToMatchModel,
@@ -288,13 +289,7 @@ export function parseBalancedArgs(args: string[]): BalancedOptions | "help" {
     steps: positiveIntFlag("steps", values.steps, PUBLISHED_STEPS, USAGE, MAX_STEPS),
     batchSize: positiveIntFlag("batch-size", values["batch-size"], 128, USAGE, MAX_BATCH_SIZE),
     lr: positiveNumberFlag("lr", values.lr, 3e-4, USAGE),
-    evalRows: positiveIntFlag(
-      "eval-rows",
-      values["eval-rows"],
-      DEFAULT_EVAL_ROWS,
-      USAGE,
-      MAX_EVAL_ROWS,
-    ),
+    evalRows: evalRowsFlag(values["eval-rows"], USAGE),
     quiet: values.quiet ?? false,
   };
 }

@@ -9,6 +9,7 @@
  * same folder rules as `deno task balanced`).
  */
 import {
+  biasCosSims,
   checkOutputDir,
   cosSimHeatmapSvg,
   cosSimTable,
@@ -134,21 +135,6 @@ export function singleLatentOutputPlan(out: string): OutputPlan {
   };
 }
 
-/** Cosine of `v` with each row of `embedding` `[nFeatures][dIn]`, and ‖v‖. */
-function biasReading(v: Float32Array, embedding: Float32Array, nFeatures: number) {
-  const dIn = v.length;
-  const norm = Math.hypot(...v);
-  const cos = Array.from({ length: nFeatures }, (_, f) => {
-    let dot = 0, ff = 0;
-    for (let d = 0; d < dIn; d++) {
-      dot += v[d]! * embedding[f * dIn + d]!;
-      ff += embedding[f * dIn + d]! ** 2;
-    }
-    return norm > 0 && ff > 0 ? dot / (norm * Math.sqrt(ff)) : 0;
-  });
-  return { cos, norm };
-}
-
 const signed = (v: number) => (v < 0 ? "\u2212" : "+") + Math.abs(v).toFixed(2);
 
 /** The loss curves of one landscape as a figure (one line per λ, its minimum marked). */
@@ -245,7 +231,7 @@ export async function runSingleLatent(options: SingleLatentOptions): Promise<Sin
     const result = trained[i]!;
     const enc = encoderCosSims(sae.params, sae.layout, toyModel.embedding, 2);
     const dec = decoderCosSims(sae.params, sae.layout, toyModel.embedding, 2);
-    const bias = biasReading(sae.bDec, toyModel.embedding, 2);
+    const bDecCos = biasCosSims(sae.params, sae.layout, toyModel.embedding, 2);
     return {
       name: spec.name,
       title: spec.title,
@@ -256,8 +242,8 @@ export async function runSingleLatent(options: SingleLatentOptions): Promise<Sin
       steps: stepsOf(spec),
       encoderCosSims: enc.map((row) => row.map(round)),
       decoderCosSims: dec.map((row) => row.map(round)),
-      bDecCosSims: bias.cos.map(round),
-      bDecNorm: round(bias.norm),
+      bDecCosSims: bDecCos.map(round),
+      bDecNorm: round(Math.hypot(...sae.bDec)),
       finalLoss: result.finalLosses.total,
       stepsDone: result.stepsDone,
       diverged: result.error ? { step: result.error.step, reason: result.error.reason } : null,

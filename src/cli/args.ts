@@ -5,6 +5,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "./run_main.ts";
 import { integerRange, isIntegerIn } from "../check_value.ts";
+import { DEFAULT_EVAL_ROWS, MAX_EVAL_ROWS } from "../metrics/evaluate_cpu.ts";
 
 /**
  * What {@link parseFlags} returns: `parseArgs`'s result for these options, strict, no positionals.
@@ -141,4 +142,19 @@ export function positiveNumberFlag(
     fail(flag, "a positive number", value, usage);
   }
   return n;
+}
+
+/**
+ * `--eval-rows`: held-out rows of the metrics, 1 to `MAX_EVAL_ROWS` (default `DEFAULT_EVAL_ROWS`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { evalRowsFlag } from "./args.ts";
+ * assert.equal(evalRowsFlag(undefined, "usage: …"), 100_000);
+ * assert.throws(() => evalRowsFlag("0", "usage: …"), /Cannot parse --eval-rows/);
+ * ```
+ */
+export function evalRowsFlag(value: string | undefined, usage: string): number {
+  return positiveIntFlag("eval-rows", value, DEFAULT_EVAL_ROWS, usage, MAX_EVAL_ROWS);
 }

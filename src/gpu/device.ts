@@ -109,10 +109,10 @@ const BACKEND_VARIABLE = "DENO_WEBGPU_BACKEND";
 /** Why GL is chosen among the CPU adapters. */
 const GL_REASON = "CPU adapter: llvmpipe through GL, faster here than lavapipe through Vulkan";
 
-/** The variable's value, or undefined when unset, empty or not readable (no --allow-env). */
-function requestedVariable(name: string): string | undefined {
+/** The variable's value (possibly empty), or undefined when unset or not readable (no --allow-env). */
+function envVariable(name: string): string | undefined {
   try {
-    return Deno.env.get(name) || undefined;
+    return Deno.env.get(name);
   } catch {
     return undefined;
   }
@@ -120,16 +120,12 @@ function requestedVariable(name: string): string | undefined {
 
 /** `DENO_WEBGPU_BACKEND` (even empty: Deno then offers no backend), or undefined when unset. */
 function requestedBackend(): string | undefined {
-  try {
-    return Deno.env.get(BACKEND_VARIABLE);
-  } catch {
-    return undefined;
-  }
+  return envVariable(BACKEND_VARIABLE);
 }
 
 /** The system's temporary folder (`TMPDIR`, else `/tmp`). */
 function tmpDir(): string {
-  return requestedVariable("TMPDIR") ?? "/tmp";
+  return envVariable("TMPDIR") || "/tmp";
 }
 
 function backendName(): string {
@@ -178,7 +174,7 @@ async function chooseAdapter(): Promise<
   // Outside Deno (a browser) there is no environment: the first adapter.
   const envAllowed = typeof Deno !== "undefined" &&
     Deno.permissions.querySync({ name: "env" }).state === "granted";
-  const runtimeDir: Record<string, string> = !envAllowed || requestedVariable("XDG_RUNTIME_DIR")
+  const runtimeDir: Record<string, string> = !envAllowed || envVariable("XDG_RUNTIME_DIR")
     ? {}
     : { XDG_RUNTIME_DIR: tmpDir() };
   const request = async (vars: Record<string, string> = {}) =>

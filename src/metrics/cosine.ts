@@ -126,3 +126,35 @@ export function decoderCosSims(
   const { dIn, wDec } = layout;
   return cosSims(layout.dSae, dIn, (l, d) => params[wDec + l * dIn + d]!, embedding, nFeatures);
 }
+
+/**
+ * Cosine similarity of the decoder bias `b_dec` with each true feature (0 where `b_dec` is zero),
+ * as the single-latent notebook's `b_dec` panel shows it.
+ *
+ * @param params one model's parameter block (layout of `src/sae/layout.ts`; extra floats ignored)
+ * @param embedding the feature directions, `[nFeatures][dIn]` row-major
+ * @returns `[feature]`, float64
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { biasCosSims } from "./cosine.ts";
+ * import { paramLayout } from "../sae/layout.ts";
+ * const layout = paramLayout(2, 1);
+ * const params = new Float32Array(layout.size);
+ * params.set([0, 0.2], layout.bDec); // b_dec = 0.2 · feature 1
+ * assert.deepEqual(biasCosSims(params, layout, new Float32Array([1, 0, 0, 1]), 2), [0, 1]);
+ * assert.deepEqual(biasCosSims(new Float32Array(layout.size), layout, new Float32Array([1, 0, 0, 1]), 2), [0, 0]);
+ * ```
+ */
+export function biasCosSims(
+  params: Float32Array | Float64Array,
+  layout: ParamLayout,
+  embedding: Float32Array | Float64Array,
+  nFeatures: number,
+): number[] {
+  checkInputs(params, layout, embedding, nFeatures);
+  const { dIn, bDec } = layout;
+  const [row] = cosSims(1, dIn, (_, d) => params[bDec + d]!, embedding, nFeatures);
+  return row!.map((c) => Number.isNaN(c) ? 0 : c);
+}

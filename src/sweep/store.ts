@@ -3,7 +3,8 @@
  *
  *   manifest.json          the settings that decide the rows (steps, batch size, lr, β grid,
  *                          seeds, each tree's name, children's probabilities and full definition,
- *                          held-out rows of the metrics) and the shard; a resumed or merged sweep must match it
+ *                          held-out rows of the metrics) and the shard; a resumed or merged
+ *                          sweep must match it
  *   chunks/chunk-NNNNN.json one record per finished chunk: its phase, its rows and the SHA-256
  *                          of the rows, written atomically when the chunk finishes (the rows
  *                          are the sweep's truth)

@@ -252,7 +252,8 @@ export class TreeFeatureGenerator {
     checkSpec(spec, "");
     const nodes: TreeNode[] = [];
     const features: TreeNode[] = [];
-    const build = (s: TreeSpec, parent: number | null): TreeNode => {
+    let deepest = { node: 0, depth: 0 };
+    const build = (s: TreeSpec, parent: number | null, depth: number): TreeNode => {
       const isReadOut = s.isReadOut ?? true;
       const node = {
         activeProb: s.activeProb,
@@ -269,20 +270,21 @@ export class TreeFeatureGenerator {
       };
       nodes.push(node);
       if (isReadOut) features.push(node);
-      for (const child of s.children ?? []) node.children.push(build(child, node.nodeIndex));
+      if (depth > deepest.depth) deepest = { node: node.nodeIndex, depth };
+      for (const child of s.children ?? []) {
+        node.children.push(build(child, node.nodeIndex, depth + 1));
+      }
       Object.freeze(node.children);
       return Object.freeze(node);
     };
-    this.root = build(spec, null);
+    this.root = build(spec, null, 0);
     this.nodes = Object.freeze(nodes);
     this.features = Object.freeze(features);
     const orphan = nodes.find((n) => n.activeProbWithoutParent > 0);
-    const depth = (n: TreeNode) => this.ancestry(n).length - 1;
-    const deepest = nodes.reduce((a, n) => depth(n) > depth(a) ? n : a, nodes[0]!);
-    if (orphan && depth(deepest) > MAX_DEPTH_WITHOUT_PARENT) {
+    if (orphan && deepest.depth > MAX_DEPTH_WITHOUT_PARENT) {
       throw new InvalidTreeError(
         "",
-        `node ${deepest.nodeIndex} lies ${depth(deepest)} levels deep in a tree where node ` +
+        `node ${deepest.node} lies ${deepest.depth} levels deep in a tree where node ` +
           `${orphan.nodeIndex} fires without its parent`,
         `at most ${MAX_DEPTH_WITHOUT_PARENT} levels in such a tree`,
       );
