@@ -139,7 +139,7 @@ export async function timeBalancedEndToEnd(
 }
 
 /**
- * The backends the benchmark times `balanced` on: the one chosen by default (`auto`, see
+ * The backends the benchmark times `balanced` on: Deno's first adapter (`auto`, see
  * `src/gpu/device.ts`), then each named through `DENO_WEBGPU_BACKEND`.
  *
  * @example
@@ -167,7 +167,7 @@ export const BALANCED_BACKENDS: readonly { backend: string; env: Record<string, 
  * ```
  */
 export interface BackendBalanced {
-  /** `auto` (the default choice), `gl` or `vulkan`. */
+  /** `auto` (Deno's first adapter), `gl` or `vulkan`. */
   backend: string;
   /** With Mesa's shader cache filled by an untimed run first. */
   warm?: BalancedTiming;

@@ -2,10 +2,11 @@
  * Acquires the WebGPU adapter and device once per process, with the largest buffer and workgroup
  * limits the adapter offers, and describes the adapter for experiment headers.
  *
- * The backend: `DENO_WEBGPU_BACKEND` when set; else Deno's first adapter when it is hardware; when
- * that is a software (CPU) adapter, Mesa's llvmpipe through GL when it is there, since on CPU
- * adapters it trains and evaluates faster than lavapipe through Vulkan (the benchmark compares
- * both). The summary says which was chosen and why.
+ * The backend: `DENO_WEBGPU_BACKEND` when set, else Deno's first adapter; the summary says which
+ * and why, and for a CPU adapter that `DENO_WEBGPU_BACKEND=gl` (Mesa's llvmpipe) trains faster
+ * than lavapipe through Vulkan (the benchmark compares both). The switch is not made in-process:
+ * Deno's instance loads its backends at the first request, and a GL device beside the Vulkan
+ * backend corrupted the heap at process exit about one run in four (the doc tests, 2026-12-03).
  *
  * When no adapter can be had, {@link getGpu} rejects with a {@link GpuUnavailableError} whose message
  * says what was tried and how to get a software adapter on Linux; command-line entry points print
@@ -39,7 +40,7 @@ export interface AdapterSummary {
   vendor: string;
   /** True when the adapter is a software (CPU) fallback such as llvmpipe or lavapipe. */
   isFallback: boolean;
-  /** `gl` or `vulkan` (…) when chosen or requested, `default` for Deno's first adapter. */
+  /** What `DENO_WEBGPU_BACKEND` asked for (`gl`, `vulkan`, …), or `default` for Deno's first adapter. */
   backend: string;
   /** Why this backend, in words. */
   reason: string;
@@ -106,8 +107,8 @@ const RAISED_LIMITS = [
 
 /** The environment variable through which Deno's WebGPU picks backends. */
 const BACKEND_VARIABLE = "DENO_WEBGPU_BACKEND";
-/** Why GL is chosen among the CPU adapters. */
-const GL_REASON = "CPU adapter: llvmpipe through GL, faster here than lavapipe through Vulkan";
+/** What the header says of a CPU adapter that Deno chose. */
+const CPU_REASON = "CPU adapter, Deno's first; DENO_WEBGPU_BACKEND=gl (llvmpipe) trains faster";
 
 /** The variable's value (possibly empty), or undefined when unset or not readable (no --allow-env). */
 function envVariable(name: string): string | undefined {
@@ -163,38 +164,30 @@ async function withEnv<T>(
 }
 
 /**
- * The adapter to use, with its backend and why: see the file header. Deno reads the backend
- * variable at each request, so GL is asked for by setting it for one request (then restored).
- * Mesa's GL driver complains on stderr when `XDG_RUNTIME_DIR` is unset; it is set to the
- * temporary folder for the requests when absent (nothing is written there).
+ * The adapter to use, with its backend and why: see the file header. Mesa's GL driver complains
+ * on stderr when `XDG_RUNTIME_DIR` is unset; it is set to the temporary folder for the request
+ * when absent (nothing is written there).
  */
 async function chooseAdapter(): Promise<
   { adapter: GPUAdapter; backend: string; reason: string } | null
 > {
-  // Outside Deno (a browser) there is no environment: the first adapter.
+  // Outside Deno (a browser) there is no environment.
   const envAllowed = typeof Deno !== "undefined" &&
     Deno.permissions.querySync({ name: "env" }).state === "granted";
-  const runtimeDir: Record<string, string> = !envAllowed || envVariable("XDG_RUNTIME_DIR")
-    ? {}
-    : { XDG_RUNTIME_DIR: tmpDir() };
-  const request = async (vars: Record<string, string> = {}) =>
-    envAllowed
-      ? await withEnv({ ...runtimeDir, ...vars }, () => navigator.gpu.requestAdapter(REQUEST))
-      : await navigator.gpu.requestAdapter(REQUEST);
+  const request = () => navigator.gpu.requestAdapter(REQUEST);
+  const adapter = envAllowed && !envVariable("XDG_RUNTIME_DIR")
+    ? await withEnv({ XDG_RUNTIME_DIR: tmpDir() }, request) ?? await request()
+    : await request();
+  if (!adapter) return null;
   const requested = requestedBackend();
   if (requested !== undefined) {
-    const adapter = await request();
-    return adapter && { adapter, backend: requested, reason: `${BACKEND_VARIABLE}=${requested}` };
+    return { adapter, backend: requested, reason: `${BACKEND_VARIABLE}=${requested}` };
   }
-  const first = await request();
-  if (!first) return null;
-  if (!isFallback(first)) return { adapter: first, backend: "default", reason: "hardware adapter" };
-  const keep = (reason: string) => ({ adapter: first, backend: "default", reason });
-  if (!envAllowed) return keep("CPU adapter; without --allow-env GL cannot be asked for");
-  const gl = await request({ [BACKEND_VARIABLE]: "gl" }).catch(() => null);
-  if (gl && isFallback(gl)) return { adapter: gl, backend: "gl", reason: GL_REASON };
-  if (gl) return { adapter: gl, backend: "gl", reason: "hardware adapter through GL" };
-  return keep("CPU adapter; no GL adapter");
+  return {
+    adapter,
+    backend: "default",
+    reason: isFallback(adapter) ? CPU_REASON : "hardware adapter",
+  };
 }
 
 function isFallback(adapter: GPUAdapter): boolean {
@@ -268,7 +261,7 @@ export function getGpu(): Promise<Gpu> {
 
 /**
  * One line describing the adapter, its backend and why, e.g.
- * `llvmpipe (LLVM 15.0.6, 256 bits) [fallback, gl: CPU adapter: llvmpipe through GL, …]`.
+ * `llvmpipe (LLVM 15.0.6, 256 bits) [fallback, gl: DENO_WEBGPU_BACKEND=gl]`.
  *
  * @example
  * ```ts
