@@ -227,6 +227,9 @@ async function acquire(): Promise<Gpu> {
   device.lost.then((info) => {
     if (info.reason !== "destroyed") console.error(`WebGPU device lost: ${info.message}`);
   });
+  // Release the device while the runtime still stands, rather than in the process's own teardown
+  // (where Mesa's drivers now and then corrupted the heap at exit, 2026-12-03).
+  globalThis.addEventListener?.("unload", () => device.destroy());
   const info = adapter.info;
   const summary: AdapterSummary = {
     name: info.description || info.device || "unknown adapter",
