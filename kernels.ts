@@ -1,3 +1,4 @@
+/// <reference types="npm:@webgpu/types@0.1.66" />
 /**
  * matryoshka-gpu's second entry point: the engine and kernel plumbing under `mod.ts`, for building
  * other training loops, testing kernels or reading GPU records, and the float64 CPU reference every

@@ -1,3 +1,4 @@
+/// <reference types="npm:@webgpu/types@0.1.66" />
 /**
  * matryoshka-gpu: train toy Matryoshka sparse autoencoders with raw WebGPU and hand-written WGSL,
  * many at once, to study how hedging and absorption pull an SAE's latents away from the true
