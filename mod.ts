@@ -155,6 +155,14 @@ export {
   type Tick,
 } from "./src/plot/line_plot.ts";
 export { plotSaeFeatCosSims, type PlotSaeOptions } from "./src/plot/sae_cos_sims.ts";
+export {
+  FIGURE_FORMATS,
+  type FigureFormat,
+  figureFormatOf,
+  renderFigure,
+  saveFigure,
+  saveFigureFormats,
+} from "./src/plot/figure_files.ts";
 
 // Files: SAELens checkpoints and output folders that never lose what they replace.
 export {
@@ -222,6 +230,7 @@ export { type SweepJson, type SweepJsonSettings, type SweepJsonTree } from "./sr
 export { reportDivergence, runMain, UsageError } from "./src/cli/run_main.ts";
 export {
   evalRowsFlag,
+  figureFormatsFlag,
   nonNegativeIntFlag,
   type ParsedFlags,
   parseFlags,

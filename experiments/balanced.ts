@@ -21,6 +21,9 @@ import {
   encoderCosSims,
   evalRowsFlag,
   evaluate,
+  FIGURE_FORMATS,
+  type FigureFormat,
+  figureFormatsFlag,
   getGpu,
   initSaeToMatchModel,
   MatryoshkaSAE,
@@ -44,6 +47,7 @@ import {
   SAE_CFG_FILE,
   SAE_WEIGHTS_FILE,
   type SaeMetrics,
+  saveFigureFormats,
   saveSae,
   sideBySide,
   ToyModel,
@@ -67,6 +71,7 @@ Options:
   --batch-size N     samples per step, 1 to ${MAX_BATCH_SIZE} (default 128)
   --lr X             Adam learning rate (default 3e-4)
   --eval-rows N      held-out rows of the metrics, 1 to ${MAX_EVAL_ROWS} (default ${DEFAULT_EVAL_ROWS})
+  --format LIST      figure formats, comma-separated: svg, png, pdf (default svg)
   --quiet            no progress bar
   --help             show this help
 
@@ -82,6 +87,8 @@ export interface BalancedOptions {
   lr: number;
   /** Held-out rows of the metrics. */
   evalRows: number;
+  /** Every figure is written once per format (`--format`). */
+  figureFormats: readonly FigureFormat[];
   quiet: boolean;
 }
 
@@ -120,14 +127,14 @@ export function balancedOutputPlan(out: string): OutputPlan {
     what: "--out",
     files: [
       "results.json",
-      ...NOTEBOOK_SAES.map((spec) => `${spec.figure}.svg`),
+      ...NOTEBOOK_SAES.flatMap((spec) => FIGURE_FORMATS.map((f) => `${spec.figure}.${f}`)),
       ...NOTEBOOK_SAES.flatMap((spec) => [
         `saes/${spec.name}/${SAE_CFG_FILE}`,
         `saes/${spec.name}/${SAE_WEIGHTS_FILE}`,
       ]),
     ],
-    // About 90 kB are written; the probe asks for room for twice that.
-    bytes: 192 * 1024,
+    // About 90 kB are written (500 kB with PNG and PDF figures); the probe asks for twice that.
+    bytes: 1024 * 1024,
   };
 }
 
@@ -254,7 +261,7 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
         encoder: run.encoderCosSims,
         decoder: run.decoderCosSims,
       });
-      await Deno.writeTextFile(`${dir}/${spec.figure}.svg`, svg);
+      await saveFigureFormats(`${dir}/${spec.figure}`, svg, options.figureFormats);
       await saveSae(`${dir}/saes/${spec.name}`, saes[i]!.params, saes[i]!.config, {
         title: spec.title,
         seed: options.seed,
@@ -279,6 +286,7 @@ export function parseBalancedArgs(args: string[]): BalancedOptions | "help" {
     "batch-size": { type: "string" },
     lr: { type: "string" },
     "eval-rows": { type: "string" },
+    format: { type: "string" },
     quiet: { type: "boolean" },
     help: { type: "boolean" },
   }, USAGE);
@@ -290,6 +298,7 @@ export function parseBalancedArgs(args: string[]): BalancedOptions | "help" {
     batchSize: positiveIntFlag("batch-size", values["batch-size"], 128, USAGE, MAX_BATCH_SIZE),
     lr: positiveNumberFlag("lr", values.lr, 3e-4, USAGE),
     evalRows: evalRowsFlag(values["eval-rows"], USAGE),
+    figureFormats: figureFormatsFlag(values.format, USAGE),
     quiet: values.quiet ?? false,
   };
 }

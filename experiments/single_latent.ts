@@ -19,6 +19,9 @@ import {
   describeAdapter,
   encoderCosSims,
   evaluate,
+  FIGURE_FORMATS,
+  type FigureFormat,
+  figureFormatsFlag,
   getGpu,
   initSaeToMatchModel,
   linePlotSvg,
@@ -36,6 +39,7 @@ import {
   SAE_CFG_FILE,
   SAE_WEIGHTS_FILE,
   type SaeMetrics,
+  saveFigureFormats,
   saveSae,
   sideBySide,
   SINGLE_LATENT_BATCH,
@@ -64,6 +68,7 @@ Options:
                  (default 0)
   --steps N      optimiser steps of every SAE, 1 to ${MAX_STEPS} (default: the published
                  schedules, 24,414 steps of ${SINGLE_LATENT_BATCH} samples, 200,000 for absorption)
+  --format LIST  figure formats, comma-separated: svg, png, pdf (default svg)
   --quiet        no progress bars
   --help         show this help
 
@@ -76,6 +81,8 @@ export interface SingleLatentOptions {
   seed: number;
   /** Steps of every SAE, or null for the published schedules. */
   steps: number | null;
+  /** Every figure is written once per format (`--format`). */
+  figureFormats: readonly FigureFormat[];
   quiet: boolean;
 }
 
@@ -124,14 +131,16 @@ export function singleLatentOutputPlan(out: string): OutputPlan {
     what: "--out",
     files: [
       "results.json",
-      ...SINGLE_LATENT_SAES.flatMap((s) => [`${s.name}.svg`, `${s.name}_b_dec.svg`]),
-      ...CURVE_NAMES.map((name) => `loss_curves_${name}.svg`),
+      ...[
+        ...SINGLE_LATENT_SAES.flatMap((s) => [s.name, `${s.name}_b_dec`]),
+        ...CURVE_NAMES.map((name) => `loss_curves_${name}`),
+      ].flatMap((figure) => FIGURE_FORMATS.map((f) => `${figure}.${f}`)),
       ...SINGLE_LATENT_SAES.flatMap((s) => [
         `saes/${s.name}/${SAE_CFG_FILE}`,
         `saes/${s.name}/${SAE_WEIGHTS_FILE}`,
       ]),
     ],
-    bytes: 256 * 1024,
+    bytes: 4 * 1024 * 1024, // about 1.5 MB with PNG and PDF figures
   };
 }
 
@@ -302,8 +311,8 @@ export async function runSingleLatent(options: SingleLatentOptions): Promise<Sin
   await writeOutputDir(plan, async (dir) => {
     for (const [i, spec] of SINGLE_LATENT_SAES.entries()) {
       const run = runs[i]!;
-      await Deno.writeTextFile(
-        `${dir}/${spec.name}.svg`,
+      await saveFigureFormats(
+        `${dir}/${spec.name}`,
         cosSimHeatmapSvg({
           title: spec.title,
           encoder: run.encoderCosSims,
@@ -311,9 +320,10 @@ export async function runSingleLatent(options: SingleLatentOptions): Promise<Sin
           showValues: true,
           height: 120 + 60 * spec.dSae,
         }),
+        options.figureFormats,
       );
-      await Deno.writeTextFile(
-        `${dir}/${spec.name}_b_dec.svg`,
+      await saveFigureFormats(
+        `${dir}/${spec.name}_b_dec`,
         cosSimHeatmapSvg({
           title: `${spec.title}: b_dec (norm ${run.bDecNorm.toFixed(3)})`,
           encoder: [run.bDecCosSims],
@@ -324,6 +334,7 @@ export async function runSingleLatent(options: SingleLatentOptions): Promise<Sin
           rowLabel: "",
           rowNames: ["b_dec"],
         }),
+        options.figureFormats,
       );
       await saveSae(`${dir}/saes/${spec.name}`, saes[i]!.params, saes[i]!.config, {
         title: spec.title,
@@ -336,7 +347,11 @@ export async function runSingleLatent(options: SingleLatentOptions): Promise<Sin
     }
     for (const name of CURVE_NAMES) {
       const curves = SINGLE_LATENT_LOSS_CURVES.filter((c) => c.name === name);
-      await Deno.writeTextFile(`${dir}/loss_curves_${name}.svg`, lossCurveSvg(name, curves));
+      await saveFigureFormats(
+        `${dir}/loss_curves_${name}`,
+        lossCurveSvg(name, curves),
+        options.figureFormats,
+      );
     }
     await Deno.writeTextFile(`${dir}/results.json`, JSON.stringify(results, null, 2) + "\n");
   });
@@ -354,6 +369,7 @@ export function parseSingleLatentArgs(args: string[]): SingleLatentOptions | "he
     out: { type: "string" },
     seed: { type: "string" },
     steps: { type: "string" },
+    format: { type: "string" },
     quiet: { type: "boolean" },
     help: { type: "boolean" },
   }, USAGE);
@@ -364,6 +380,7 @@ export function parseSingleLatentArgs(args: string[]): SingleLatentOptions | "he
     steps: values.steps === undefined
       ? null
       : positiveIntFlag("steps", values.steps, 1, USAGE, MAX_STEPS),
+    figureFormats: figureFormatsFlag(values.format, USAGE),
     quiet: values.quiet ?? false,
   };
 }

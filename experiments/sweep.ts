@@ -12,6 +12,7 @@ import {
   DEFAULT_SEEDS,
   DEFAULT_TOLERANCE,
   evalRowsFlag,
+  figureFormatsFlag,
   MAX_BATCH_SIZE,
   MAX_EVAL_ROWS,
   MAX_REFINE,
@@ -41,7 +42,7 @@ import {
 const STEPS_TEXT = PUBLISHED_STEPS.toLocaleString("en-US");
 
 const USAGE = `Usage: deno task sweep [options]
-       deno task sweep --merge DIR [DIR…] --out DIR [--tolerance X]
+       deno task sweep --merge DIR [DIR…] --out DIR [--tolerance X] [--format LIST]
 
 Trains one Matryoshka SAE per tree × β × seed, all together on the GPU in chunks, finds for each
 tree the β* that minimises latent 0's largest |encoder cos sim with a child| (mean over seeds),
@@ -82,6 +83,7 @@ Balance finder:
 
 Long sweeps:
   --out DIR           output folder (default out/sweep)
+  --format LIST       figure formats, comma-separated: svg, png, pdf (default svg)
   --resume            continue the sweep in --out (same settings), skipping recorded SAEs
   --max-chunks N      stop after training N chunks (continue later with --resume)
   --shard i/n         train only every n-th grid SAE, starting at the i-th (no refinement)
@@ -117,6 +119,7 @@ const FLAGS = {
   refine: { type: "string" },
   tolerance: { type: "string" },
   out: { type: "string" },
+  format: { type: "string" },
   resume: { type: "boolean" },
   "max-chunks": { type: "string" },
   shard: { type: "string" },
@@ -174,6 +177,7 @@ export function parseSweepArgs(args: string[]): Promise<SweepCommand> {
     if (values.help) return "help";
     const out = values.out ?? "out/sweep";
     const tolerance = positiveNumberFlag("tolerance", values.tolerance, DEFAULT_TOLERANCE, USAGE);
+    const figureFormats = figureFormatsFlag(values.format, USAGE);
     if (values.merge) {
       const used = TRAINING_FLAGS.filter((flag) => values[flag] !== undefined);
       if (used.length > 0) {
@@ -188,7 +192,7 @@ export function parseSweepArgs(args: string[]): Promise<SweepCommand> {
           ? [t.kind === "positional" ? t.value : t.value!]
           : []
       );
-      return { kind: "merge", options: { inputs, out, tolerance } };
+      return { kind: "merge", options: { inputs, out, tolerance, figureFormats } };
     }
     if (positionals.length > 0) {
       throw new UsageError(
@@ -210,6 +214,7 @@ export function parseSweepArgs(args: string[]): Promise<SweepCommand> {
       evalRows: evalRowsFlag(values["eval-rows"], USAGE),
       refine: nonNegativeIntFlag("refine", values.refine, DEFAULT_REFINE, USAGE, MAX_REFINE),
       tolerance,
+      figureFormats,
       resume: values.resume ?? false,
       quiet: values.quiet ?? false,
     };

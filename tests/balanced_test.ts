@@ -162,6 +162,9 @@ Deno.test("bad flags are refused with the usage and an existing output folder is
       evalRows.stderr,
       /Cannot parse --eval-rows: expected an integer from 1 to 2147483648, got "0"/,
     );
+    const format = await runDeno([...BALANCED, "--out", out, "--format", "svg,jpg"]);
+    assert.equal(format.code, 2);
+    assert.match(format.stderr, /Cannot parse --format: expected svg, png or pdf.*got "svg,jpg"/);
     assert.equal(await Deno.readTextFile(`${out}/marker.txt`), "keep me");
   } finally {
     await Deno.remove(out, { recursive: true });

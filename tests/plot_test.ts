@@ -4,7 +4,7 @@
  * lines, bands, markers and ∞ tick.
  */
 import assert from "node:assert/strict";
-import { interpolateRdBu } from "npm:d3-scale-chromatic@3.1.0";
+import { interpolateRdBu } from "../src/deps.ts";
 import { cosSimColor, cosSimHeatmapSvg } from "../src/plot/heatmap.ts";
 import { linePlotSvg } from "../src/plot/line_plot.ts";
 import { escapeXml, niceTicks } from "../src/plot/svg.ts";

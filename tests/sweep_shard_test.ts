@@ -12,6 +12,9 @@ import { SweepFolderError } from "../src/sweep/store.ts";
 const root = await Deno.makeTempDir({ prefix: "sweep_shard_" });
 globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
 
+/** Every figure in every format: a merge must write the same bytes for PNG and PDF too. */
+const FORMATS = ["svg", "png", "pdf"] as const;
+
 /** 2 trees × 3 β × 2 seeds = 12 grid SAEs. */
 const settings = (out: string, refine = 0): SweepOptions => ({
   out,
@@ -20,18 +23,24 @@ const settings = (out: string, refine = 0): SweepOptions => ({
   steps: 200,
   chunk: 4,
   refine,
+  figureFormats: FORMATS,
   quiet: true,
   log: () => {},
 });
 
 const OUTPUTS = ["sweep.csv", "sweep.json"];
 
-/** The outputs of a sweep folder: sweep.csv, sweep.json and every figure. */
+/** The outputs of a sweep folder: sweep.csv, sweep.json and every figure (bytes as hex). */
 async function outputs(dir: string): Promise<Map<string, string>> {
   const files = new Map<string, string>();
+  const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
   for (const name of OUTPUTS) files.set(name, await Deno.readTextFile(`${dir}/${name}`));
   for await (const entry of Deno.readDir(`${dir}/figures`)) {
-    files.set(`figures/${entry.name}`, await Deno.readTextFile(`${dir}/figures/${entry.name}`));
+    files.set(`figures/${entry.name}`, hex(await Deno.readFile(`${dir}/figures/${entry.name}`)));
+  }
+  const figures = [...files.keys()].filter((name) => name.startsWith("figures/"));
+  for (const format of FORMATS) {
+    assert.ok(figures.some((name) => name.endsWith(`.${format}`)), `${format} figures in ${dir}`);
   }
   return files;
 }
@@ -70,6 +79,7 @@ gpuTest("--shard 0/2 and --shard 1/2 merged equal the unsharded sweep", async ()
   const merged = await mergeSweeps({
     inputs: [`${root}/shard1`, `${root}/shard0`],
     out: `${root}/merged`,
+    figureFormats: FORMATS,
     log: () => {},
   });
   assert.equal(merged.complete, true);
@@ -83,6 +93,7 @@ gpuTest("a merged folder resumed with refinement equals the unsharded refined sw
   await mergeSweeps({
     inputs: [`${root}/shard0`, `${root}/shard1`],
     out: `${root}/merged_refine`,
+    figureFormats: FORMATS,
     log: () => {},
   });
   const merged = await runSweep({ ...settings(`${root}/merged_refine`, 1), resume: true });

@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "./run_main.ts";
 import { integerRange, isIntegerIn } from "../check_value.ts";
 import { DEFAULT_EVAL_ROWS, MAX_EVAL_ROWS } from "../metrics/evaluate_cpu.ts";
+import { FIGURE_FORMATS, type FigureFormat } from "../plot/figure_files.ts";
 
 /**
  * What {@link parseFlags} returns: `parseArgs`'s result for these options, strict, no positionals.
@@ -157,4 +158,30 @@ export function positiveNumberFlag(
  */
 export function evalRowsFlag(value: string | undefined, usage: string): number {
   return positiveIntFlag("eval-rows", value, DEFAULT_EVAL_ROWS, usage, MAX_EVAL_ROWS);
+}
+
+/**
+ * The `--format` flag of the commands that draw figures: a comma-separated list of figure formats
+ * (default `svg`), each figure written once per format, duplicates dropped.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { figureFormatsFlag } from "./args.ts";
+ * assert.deepEqual(figureFormatsFlag(undefined, "usage: …"), ["svg"]);
+ * assert.deepEqual(figureFormatsFlag("pdf, png,pdf", "usage: …"), ["pdf", "png"]);
+ * assert.throws(() => figureFormatsFlag("jpg", "usage: …"), /expected svg, png or pdf/);
+ * ```
+ */
+export function figureFormatsFlag(value: string | undefined, usage: string): FigureFormat[] {
+  if (value === undefined) return ["svg"];
+  const formats: FigureFormat[] = [];
+  for (const part of value.split(",").map((p) => p.trim().toLowerCase())) {
+    const format = FIGURE_FORMATS.find((f) => f === part);
+    if (format === undefined) {
+      fail("format", "svg, png or pdf, comma-separated (e.g. svg,pdf)", value, usage);
+    }
+    if (!formats.includes(format)) formats.push(format);
+  }
+  return formats;
 }

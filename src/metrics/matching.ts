@@ -7,7 +7,7 @@
  * exactly `min(dSae, nFeatures)` pairs are matched and the MCC is the mean over those pairs; with
  * fewer latents than features, the unmatched features do not count (they are not scored as 0).
  */
-import { linearSumAssignment } from "npm:linear-sum-assignment@1.0.7";
+import { linearSumAssignment } from "../deps.ts";
 
 /**
  * Result of {@link mcc}.

@@ -11,7 +11,7 @@
  * the same 11 ColorBrewer colours matplotlib interpolates linearly; the two differ by a few RGB
  * units between the knots.)
  */
-import { interpolateRdBu } from "npm:d3-scale-chromatic@3.1.0";
+import { interpolateRdBu } from "../deps.ts";
 import { checkPositive, num, svgDocument, svgText } from "./svg.ts";
 
 /** Fill colour for a value that is not a number (a zero-length vector's cosine). */

@@ -7,7 +7,7 @@
  * `xTicks: [0, 0.25, 0.5, { value: 1.5, label: "∞" }]`. Non-finite x or mean values are refused
  * with the series and index named; a NaN in `min`/`max` leaves a gap in the band.
  */
-import { schemeCategory10 } from "npm:d3-scale-chromatic@3.1.0";
+import { schemeCategory10 } from "../deps.ts";
 import {
   checkPositive,
   escapeXml,

@@ -6,7 +6,7 @@ import type { MatryoshkaSAE } from "../sae/sae.ts";
 import type { FeatureDirections } from "../sae/init.ts";
 import { decoderCosSims, encoderCosSims } from "../metrics/cosine.ts";
 import { cosSimHeatmapSvg } from "./heatmap.ts";
-import { writeFileAtomic } from "../io/atomic.ts";
+import { saveFigure } from "./figure_files.ts";
 
 /**
  * Options of {@link plotSaeFeatCosSims}.
@@ -27,7 +27,10 @@ import { writeFileAtomic } from "../io/atomic.ts";
 export interface PlotSaeOptions {
   /** Figure title, e.g. `Balanced Matryoshka SAE (β = 0.25)`. */
   title: string;
-  /** Write the SVG here (atomically; `.svg` is the format whatever the extension). */
+  /**
+   * Write the figure here (atomically), in the format the extension names as matplotlib does:
+   * `.svg`, `.png` or `.pdf`.
+   */
   savePath?: string;
   /** Write each value in its cell (default false). */
   showValues?: boolean;
@@ -63,10 +66,6 @@ export async function plotSaeFeatCosSims(
     decoder,
     showValues: options.showValues ?? false,
   });
-  if (options.savePath) {
-    const slash = options.savePath.lastIndexOf("/");
-    if (slash > 0) await Deno.mkdir(options.savePath.slice(0, slash), { recursive: true });
-    await writeFileAtomic(options.savePath, svg);
-  }
+  if (options.savePath) await saveFigure(options.savePath, svg);
   return svg;
 }

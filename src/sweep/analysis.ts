@@ -3,6 +3,7 @@
  * grid and refinement alike) and the output files (`sweep.csv`, `sweep.json`, `figures/`), written
  * atomically. Shared by a finished run and by a merge.
  */
+import { type FigureFormat, saveFigureFormats } from "../plot/figure_files.ts";
 import { replaceDirAtomic, writeFileAtomic } from "../io/atomic.ts";
 import { degenerateReason, formatShard, type Shard, type SweepTree } from "./axes.ts";
 import { type Balance, type BalanceSample, findBalance } from "./balance.ts";
@@ -129,8 +130,15 @@ export async function writeSweepOutputs(
   dir: string,
   settings: SweepSettings,
   rows: readonly SweepRow[],
-  options: { tolerance: number; shard: Shard | null; complete: boolean },
+  options: {
+    tolerance: number;
+    shard: Shard | null;
+    complete: boolean;
+    /** Formats of every figure (default SVG only). */
+    figureFormats?: readonly FigureFormat[];
+  },
 ): Promise<{ json: SweepJson; balances: TreeBalance[] }> {
+  const formats = options.figureFormats ?? ["svg"];
   const sorted = sortRows(rows, settings.trees);
   const balances = analyseSweep(settings.trees, sorted, options.tolerance);
   const trees: SweepJsonTree[] = balances.map(({ tree, balance }) =>
@@ -158,16 +166,14 @@ export async function writeSweepOutputs(
     for (const { tree, balance } of balances) {
       if (typeof balance === "string") continue;
       for (const part of ["encoder", "decoder"] as const) {
-        await Deno.writeTextFile(
-          `${tmp}/${tree.name}_${part}.svg`,
-          balanceFigureSvg(tree, balance, part),
-        );
+        const svg = balanceFigureSvg(tree, balance, part);
+        await saveFigureFormats(`${tmp}/${tree.name}_${part}`, svg, formats);
       }
     }
     const swept = childProbFiguresSvg(balances);
     if (swept) {
-      await Deno.writeTextFile(`${tmp}/beta_star_vs_child_prob.svg`, swept.betaStar);
-      await Deno.writeTextFile(`${tmp}/residual_vs_child_prob.svg`, swept.residual);
+      await saveFigureFormats(`${tmp}/beta_star_vs_child_prob`, swept.betaStar, formats);
+      await saveFigureFormats(`${tmp}/residual_vs_child_prob`, swept.residual, formats);
     }
   });
   return { json, balances };

@@ -9,6 +9,7 @@
  * holding every row), so `runSweep` with `resume` on it trains any missing grid SAEs and then the
  * refinement rounds.
  */
+import type { FigureFormat } from "../plot/figure_files.ts";
 import { checkOutputDir, writeOutputDir } from "../io/output_dir.ts";
 import { gridComplete, sortRows, type TreeBalance, writeSweepOutputs } from "./analysis.ts";
 import { combinationKey } from "./combinations.ts";
@@ -52,6 +53,8 @@ export interface MergeOptions {
   out: string;
   /** Balance tolerance (default 0.02). */
   tolerance?: number;
+  /** Formats of every figure (default SVG only). */
+  figureFormats?: readonly FigureFormat[];
   /** Where progress lines go (default `console.log`). */
   log?: (line: string) => void;
 }
@@ -176,7 +179,7 @@ export async function mergeSweeps(options: MergeOptions): Promise<MergeResult> {
       "sweep.csv",
       "sweep.json",
       /^chunks\/chunk-\d+\.json$/,
-      /^figures\/[A-Za-z0-9._-]+\.svg$/,
+      /^figures\/[A-Za-z0-9._-]+\.(svg|png|pdf)$/,
     ],
     folders: [CHUNKS_DIR, "figures"],
   };
@@ -188,7 +191,12 @@ export async function mergeSweeps(options: MergeOptions): Promise<MergeResult> {
       mergedFrom: [...options.inputs],
     });
     await writeRecord(tmp, { chunk: 0, phase: "merge", rows: all });
-    result = await writeSweepOutputs(tmp, settings, all, { tolerance, shard: null, complete });
+    result = await writeSweepOutputs(tmp, settings, all, {
+      tolerance,
+      shard: null,
+      complete,
+      figureFormats: options.figureFormats,
+    });
   });
   log("");
   for (const line of balanceLines(result!.balances)) log(line);

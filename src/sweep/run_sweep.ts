@@ -11,6 +11,7 @@
  * `--resume` run on the merged folder. With `maxChunks`, the run stops after that many chunks
  * (a later `resume` run continues where it stopped).
  */
+import type { FigureFormat } from "../plot/figure_files.ts";
 import { checkInteger } from "../check_value.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { checkWritable } from "../io/output_dir.ts";
@@ -162,6 +163,8 @@ export interface SweepOptions {
   resume?: boolean;
   /** Stop after training this many chunks (default: no limit). */
   maxChunks?: number;
+  /** Formats of every figure (default SVG only). */
+  figureFormats?: readonly FigureFormat[];
   /** No progress bars. */
   quiet?: boolean;
   /** Where progress lines go (default `console.log`). */
@@ -499,6 +502,7 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
     tolerance,
     shard,
     complete: gridComplete(settings, allRows, shard),
+    figureFormats: options.figureFormats,
   });
   log("");
   for (const line of balanceLines(balances)) log(line);

@@ -6,7 +6,7 @@
  * before use. Every refusal names the file, the JSON pointer of the offending field inside the tree
  * and what the schema allows there.
  */
-import { Ajv, type ErrorObject } from "npm:ajv@8.17.1";
+import { Ajv, type ErrorObject } from "../deps.ts";
 import schema from "./tree.schema.json" with { type: "json" };
 import { TreeFeatureGenerator, type TreeNode, type TreeSpec } from "./tree.ts";
 
