@@ -88,7 +88,12 @@ export {
 export { MatryoshkaSAE } from "./src/sae/sae.ts";
 export { type ParamLayout } from "./src/sae/layout.ts";
 export { type LossPlan, type LossTerm, type LossTermKind } from "./src/sae/loss_plan.ts";
-export { NOTEBOOK_SAES, type NotebookSae } from "./src/sae/notebook_saes.ts";
+export {
+  betaSaeConfig,
+  NOTEBOOK_SAES,
+  type NotebookSae,
+  SWEEP_HIDDEN_DIM,
+} from "./src/sae/notebook_saes.ts";
 export {
   SINGLE_LATENT_BATCH,
   SINGLE_LATENT_SAES,
@@ -225,6 +230,24 @@ export { SweepFolderError } from "./src/sweep/store.ts";
 export { type SweepRow, type SweepRowJson } from "./src/sweep/rows.ts";
 export { type TreeBalance } from "./src/sweep/analysis.ts";
 export { type SweepJson, type SweepJsonSettings, type SweepJsonTree } from "./src/sweep/outputs.ts";
+
+// The browser page (src/web/): built into a folder of static files.
+export { buildWebPage, WEB_FILES, webOutputPlan } from "./src/web/build.ts";
+export { serveWebPage } from "./src/web/serve.ts";
+export {
+  betaText,
+  checkPageRun,
+  MAX_PAGE_STEPS,
+  PAGE_TREES,
+  type PageReading,
+  type PageRun,
+  type PageSetup,
+  pageSetup,
+  progressEveryFor,
+  readParams,
+  SLIDER_INFINITY,
+  sliderBeta,
+} from "./src/web/page_model.ts";
 
 // Experiment scripts: one-line errors with exit statuses, strict flags.
 export { reportDivergence, runMain, UsageError } from "./src/cli/run_main.ts";

@@ -73,3 +73,31 @@ gpuTest("auto trains shapes too large for the fused kernel with the kernel set",
   assert.equal(result!.stepsDone, 30);
   assert.ok(Number.isFinite(result!.finalLosses.total));
 });
+
+gpuTest("progress snapshots hold each model's parameters as of their step", async (gpu) => {
+  const model = new ToyModel({ nFeatures: 4, hiddenDim: 50, seed: 2 });
+  const fresh = () =>
+    CONFIGS.slice(0, 2).map((c, i) => {
+      const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...c });
+      initSaeRandom(sae, 70 + i);
+      return sae;
+    });
+  const runs = (saes: MatryoshkaSAE[]) => saes.map((sae) => ({ sae, model, tree: balancedTree() }));
+  const snapshots = new Map<number, Float32Array[]>();
+  const watched = fresh();
+  await trainToySaes(runs(watched), {
+    steps: 30,
+    seed: 5,
+    quiet: true,
+    progressEvery: 10,
+    progressParams: true,
+    onProgress: (u) => snapshots.set(u.step, u.params!),
+  }, gpu);
+  assert.deepEqual([...snapshots.keys()], [10, 20, 30]);
+  // The last snapshot is the result; the one at step 10 is what 10 steps alone train. (The
+  // schedule is constant, so the first 10 of 30 steps are the same steps.)
+  watched.forEach((sae, m) => assert.deepEqual(snapshots.get(30)![m], sae.params));
+  const short = fresh();
+  await trainToySaes(runs(short), { steps: 10, seed: 5, quiet: true }, gpu);
+  short.forEach((sae, m) => assertClose(snapshots.get(10)![m]!, sae.params, { atol: 1e-6 }));
+});

@@ -224,13 +224,15 @@ export class TorchRunner {
 /** Lines of a byte stream, without their line ends. */
 async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buffer = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buffer += chunk;
+  const decoder = new TextDecoder();
+  for await (const bytes of stream) {
+    buffer += decoder.decode(bytes, { stream: true });
     let at: number;
     while ((at = buffer.indexOf("\n")) >= 0) {
       yield buffer.slice(0, at);
       buffer = buffer.slice(at + 1);
     }
   }
+  buffer += decoder.decode();
   if (buffer.length > 0) yield buffer;
 }

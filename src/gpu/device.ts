@@ -183,6 +183,9 @@ async function chooseAdapter(): Promise<
   if (requested !== undefined) {
     return { adapter, backend: requested, reason: `${BACKEND_VARIABLE}=${requested}` };
   }
+  if (typeof Deno === "undefined") {
+    return { adapter, backend: "browser", reason: "the browser's high-performance adapter" };
+  }
   return {
     adapter,
     backend: "default",
@@ -232,7 +235,9 @@ async function acquire(): Promise<Gpu> {
   globalThis.addEventListener?.("unload", () => device.destroy());
   const info = adapter.info;
   const summary: AdapterSummary = {
-    name: info.description || info.device || "unknown adapter",
+    name: info.description || info.device ||
+      [info.vendor, info.architecture].filter(Boolean).join(" ") ||
+      "unknown adapter",
     vendor: info.vendor || "unknown",
     isFallback: isFallback(adapter),
     backend,

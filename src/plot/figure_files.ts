@@ -5,10 +5,27 @@
  */
 import { writeFileAtomic } from "../io/atomic.ts";
 
-/** The figure formats, in the order `--format` lists them. */
+/**
+ * The figure formats, in the order `--format` lists them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FIGURE_FORMATS } from "./figure_files.ts";
+ * assert.deepEqual(FIGURE_FORMATS, ["svg", "png", "pdf"]);
+ * ```
+ */
 export const FIGURE_FORMATS = ["svg", "png", "pdf"] as const;
 
-/** One of {@link FIGURE_FORMATS}. */
+/**
+ * One of {@link FIGURE_FORMATS}.
+ *
+ * @example
+ * ```ts
+ * import type { FigureFormat } from "./figure_files.ts";
+ * const paper: FigureFormat = "pdf";
+ * ```
+ */
 export type FigureFormat = typeof FIGURE_FORMATS[number];
 
 /**

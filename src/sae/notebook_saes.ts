@@ -3,7 +3,7 @@
  * (β = 0) and balanced (β = 0.25) on the balanced tree, and β = 0.17 on the unbalanced tree, each
  * as what it changes of `NOTEBOOK_SAE_CONFIG`.
  */
-import type { SaeConfig } from "./config.ts";
+import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "./config.ts";
 
 /**
  * One of the notebook's SAEs.
@@ -84,3 +84,45 @@ export const NOTEBOOK_SAES: readonly NotebookSae[] = [
     config: { matryoshkaInnerLossMultipliers: [0.17, 1.0] },
   },
 ];
+
+/**
+ * Hidden dimension of the sweep's (and the browser page's) toy models: the notebook's 50.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { betaSaeConfig, SWEEP_HIDDEN_DIM } from "./notebook_saes.ts";
+ * assert.equal(betaSaeConfig(0.25, 4).dIn, SWEEP_HIDDEN_DIM);
+ * ```
+ */
+export const SWEEP_HIDDEN_DIM = 50;
+
+/**
+ * The SAE configuration of a sweep point (and of the browser page's β slider): the notebook's,
+ * sized for `nFeatures` true features, prefixes `[1, nFeatures]`, with inner multiplier β as
+ * `[β, 1]` (β = 0: the standard SAE; Infinity: the detached setup, `useDeltaLoss` with
+ * multipliers 1).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { betaSaeConfig } from "./notebook_saes.ts";
+ * assert.deepEqual(betaSaeConfig(0.25, 4).matryoshkaInnerLossMultipliers, [0.25, 1]);
+ * assert.equal(betaSaeConfig(Infinity, 4).useDeltaLoss, true);
+ * ```
+ */
+export function betaSaeConfig(
+  beta: number,
+  nFeatures: number,
+): Partial<SaeConfig> & { dIn: number; dSae: number } {
+  const base = {
+    ...NOTEBOOK_SAE_CONFIG,
+    dIn: SWEEP_HIDDEN_DIM,
+    dSae: nFeatures,
+    matryoshkaSteps: [1, nFeatures],
+  };
+  if (beta === Infinity) {
+    return { ...base, useDeltaLoss: true, matryoshkaInnerLossMultipliers: [1, 1] };
+  }
+  return { ...base, matryoshkaInnerLossMultipliers: [beta, 1] };
+}

@@ -157,6 +157,11 @@ export interface TrainOptions {
   /** Called with the latest loss records as they are read back. */
   onProgress?: (update: ProgressUpdate) => void;
   /**
+   * Also read every model's parameters back at each progress point, into
+   * {@link ProgressUpdate.params} (for live figures; default false).
+   */
+  progressParams?: boolean;
+  /**
    * Called once the training path is built, its kernels compiled, with which path and how long
    * that took (drivers cache compiled shaders: later runs of the same shape take less).
    */
@@ -193,6 +198,11 @@ export interface ProgressUpdate {
   totalSteps: number;
   /** Latest total loss per model. */
   losses: number[];
+  /**
+   * Each model's parameters after `step` steps (a copy, in `sae.layout`), when
+   * {@link TrainOptions.progressParams} is set.
+   */
+  params?: Float32Array[];
 }
 
 /**
@@ -527,13 +537,18 @@ export async function trainToySaes(
       // Read the losses of this point without waiting for them: the GPU keeps working.
       await pendingRead;
       const at = done;
-      pendingRead = readF32(gpu, engine.losses).then((losses) => {
+      // Copies are queued behind this point's steps, so both are read as of step `at`.
+      const reads = [readF32(gpu, engine.losses)];
+      if (options.progressParams) reads.push(readF32(gpu, engine.params));
+      pendingRead = Promise.all(reads).then(([losses, params]) => {
         const totals = Array.from(
           { length: M },
-          (_, m) => readField(LOSS_RECORD, losses, m * LOSS_RECORD.words, "total"),
+          (_, m) => readField(LOSS_RECORD, losses!, m * LOSS_RECORD.words, "total"),
         );
         bar.update(at, totals);
-        options.onProgress?.({ step: at, totalSteps: steps, losses: totals });
+        const update: ProgressUpdate = { step: at, totalSteps: steps, losses: totals };
+        if (params) update.params = runs.map((_, m) => params.slice(m * P, (m + 1) * P));
+        options.onProgress?.(update);
       });
     }
   }

@@ -11,7 +11,7 @@
  * in one call per shape.
  */
 import type { Gpu } from "../gpu/device.ts";
-import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "../sae/config.ts";
+import { betaSaeConfig, SWEEP_HIDDEN_DIM } from "../sae/notebook_saes.ts";
 import { initSaeToMatchModel } from "../sae/init.ts";
 import { MatryoshkaSAE } from "../sae/sae.ts";
 import { trainToySaes } from "../sae/train.ts";
@@ -21,29 +21,6 @@ import type { SweepTree } from "./axes.ts";
 import { type Combination, combinationKey } from "./combinations.ts";
 import { measureRow, metricColumns, type SweepRow } from "./rows.ts";
 import { evaluate } from "../metrics/evaluate.ts";
-
-/** Hidden dimension of the sweep's toy models (the notebook's). */
-export const SWEEP_HIDDEN_DIM = 50;
-
-/**
- * The SAE configuration of a sweep point: the notebook's, sized for `nFeatures` true features,
- * with inner multiplier β (Infinity: the detached setup).
- */
-export function betaSaeConfig(
-  beta: number,
-  nFeatures: number,
-): Partial<SaeConfig> & { dIn: number; dSae: number } {
-  const base = {
-    ...NOTEBOOK_SAE_CONFIG,
-    dIn: SWEEP_HIDDEN_DIM,
-    dSae: nFeatures,
-    matryoshkaSteps: [1, nFeatures],
-  };
-  if (beta === Infinity) {
-    return { ...base, useDeltaLoss: true, matryoshkaInnerLossMultipliers: [1, 1] };
-  }
-  return { ...base, matryoshkaInnerLossMultipliers: [beta, 1] };
-}
 
 /** Toy models by (number of features, seed), built once per sweep. */
 export class ToyModelCache {
