@@ -17,6 +17,7 @@ import {
   betaText,
   checkPageRun,
   PAGE_TREES,
+  type PageReading,
   type PageRun,
   type PageSetup,
   pageSetup,
@@ -75,23 +76,26 @@ function formRun(): PageRun {
   });
 }
 
-/** Draws one SAE's heatmaps and verdict into `figure` and `verdict` from its parameters. */
-function drawSae(
-  setup: PageSetup,
-  params: Float32Array,
-  title: string,
-  figure: HTMLElement,
-  verdict: HTMLElement,
-): ReturnType<typeof readParams> {
-  const reading = readParams(params, setup.sae.layout, setup.model);
-  figure.innerHTML = cosSimHeatmapSvg({
-    title,
+/** One SAE on the page: what it trains and where it is drawn. */
+interface Panel {
+  name: string;
+  title: string;
+  setup: PageSetup;
+  figure: HTMLElement;
+  verdict: HTMLElement;
+}
+
+/** Draws a panel's heatmaps and verdict from parameters (a snapshot, or the result). */
+function drawSae(panel: Panel, params: Float32Array): PageReading {
+  const reading = readParams(params, panel.setup.sae.layout, panel.setup.model);
+  panel.figure.innerHTML = cosSimHeatmapSvg({
+    title: panel.title,
     encoder: reading.encoder,
     decoder: reading.decoder,
   });
-  figure.dataset.encoder = JSON.stringify(reading.encoder);
-  verdict.textContent = reading.verdict;
-  verdict.dataset.regime = reading.latent0.regime;
+  panel.figure.dataset.encoder = JSON.stringify(reading.encoder);
+  panel.verdict.textContent = reading.verdict;
+  panel.verdict.dataset.regime = reading.latent0.regime;
   return reading;
 }
 
@@ -128,65 +132,22 @@ async function busy(train: (gpu: Gpu) => Promise<void>): Promise<void> {
   }
 }
 
-async function trainOne(gpu: Gpu): Promise<void> {
-  const run = formRun();
-  const setup = pageSetup(run);
-  const title = `Matryoshka SAE (${betaText(run.beta)}), children p = ${run.childProbs.join(", ")}`;
-  view.four.hidden = true;
-  view.single.hidden = false;
-  view.table.textContent = "";
-  drawSae(setup, setup.sae.params, title, view.heatmap, view.verdict);
-  const curve = { steps: [] as number[], losses: [] as number[] };
-  const started = performance.now();
-  view.status.textContent = "compiling the training kernels…";
-  const [result] = await trainToySaes([{ sae: setup.sae, model: setup.model, tree: setup.tree }], {
-    steps: run.steps,
-    seed: run.seed,
-    quiet: true,
-    progressEvery: progressEveryFor(run.steps),
-    progressParams: true,
-    onProgress: (update) => {
-      progressTo(update, started);
-      curve.steps.push(update.step);
-      curve.losses.push(update.losses[0]!);
-      drawLoss(curve.steps, curve.losses);
-      drawSae(setup, update.params![0]!, title, view.heatmap, view.verdict);
-    },
-  }, gpu);
-  if (result!.error) throw result!.error;
-  const reading = drawSae(setup, setup.sae.params, title, view.heatmap, view.verdict);
-  view.table.textContent = cosSimTable("encoder (cos with true features)", reading.encoder) +
-    "\n\n" + cosSimTable("decoder", reading.decoder);
-  view.status.textContent += `, done`;
-}
-
-async function trainFour(gpu: Gpu): Promise<void> {
-  const run = formRun();
-  view.single.hidden = true;
-  view.four.hidden = false;
-  view.fourGrid.replaceChildren();
-  const panels = NOTEBOOK_SAES.map((spec) => {
-    const setup = pageSetup({
-      ...run,
-      childProbs: PAGE_TREES[spec.tree],
-      beta: spec.beta ?? Infinity,
-    });
-    const box = document.createElement("div");
-    const figure = document.createElement("div");
-    figure.className = "figure";
-    figure.dataset.sae = spec.name;
-    const verdict = document.createElement("p");
-    verdict.className = "verdict";
-    box.append(figure, verdict);
-    view.fourGrid.append(box);
-    drawSae(setup, setup.sae.params, spec.title, figure, verdict);
-    return { spec, setup, figure, verdict };
-  });
-  const runs: TrainRun[] = panels.map(({ spec, setup }) => ({
+/**
+ * Trains the panels' SAEs together, redrawing every panel (and calling `onProgress`) each time
+ * the trainer reports; ends with the trained parameters drawn.
+ */
+async function trainPanels(
+  gpu: Gpu,
+  run: PageRun,
+  panels: Panel[],
+  onProgress: (update: ProgressUpdate) => void = () => {},
+): Promise<PageReading[]> {
+  panels.forEach((panel) => drawSae(panel, panel.setup.sae.params));
+  const runs: TrainRun[] = panels.map(({ name, setup }) => ({
     sae: setup.sae,
     model: setup.model,
     tree: setup.tree,
-    name: spec.name,
+    name,
   }));
   const started = performance.now();
   view.status.textContent = "compiling the training kernels…";
@@ -198,15 +159,60 @@ async function trainFour(gpu: Gpu): Promise<void> {
     progressParams: true,
     onProgress: (update) => {
       progressTo(update, started);
-      panels.forEach((p, m) =>
-        drawSae(p.setup, update.params![m]!, p.spec.title, p.figure, p.verdict)
-      );
+      panels.forEach((panel, m) => drawSae(panel, update.params![m]!));
+      onProgress(update);
     },
   }, gpu);
   const diverged = results.find((r) => r.error);
   if (diverged) throw diverged.error;
-  panels.forEach((p) => drawSae(p.setup, p.setup.sae.params, p.spec.title, p.figure, p.verdict));
-  view.status.textContent += `, done`;
+  view.status.textContent += ", done";
+  return panels.map((panel) => drawSae(panel, panel.setup.sae.params));
+}
+
+async function trainOne(gpu: Gpu): Promise<void> {
+  const run = formRun();
+  view.four.hidden = true;
+  view.single.hidden = false;
+  view.table.textContent = "";
+  const panel: Panel = {
+    name: "page",
+    title: `Matryoshka SAE (${betaText(run.beta)}), children p = ${run.childProbs.join(", ")}`,
+    setup: pageSetup(run),
+    figure: view.heatmap,
+    verdict: view.verdict,
+  };
+  const curve = { steps: [] as number[], losses: [] as number[] };
+  const [reading] = await trainPanels(gpu, run, [panel], (update) => {
+    curve.steps.push(update.step);
+    curve.losses.push(update.losses[0]!);
+    drawLoss(curve.steps, curve.losses);
+  });
+  view.table.textContent = cosSimTable("encoder (cos with true features)", reading!.encoder) +
+    "\n\n" + cosSimTable("decoder", reading!.decoder);
+}
+
+async function trainFour(gpu: Gpu): Promise<void> {
+  const run = formRun();
+  view.single.hidden = true;
+  view.four.hidden = false;
+  view.fourGrid.replaceChildren();
+  const panels = NOTEBOOK_SAES.map((spec): Panel => {
+    const box = document.createElement("div");
+    const figure = document.createElement("div");
+    figure.className = "figure";
+    figure.dataset.sae = spec.name;
+    const verdict = document.createElement("p");
+    verdict.className = "verdict";
+    box.append(figure, verdict);
+    view.fourGrid.append(box);
+    const setup = pageSetup({
+      ...run,
+      childProbs: PAGE_TREES[spec.tree],
+      beta: spec.beta ?? Infinity,
+    });
+    return { name: spec.name, title: spec.title, setup, figure, verdict };
+  });
+  await trainPanels(gpu, run, panels);
 }
 
 let gpuPromise: Promise<Gpu> | undefined;
