@@ -5,8 +5,8 @@
  * machines) by
  * Puppeteer (`puppeteer-core`, which runs under the suite's permissions; Playwright asks for all). The balanced SAE trains for a shortened schedule while the progress bar, heatmaps
  * and loss curve update; its encoder table equals the library's for the same seed in Deno within
- * 0.01 (two WebGPU implementations compile the same WGSL); the notebook's four SAEs train side by
- * side and match too; a browser without WebGPU gets the page that says what to do. Screenshots
+ * 0.01 (two WebGPU implementations compile the same WGSL); a custom tree opens its probabilities
+ * and a bad one is refused by name; the notebook's four SAEs train side by side and match too; a browser without WebGPU gets the page that says what to do. Screenshots
  * before, during and after training, and of the four, are written to `out/screenshots/` for a
  * person to look at. Skipped where `/usr/bin/chromium` is missing (CI installs it).
  */
@@ -161,6 +161,16 @@ Deno.test({
   sanitizeOps: false,
   fn: () =>
     withPage(WEBGPU_FLAGS, async (page) => {
+      // A custom tree: its probabilities open for editing, and a bad one is refused by name.
+      await page.select("#tree", "custom");
+      assert.equal(await page.$eval("#p3", (el) => (el as HTMLInputElement).disabled), false);
+      await setValue(page, "#p3", "1.5");
+      await page.click("#train");
+      await page.waitForFunction(() => document.body.dataset.state === "error");
+      assert.match(await text(page, "#status-text"), /child 3's probability must be from 0 to 1/);
+      await page.select("#tree", "balanced");
+      assert.equal(await page.$eval("#p3", (el) => (el as HTMLInputElement).value), "0.15");
+
       await setValue(page, "#steps", "1500");
       await page.click("#train-four");
       await waitDone(page);
