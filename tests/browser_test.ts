@@ -16,7 +16,7 @@ import puppeteer, { type Browser, type Page } from "npm:puppeteer-core@25.16.0";
 import { hasGpu } from "./_gpu.ts";
 import { buildWebPage } from "../src/web/build.ts";
 import { serveWebPage } from "../src/web/serve.ts";
-import { PAGE_TREES, type PageRun, pageSetup, readParams } from "../src/web/page_model.ts";
+import { PAGE_TREES, type PageRun, pageSetups, readParams } from "../src/web/page_model.ts";
 import { NOTEBOOK_SAES } from "../src/sae/notebook_saes.ts";
 import { trainToySaes } from "../src/sae/train.ts";
 
@@ -94,7 +94,7 @@ async function waitDone(page: Page): Promise<void> {
 
 /** The library's encoder tables for these runs, trained together in Deno. */
 async function libraryEncoders(runs: PageRun[]): Promise<number[][][]> {
-  const setups = runs.map(pageSetup);
+  const setups = pageSetups(runs);
   await trainToySaes(
     setups.map(({ sae, model, tree }) => ({ sae, model, tree })),
     { steps: runs[0]!.steps, seed: runs[0]!.seed, quiet: true },

@@ -6,7 +6,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "./run_main.ts";
 import { integerRange, isIntegerIn } from "../check_value.ts";
 import { DEFAULT_EVAL_ROWS, MAX_EVAL_ROWS } from "../metrics/evaluate_cpu.ts";
-import { FIGURE_FORMATS, type FigureFormat } from "../plot/figure_files.ts";
+import { type FigureFormat, parseFigureFormat } from "../plot/figure_files.ts";
 
 /**
  * What {@link parseFlags} returns: `parseArgs`'s result for these options, strict, no positionals.
@@ -176,8 +176,8 @@ export function evalRowsFlag(value: string | undefined, usage: string): number {
 export function figureFormatsFlag(value: string | undefined, usage: string): FigureFormat[] {
   if (value === undefined) return ["svg"];
   const formats: FigureFormat[] = [];
-  for (const part of value.split(",").map((p) => p.trim().toLowerCase())) {
-    const format = FIGURE_FORMATS.find((f) => f === part);
+  for (const part of value.split(",")) {
+    const format = parseFigureFormat(part.trim());
     if (format === undefined) {
       fail("format", "svg, png or pdf, comma-separated (e.g. svg,pdf)", value, usage);
     }

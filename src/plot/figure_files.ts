@@ -29,6 +29,21 @@ export const FIGURE_FORMATS = ["svg", "png", "pdf"] as const;
 export type FigureFormat = typeof FIGURE_FORMATS[number];
 
 /**
+ * The format a name stands for (`svg`, `png`, `pdf`, any case), or undefined.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseFigureFormat } from "./figure_files.ts";
+ * assert.deepEqual([parseFigureFormat("PNG"), parseFigureFormat("jpg")], ["png", undefined]);
+ * ```
+ */
+export function parseFigureFormat(name: string): FigureFormat | undefined {
+  const lower = name.toLowerCase();
+  return FIGURE_FORMATS.find((f) => f === lower);
+}
+
+/**
  * The format a save path asks for, from its extension (case-insensitive).
  *
  * @example
@@ -45,7 +60,7 @@ export function figureFormatOf(path: string): FigureFormat {
   const name = path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1);
   const dot = name.lastIndexOf(".");
   const extension = dot > 0 ? name.slice(dot + 1).toLowerCase() : "";
-  const format = FIGURE_FORMATS.find((f) => f === extension);
+  const format = parseFigureFormat(extension);
   if (format === undefined) {
     throw new RangeError(
       `Cannot save the figure "${path}": its extension must be .svg, .png or .pdf, ` +

@@ -21,6 +21,7 @@ import {
   type PageRun,
   type PageSetup,
   pageSetup,
+  pageSetups,
   progressEveryFor,
   readParams,
   sliderBeta,
@@ -196,7 +197,12 @@ async function trainFour(gpu: Gpu): Promise<void> {
   view.single.hidden = true;
   view.four.hidden = false;
   view.fourGrid.replaceChildren();
-  const panels = NOTEBOOK_SAES.map((spec): Panel => {
+  const setups = pageSetups(NOTEBOOK_SAES.map((spec) => ({
+    ...run,
+    childProbs: PAGE_TREES[spec.tree],
+    beta: spec.beta ?? Infinity,
+  })));
+  const panels = NOTEBOOK_SAES.map((spec, i): Panel => {
     const box = document.createElement("div");
     const figure = document.createElement("div");
     figure.className = "figure";
@@ -205,12 +211,7 @@ async function trainFour(gpu: Gpu): Promise<void> {
     verdict.className = "verdict";
     box.append(figure, verdict);
     view.fourGrid.append(box);
-    const setup = pageSetup({
-      ...run,
-      childProbs: PAGE_TREES[spec.tree],
-      beta: spec.beta ?? Infinity,
-    });
-    return { name: spec.name, title: spec.title, setup, figure, verdict };
+    return { name: spec.name, title: spec.title, setup: setups[i]!, figure, verdict };
   });
   await trainPanels(gpu, run, panels);
 }

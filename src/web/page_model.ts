@@ -163,31 +163,58 @@ export interface PageSetup {
 }
 
 /**
- * Builds a run: the toy model of `seed` (4 features in 50 dimensions), the notebook's tree with
- * these children, and the SAE for β initialised to match the toy model (noise 0). Seed 0 at
- * β = 0.25 on the balanced tree is `deno task balanced`'s balanced SAE.
+ * Builds runs: for each, the toy model of its seed (4 features in 50 dimensions), the notebook's
+ * tree with its children, and the SAE for its β initialised to match the toy model (noise 0).
+ * Runs with the same seed share one toy model and runs with the same children one tree, so that
+ * training them together draws one batch stream per (tree, seed), as `deno task balanced` does.
+ * Seed 0 at β = 0.25 on the balanced tree is `balanced`'s balanced SAE.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pageSetups } from "./page_model.ts";
+ * const [a, b] = pageSetups([
+ *   { childProbs: [0.15, 0.15, 0.15], beta: 0, steps: 1, seed: 0 },
+ *   { childProbs: [0.15, 0.15, 0.15], beta: Infinity, steps: 1, seed: 0 },
+ * ]);
+ * assert.equal(a!.model, b!.model); // one toy model and one tree for both
+ * assert.equal(a!.tree, b!.tree);
+ * assert.equal(b!.sae.config.useDeltaLoss, true); // β = ∞: the detached setup
+ * ```
+ */
+export function pageSetups(runs: readonly PageRun[]): PageSetup[] {
+  const trees = new Map<string, TreeFeatureGenerator>();
+  const models = new Map<string, ToyModel>();
+  return runs.map((run) => {
+    const probs = run.childProbs.join(",");
+    const tree = trees.get(probs) ?? notebookTree([...run.childProbs]);
+    trees.set(probs, tree);
+    const modelKey = `${tree.nFeatures}/${run.seed}`;
+    const model = models.get(modelKey) ??
+      new ToyModel({ nFeatures: tree.nFeatures, hiddenDim: SWEEP_HIDDEN_DIM, seed: run.seed });
+    models.set(modelKey, model);
+    const sae = new MatryoshkaSAE(betaSaeConfig(run.beta, tree.nFeatures));
+    initSaeToMatchModel(sae, model, {
+      noiseLevel: 0,
+      featureOrdering: Array.from({ length: tree.nFeatures }, (_, i) => i),
+    });
+    return { model, tree, sae };
+  });
+}
+
+/**
+ * Builds one run (see {@link pageSetups}).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { pageSetup } from "./page_model.ts";
  * const { sae } = pageSetup({ childProbs: [0.15, 0.15, 0.15], beta: Infinity, steps: 1, seed: 0 });
- * assert.equal(sae.config.useDeltaLoss, true); // β = ∞: the detached setup
+ * assert.equal(sae.config.useDeltaLoss, true);
  * ```
  */
 export function pageSetup(run: PageRun): PageSetup {
-  const tree = notebookTree([...run.childProbs]);
-  const model = new ToyModel({
-    nFeatures: tree.nFeatures,
-    hiddenDim: SWEEP_HIDDEN_DIM,
-    seed: run.seed,
-  });
-  const sae = new MatryoshkaSAE(betaSaeConfig(run.beta, tree.nFeatures));
-  initSaeToMatchModel(sae, model, {
-    noiseLevel: 0,
-    featureOrdering: Array.from({ length: tree.nFeatures }, (_, i) => i),
-  });
-  return { model, tree, sae };
+  return pageSetups([run])[0]!;
 }
 
 /**
