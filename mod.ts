@@ -135,6 +135,21 @@ export { biasCosSims, decoderCosSims, encoderCosSims } from "./src/metrics/cosin
 export { mcc, type MccResult } from "./src/metrics/matching.ts";
 export { describeLatent0, type Latent0Reading, readLatent0 } from "./src/metrics/latent0.ts";
 export {
+  ALWAYS_LATENT,
+  type EdgeScore,
+  edgeSummaries,
+  type EdgeSummary,
+  type LatentScore,
+  matchFeatures,
+  type Probe,
+  type Scorecard,
+  type ScorecardPlan,
+  scorecardPlan,
+  type TreeEdge,
+  treeEdges,
+} from "./src/metrics/scorecard.ts";
+export {
+  edgeScores,
   evaluate,
   type EvaluateItem,
   type EvaluateOptions,
@@ -148,7 +163,7 @@ export {
   SINGLE_LATENT_LOSS_CURVES,
   singleLatentLoss,
 } from "./src/metrics/loss_curves.ts";
-export { cosSimTable, metricsTable, sideBySide } from "./src/report/tables.ts";
+export { cosSimTable, edgeTable, metricsTable, sideBySide } from "./src/report/tables.ts";
 
 // Figures.
 export { type CosSimHeatmapOptions, cosSimHeatmapSvg } from "./src/plot/heatmap.ts";

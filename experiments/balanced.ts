@@ -18,6 +18,7 @@ import {
   DEFAULT_EVAL_ROWS,
   describeAdapter,
   describeLatent0,
+  edgeTable,
   encoderCosSims,
   evalRowsFlag,
   evaluate,
@@ -104,6 +105,18 @@ export interface BalancedRunResult {
   stepsDone: number;
   /** Where and why training stopped early, or null when every step was trained. */
   diverged: { step: number; reason: string } | null;
+  /**
+   * Every parent–child edge of the SAE's tree (feature indices from 0), read on the parent's
+   * matched latent; the same as `metrics.scorecard.edges`, in the issue's short form.
+   */
+  edges: {
+    parent: number;
+    child: number;
+    latent: number;
+    encoderCos: number;
+    decoderCos: number;
+    absorptionGap: number;
+  }[];
   /** The synthetic-SAE evaluation on held-out rows (src/metrics/evaluate.ts). */
   metrics: SaeMetrics;
 }
@@ -218,6 +231,14 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
       finalLoss: result.finalLosses.total,
       stepsDone: result.stepsDone,
       diverged: result.error ? { step: result.error.step, reason: result.error.reason } : null,
+      edges: metrics[i]!.scorecard.edges.map((e) => ({
+        parent: e.parent,
+        child: e.child,
+        latent: e.latent,
+        encoderCos: round(e.encoderCos),
+        decoderCos: round(e.decoderCos),
+        absorptionGap: round(e.absorptionGap),
+      })),
       metrics: metrics[i]!,
     };
   });
@@ -234,6 +255,8 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
   }
   log();
   log(metricsTable(runs.map((r) => ({ name: r.name, metrics: r.metrics }))));
+  log();
+  log(edgeTable(runs.map((r) => ({ name: r.name, metrics: r.metrics }))));
   log();
   log(`trained ${runs.length} SAEs × ${options.steps} steps in ${seconds.toFixed(2)} s`);
   const diverged = runs.filter((r) => r.diverged);

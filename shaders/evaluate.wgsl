@@ -13,10 +13,11 @@
 // Shapes (uniform `run`): M models, D = d_in, S = d_sae, E decoded ends per model, F feature
 // columns (the widest tree), W worlds (the first `sampled_worlds` have magnitude noise), C slots
 // per world in a chunk (row stride of `patterns` and `stats`), n = slots used in this chunk (≤ C).
-// P = 2·D·S + S + D floats of parameters per model. K = E + S + F + 5 statistic columns:
+// P = 2·D·S + S + D floats of parameters per model. Q probes per model (the scorecard's firing
+// counts, src/metrics/scorecard.ts). K = E + S + F + 5 + Q statistic columns:
 //   [0, E) ‖x − x̂_e‖²   [E, E+S) latent j active (0/1)   [E+S, E+S+F) f (the feature values)
 //   E+S+F  active latents   +1 non-zero true features   +2 ‖x‖²   +3 ‖x̂‖/‖x‖ (0 when x = 0)
-//   +4  1 when x ≠ 0
+//   +4  1 when x ≠ 0   [E+S+F+5, K) probe q: [latent fires] · [f_a ≠ 0] · [f_b ≠ 0]
 // each multiplied by the row's weight. Gram quantities of a model, GW = 2FS + F² + S² + 2S + F + 1
 // floats, blocks in this order (gram_* functions give the offsets):
 //   A [F][S] = E·W_enc   B [F][S] = E·W_decᵀ   H [F][F] = E·Eᵀ   G [S][S] = W_dec·W_decᵀ
@@ -41,6 +42,8 @@
 //   9 partials    storage  f32  [chunks][M][K]  Σ over the chunk's slots                 reduce
 //  10 masks       storage  u32  [W − sampled_worlds][C][MW]  bit f of word f/32: f ≠ 0    mask
 //  11 latents     storage  u32  [M][C][2·S]  scratch: the active latents (index, a bits)  rows
+//  12 probes      storage  u32  [M][Q][3]  (latent, a, b), sorted by latent, ALWAYS_LATENT
+//                          (no latent condition) last; padded with (ALWAYS_LATENT, 0, 0)  rows
 //
 // Entry points, over a folded (x, y) grid (linear workgroup id wid.x + wid.y·nwg.x), ROW_WG-thread
 // workgroups unless stated, bounds-checked:
@@ -71,7 +74,7 @@ struct EvalRun {
   step_base: u32,
   rows_per_step: u32,
   mask_words: u32,
-  _pad: u32,
+  n_probes: u32,
 }
 
 @group(0) @binding(0) var<uniform> run: EvalRun;
@@ -86,6 +89,9 @@ struct EvalRun {
 @group(0) @binding(9) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(10) var<storage, read_write> masks: array<u32>;
 @group(0) @binding(11) var<storage, read_write> latents: array<u32>;
+@group(0) @binding(12) var<storage, read> probes: array<u32>;
+
+const ALWAYS_LATENT: u32 = 0xffffffffu;
 
 override ROW_WG: u32 = 64u;
 override RED_WG: u32 = 256u; // a power of two
@@ -93,7 +99,7 @@ override RED_WG: u32 = 256u; // a power of two
 var<workgroup> red: array<f32, RED_WG>;
 
 fn stat_cols() -> u32 {
-  return run.n_ends + run.d_sae + run.n_features + 5u;
+  return run.n_ends + run.d_sae + run.n_features + 5u + run.n_probes;
 }
 
 fn linear_id(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
@@ -407,6 +413,23 @@ fn rows_pass(
   stats[stat_at(m, k + 2u, u)] = weight * input.xx;
   stats[stat_at(m, k + 3u, u)] = weight * ratio;
   stats[stat_at(m, k + 4u, u)] = weight * nonzero;
+  count_probes(m, u, pat, list, l0);
+}
+
+// The probes of model m on slot u: a merge walk of the (sorted) probes with the ascending list of
+// active latents, O(Q + l0).
+fn count_probes(m: u32, u: u32, pat: u32, list: u32, l0: u32) {
+  let first = run.n_ends + run.d_sae + run.n_features + 5u;
+  let weight = weights[model_info[m * (2u + run.n_ends)] * run.capacity + u];
+  var t = 0u;
+  for (var q = 0u; q < run.n_probes; q++) {
+    let at = (m * run.n_probes + q) * 3u;
+    let latent = probes[at];
+    for (; t < l0 && latents[list + 2u * t] < latent; t++) {}
+    let fires = latent == ALWAYS_LATENT || (t < l0 && latents[list + 2u * t] == latent);
+    let on = patterns[pat + probes[at + 1u]] != 0.0 && patterns[pat + probes[at + 2u]] != 0.0;
+    stats[stat_at(m, first + q, u)] = select(0.0, weight, fires && on);
+  }
 }
 
 // Sums red[0..RED_WG) into red[0]; every thread of the workgroup must call it.

@@ -36,6 +36,14 @@ interface Results {
     encoderCosSims: number[][];
     decoderCosSims: number[][];
     finalLoss: number;
+    edges: {
+      parent: number;
+      child: number;
+      latent: number;
+      encoderCos: number;
+      decoderCos: number;
+      absorptionGap: number;
+    }[];
     metrics: { mccEncoder: number; explainedVariance: number; rows: number };
   }[];
 }
@@ -94,6 +102,15 @@ Deno.test({
       assert.ok(maxAbs(unbalanced) > 0.05, `unbalanceable: ${unbalanced}`);
       assert.deepEqual(results.runs.map((r) => r.beta), [null, 0, 0.25, 0.17]);
       for (const run of results.runs) {
+        // The scorecard's edges are the latent-0 readings: the parent is matched to latent 0.
+        assert.deepEqual(run.edges.map((e) => [e.parent, e.child, e.latent]), [
+          [0, 1, 0],
+          [0, 2, 0],
+          [0, 3, 0],
+        ]);
+        assert.deepEqual(run.edges.map((e) => e.encoderCos), run.encoderCosSims[0]!.slice(1));
+        assert.deepEqual(run.edges.map((e) => e.decoderCos), run.decoderCosSims[0]!.slice(1));
+        assert.ok(run.edges.every((e) => Number.isFinite(e.absorptionGap)), run.name);
         assert.ok(Number.isFinite(run.finalLoss));
         assert.ok(run.metrics.mccEncoder > 0.8 && run.metrics.explainedVariance > 0.9, run.name);
       }

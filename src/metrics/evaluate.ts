@@ -28,8 +28,10 @@ import {
   type EvaluateItem,
   type EvaluateOptions,
   finishMetrics,
+  planOf,
   type SaeMetrics,
 } from "./evaluate_cpu.ts";
+import { ALWAYS_LATENT, type Scorecard } from "./scorecard.ts";
 import {
   type EvalWorlds,
   evalWorlds,
@@ -90,6 +92,7 @@ interface EvalShape {
   sampled: number;
   maskWords: number;
   rows: number;
+  probes: number;
 }
 
 /** The uniform of one submit: `capacity` slots per world, `n` used, from held-out row `first`. */
@@ -100,7 +103,7 @@ function runWords(
   first: number,
   chunk: number,
 ): Uint32Array<ArrayBuffer> {
-  const { models, dIn, dSae, ends, features, worlds, sampled, maskWords, rows } = shape;
+  const { models, dIn, dSae, ends, features, worlds, sampled, maskWords, rows, probes } = shape;
   return Uint32Array.from([
     models,
     dIn,
@@ -117,7 +120,7 @@ function runWords(
     EVAL_STEP_BASE,
     EVAL_ROWS_PER_STEP,
     maskWords,
-    0,
+    probes,
   ]);
 }
 
@@ -208,7 +211,9 @@ async function evaluateOnGpu(
   const ends = items.map((item) => evalEnds(item.sae));
   const E = Math.max(...ends.map((e) => e.length));
   const F = Math.max(...items.map((item) => item.tree.nFeatures));
-  const K = E + S + F + 5;
+  const plans = items.map(planOf);
+  const Q = Math.max(...plans.map((plan) => plan.probes.length));
+  const K = E + S + F + 5 + Q;
   const worlds = evalWorlds(items);
   const W = worlds.trees.length;
   const shape: EvalShape = {
@@ -221,6 +226,7 @@ async function evaluateOnGpu(
     sampled: worlds.sampled,
     maskWords: maskWords(F),
     rows,
+    probes: Q,
   };
 
   const treeWords = packWorld(
@@ -235,6 +241,11 @@ async function evaluateOnGpu(
   const params = new Float32Array(M * size);
   const embeddings = new Float32Array(M * F * D);
   const info = new Uint32Array(M * (2 + E));
+  const probes = new Uint32Array(Math.max(1, M * Q) * 3);
+  for (let i = 0; i < M * Q; i++) probes[3 * i] = ALWAYS_LATENT;
+  plans.forEach((plan, m) => {
+    plan.probes.forEach(({ latent, a, b }, q) => probes.set([latent, a, b], (m * Q + q) * 3));
+  });
   items.forEach((item, m) => {
     params.set(item.sae.params, m * size);
     embeddings.set(item.model.embedding, m * F * D);
@@ -264,6 +275,7 @@ async function evaluateOnGpu(
     const paramBuffer = keep(uploadStorage(gpu, "evaluate: params [M][P]", params));
     const infoBuffer = keep(uploadStorage(gpu, "evaluate: model_info [M][2+E]", info));
     const embeddingBuffer = keep(uploadStorage(gpu, "evaluate: embeddings [M][F][D]", embeddings));
+    const probeBuffer = keep(uploadStorage(gpu, "evaluate: probes [M][Q][3]", probes));
     const gramBuffer = keep(createStorage(gpu, "evaluate: gram [M][GW]", M * gramWords(F, S) * 4));
     const patternBuffer = keep(createStorage(gpu, "evaluate: patterns [W][C][F]", W * C * F * 4));
     const weightBuffer = keep(createStorage(gpu, "evaluate: weights [W][C]", W * C * 4));
@@ -294,6 +306,7 @@ async function evaluateOnGpu(
       7: weightBuffer,
       8: statBuffer,
       11: latentBuffer,
+      12: probeBuffer,
     });
     const reduceGroup = bindGroup(gpu, pipes.reduce_pass, {
       0: runBuffer,
@@ -389,8 +402,9 @@ async function evaluateOnGpu(
         fires: Array.from({ length: S }, (_, j) => sum(E + j)),
         shrink: sum(k + 3),
         shrinkRows: sum(k + 4),
+        probes: plans[m]!.probes.map((_, q) => sum(k + 5 + q)),
       };
-      return finishMetrics(item, evalTotals, dataSeed);
+      return finishMetrics(item, evalTotals, dataSeed, plans[m]!);
     });
   } finally {
     for (const buffer of buffers) buffer.destroy();
@@ -437,4 +451,27 @@ export async function evaluate(
   const list = Array.isArray(items) ? items : [items as EvaluateItem];
   const metrics = await evaluateOnGpu(list, options, gpu ?? await getGpu());
   return Array.isArray(items) ? metrics : metrics[0]!;
+}
+
+/**
+ * The per-edge scorecard of one SAE on held-out rows of its tree, on the GPU: every parent–child
+ * edge read on the parent's Hungarian-matched latent (encoder and decoder cosine with the child,
+ * absorption gap), summaries per tree depth and per Matryoshka prefix, per-latent precision,
+ * recall and F1, and uniqueness (`scorecard.ts`). The same as `evaluate(item).scorecard`.
+ *
+ * @param item the SAE with its toy model and tree.
+ * @param options `rows` (default 100,000) and `seed` (default 0) of the held-out rows.
+ * @param gpu the device (default: `getGpu()`).
+ * @example
+ * ```ts ignore
+ * const card = await edgeScores({ sae, model, tree });
+ * for (const e of card.edges) console.log(e.parent, e.child, e.encoderCos, e.absorptionGap);
+ * ```
+ */
+export async function edgeScores(
+  item: EvaluateItem,
+  options: EvaluateOptions = {},
+  gpu?: Gpu,
+): Promise<Scorecard> {
+  return (await evaluate(item, options, gpu)).scorecard;
 }

@@ -11,7 +11,8 @@
  * the seed: items with the same tree see the same rows (common random numbers).
  *
  * Row statistics are summed per model into {@link EvalTotals}; {@link finishMetrics} turns them
- * into {@link SaeMetrics}, adding the weight-only metrics (MCC, latent-0 readings).
+ * into {@link SaeMetrics}, adding the weight-only metrics (MCC, latent-0 readings). The per-edge
+ * scorecard's firing counts are the probes of {@link planOf} (`scorecard.ts`).
  */
 import { checkSeed, philox4x32 } from "../toy/rng.ts";
 import { sampleBatchCpu } from "../toy/cpu_sampler.ts";
@@ -23,6 +24,13 @@ import { resolvedSteps } from "../sae/loss_plan.ts";
 import { decoderCosSims, encoderCosSims } from "./cosine.ts";
 import { mcc } from "./matching.ts";
 import { type Latent0Reading, readLatent0 } from "./latent0.ts";
+import {
+  ALWAYS_LATENT,
+  finishScorecard,
+  type Scorecard,
+  type ScorecardPlan,
+  scorecardPlan,
+} from "./scorecard.ts";
 
 /** First step of the held-out stream (training steps are all below it). */
 export const EVAL_STEP_BASE = 0x80000000;
@@ -189,6 +197,12 @@ export interface SaeMetrics {
    * of its read-out children; positive child parts = hedging, negative = absorption (latent0.ts).
    */
   latent0: { encoder: Latent0Reading; decoder: Latent0Reading };
+  /**
+   * Per-edge scorecard: every parent–child edge read on the parent's matched latent (encoder and
+   * decoder cosine with the child, absorption gap), summaries per depth and prefix, per-latent
+   * precision / recall / F1 and uniqueness (`scorecard.ts`).
+   */
+  scorecard: Scorecard;
 }
 
 /** Sums over the held-out rows of one model, from which {@link SaeMetrics} are derived. */
@@ -209,6 +223,8 @@ export interface EvalTotals {
   shrink: number;
   /** Rows with `x ≠ 0`. */
   shrinkRows: number;
+  /** Each probe's count (`ScorecardPlan.probes` of {@link planOf}), in probe order. */
+  probes: number[];
 }
 
 /**
@@ -269,17 +285,25 @@ function finite(cosSims: number[][]): number[][] {
   return cosSims.map((row) => row.map((v) => Number.isFinite(v) ? v : 0));
 }
 
-/** Derives the metrics of one item from its row sums and its weights. */
+/** The weights' part of an item's metrics: cosine tables, matching, edges and probes. */
+export function planOf(item: EvaluateItem): ScorecardPlan {
+  const { sae, model, tree } = item;
+  const enc = encoderCosSims(sae.params, sae.layout, model.embedding, tree.nFeatures);
+  const dec = decoderCosSims(sae.params, sae.layout, model.embedding, tree.nFeatures);
+  return scorecardPlan(tree, enc, dec, evalEnds(sae));
+}
+
+/** Derives the metrics of one item from its row sums and its weights' plan ({@link planOf}). */
 export function finishMetrics(
   item: EvaluateItem,
   totals: EvalTotals,
   dataSeed: number,
+  plan: ScorecardPlan,
 ): SaeMetrics {
-  const { sae, model, tree } = item;
+  const { sae, tree } = item;
   const prefixEnds = resolvedSteps(sae.config);
   const ev = (sqErr: number) => 1 - sqErr / totals.sqDev;
-  const enc = encoderCosSims(sae.params, sae.layout, model.embedding, tree.nFeatures);
-  const dec = decoderCosSims(sae.params, sae.layout, model.embedding, tree.nFeatures);
+  const { encoder: enc, decoder: dec } = plan;
   const children = childrenOfFeature0(tree);
   const deadLatents = totals.fires.flatMap((count, j) => count === 0 ? [j] : []);
   return {
@@ -299,11 +323,17 @@ export function finishMetrics(
       encoder: readLatent0(enc, { parent: 0, children }),
       decoder: readLatent0(dec, { parent: 0, children }),
     },
+    scorecard: finishScorecard(plan, totals.probes, totals.fires),
   };
 }
 
 /** The row sums of one item on the held-out rows, in float64 (inputs are the float32 samples). */
-export function evalTotalsCpu(item: EvaluateItem, rows: number, dataSeed: number): EvalTotals {
+export function evalTotalsCpu(
+  item: EvaluateItem,
+  rows: number,
+  dataSeed: number,
+  plan: ScorecardPlan,
+): EvalTotals {
   const { sae, model, tree } = item;
   const { dIn: D, dSae: S, applyBDecToInput } = sae.config;
   const F = tree.nFeatures;
@@ -317,6 +347,7 @@ export function evalTotalsCpu(item: EvaluateItem, rows: number, dataSeed: number
   const x = new Float64Array(D);
   const acts = new Float64Array(S);
   const recon = new Float64Array(D);
+  const probes = new Array<number>(plan.probes.length).fill(0);
   let l0 = 0, trueL0 = 0, shrink = 0, shrinkRows = 0, n = 0;
   for (let first = 0; first < rows; first += EVAL_ROWS_PER_STEP) {
     const batchSize = Math.min(EVAL_ROWS_PER_STEP, rows - first);
@@ -347,6 +378,11 @@ export function evalTotalsCpu(item: EvaluateItem, rows: number, dataSeed: number
           fires[j]!++;
         }
       }
+      plan.probes.forEach(({ latent, a, b }, q) => {
+        if ((latent === ALWAYS_LATENT || acts[latent]! > 0) && f[a] !== 0 && f[b] !== 0) {
+          probes[q]!++;
+        }
+      });
       for (let d = 0; d < D; d++) recon[d] = bDec[d]!;
       let start = 0;
       ends.forEach((end, e) => {
@@ -369,7 +405,7 @@ export function evalTotalsCpu(item: EvaluateItem, rows: number, dataSeed: number
     }
   }
   const sqDev = m2.reduce((a, b) => a + b, 0);
-  return { rows, sqErr, sqDev, l0, trueL0, fires, shrink, shrinkRows };
+  return { rows, sqErr, sqDev, l0, trueL0, fires, shrink, shrinkRows, probes };
 }
 
 /**
@@ -387,5 +423,8 @@ export function evaluateCpu(
 ): SaeMetrics[] {
   const { rows, seed } = checkEvaluation(items, options);
   const dataSeed = evalDataSeed(seed);
-  return items.map((item) => finishMetrics(item, evalTotalsCpu(item, rows, dataSeed), dataSeed));
+  return items.map((item) => {
+    const plan = planOf(item);
+    return finishMetrics(item, evalTotalsCpu(item, rows, dataSeed, plan), dataSeed, plan);
+  });
 }

@@ -81,6 +81,8 @@ export function metricsTable(rows: { name: string; metrics: SaeMetrics }[]): str
     "true L0",
     "dead",
     "shrink",
+    "unique",
+    "P/R/F1",
   ];
   const body = rows.map(({ name, metrics: m }) => [
     name,
@@ -92,6 +94,9 @@ export function metricsTable(rows: { name: string; metrics: SaeMetrics }[]): str
     m.trueL0.toFixed(3),
     String(m.deadCount),
     m.shrinkage.toFixed(3),
+    m.scorecard.uniqueness.toFixed(3),
+    [m.scorecard.meanPrecision, m.scorecard.meanRecall, m.scorecard.meanF1]
+      .map((v) => v.toFixed(2)).join("/"),
   ]);
   const widths = head.map((h, c) => Math.max(h.length, ...body.map((r) => r[c]!.length)));
   const line = (cells: string[]) =>
@@ -100,4 +105,50 @@ export function metricsTable(rows: { name: string; metrics: SaeMetrics }[]): str
   return [`metrics on ${rows[0]?.metrics.rows ?? 0} held-out rows`, line(head), ...rowsOut].join(
     "\n",
   );
+}
+
+/**
+ * The per-edge scorecard of several SAEs: one line per parent–child edge, read on the parent's
+ * matched latent (encoder and decoder cosine with the child, absorption gap).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { evaluateCpu } from "../metrics/evaluate_cpu.ts";
+ * import { initSaeToMatchModel } from "../sae/init.ts";
+ * import { MatryoshkaSAE } from "../sae/sae.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * import { ToyModel } from "../toy/toy_model.ts";
+ * import { edgeTable } from "./tables.ts";
+ * const model = new ToyModel({ nFeatures: 4, hiddenDim: 8 });
+ * const sae = new MatryoshkaSAE({ dIn: 8, dSae: 4 });
+ * initSaeToMatchModel(sae, model);
+ * const [metrics] = evaluateCpu([{ sae, model, tree: notebookTree() }], { rows: 100 });
+ * const table = edgeTable([{ name: "matched", metrics: metrics! }]);
+ * assert.match(table, /^matched +0 → 1 +0 +\+0\.000 +\+0\.000 +\+0\.000$/m);
+ * ```
+ */
+export function edgeTable(rows: { name: string; metrics: SaeMetrics }[]): string {
+  const head = ["SAE", "edge", "latent", "enc cos", "dec cos", "absorb gap"];
+  const signed = (v: number) =>
+    Number.isFinite(v) ? `${v < 0 ? "−" : "+"}${Math.abs(v).toFixed(3)}` : "—";
+  const body = rows.flatMap(({ name, metrics }) =>
+    metrics.scorecard.edges.map((e) => [
+      name,
+      `${e.parent} → ${e.child}`,
+      e.latent < 0 ? "—" : String(e.latent),
+      signed(e.encoderCos),
+      signed(e.decoderCos),
+      signed(e.absorptionGap),
+    ])
+  );
+  const widths = head.map((h, c) => Math.max(h.length, ...body.map((r) => r[c]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join("  ");
+  return [
+    "per-edge scorecard (parent → child, read on the parent's matched latent; enc cos < 0: " +
+    "absorption, > 0: hedging)",
+    line(head),
+    ...body.map(line),
+  ].join("\n");
 }
