@@ -89,9 +89,12 @@ export { MatryoshkaSAE } from "./src/sae/sae.ts";
 export { type ParamLayout } from "./src/sae/layout.ts";
 export { type LossPlan, type LossTerm, type LossTermKind } from "./src/sae/loss_plan.ts";
 export {
+  BETA_FORMS,
+  type BetaForm,
   betaSaeConfig,
   NOTEBOOK_SAES,
   type NotebookSae,
+  prefixMultipliers,
   SWEEP_HIDDEN_DIM,
 } from "./src/sae/notebook_saes.ts";
 export {
@@ -216,8 +219,10 @@ export {
 export { type MergeOptions, type MergeResult, mergeSweeps } from "./src/sweep/merge.ts";
 export {
   type Balance,
+  BALANCE_OBJECTIVES,
   balanceCurve,
   type BalanceCurvePoint,
+  type BalanceObjective,
   type BalanceSample,
   findBalance,
   refinementBetas,
@@ -225,9 +230,11 @@ export {
 } from "./src/sweep/balance.ts";
 export { describeBalance, verdictLine } from "./src/sweep/verdict.ts";
 export {
+  checkChoice,
   childProbsTree,
   DEFAULT_BETAS,
   degenerateReason,
+  edgeName,
   MAX_SWEEP_FEATURES,
   MAX_SWEEP_SAES,
   notebookSweepTrees,
@@ -235,6 +242,7 @@ export {
   parseChildProbs,
   parseShard,
   type Shard,
+  singleParent,
   SweepAxisError,
   type SweepTree,
   sweepTree,
@@ -246,6 +254,42 @@ export { SweepFolderError } from "./src/sweep/store.ts";
 export { type SweepRow, type SweepRowJson } from "./src/sweep/rows.ts";
 export { type TreeBalance } from "./src/sweep/analysis.ts";
 export { type SweepJson, type SweepJsonSettings, type SweepJsonTree } from "./src/sweep/outputs.ts";
+
+// Balanceability maps: two world parameters swept on a grid, β* and the verdict per cell.
+export {
+  type BalanceMapJson,
+  type BalanceMapOptions,
+  type BalanceMapResult,
+  type BalanceMapSpec,
+  cellTree,
+  checkMapSpec,
+  fixedText,
+  MAP_DEFAULTS,
+  type MapAxis,
+  MapAxisError,
+  type MapCell,
+  type MapCellResult,
+  mapCells,
+  mapCsv,
+  mapGrid,
+  type MapParameter,
+  type MapWorld,
+  mapWorld,
+  MAX_MAP_CELLS,
+  parameterLabel,
+  parseMapAxis,
+  parseMapFixed,
+  parseMapParameter,
+  runBalanceMap,
+  writeMapFigures,
+} from "./src/sweep/balance_map.ts";
+export {
+  betaStarMapSvg,
+  type GridSegment,
+  type MapGrid,
+  outlineSegments,
+  residualMapSvg,
+} from "./src/sweep/map_figure.ts";
 
 // The browser page (src/web/): built into a folder of static files.
 export { buildWebPage, WEB_FILES, webOutputPlan } from "./src/web/build.ts";

@@ -5,6 +5,9 @@
  */
 import { parseArgs } from "node:util";
 import {
+  BALANCE_OBJECTIVES,
+  BETA_FORMS,
+  checkChoice,
   childProbsTree,
   DEFAULT_CHUNK,
   DEFAULT_EVAL_ROWS,
@@ -42,12 +45,14 @@ import {
 const STEPS_TEXT = PUBLISHED_STEPS.toLocaleString("en-US");
 
 const USAGE = `Usage: deno task sweep [options]
-       deno task sweep --merge DIR [DIR…] --out DIR [--tolerance X] [--format LIST]
+       deno task sweep --merge DIR [DIR…] --out DIR [--tolerance X] [--objective max|mean]
+                       [--format LIST]
 
 Trains one Matryoshka SAE per tree × β × seed, all together on the GPU in chunks, finds for each
-tree the β* that minimises latent 0's largest |encoder cos sim with a child| (mean over seeds),
-refines it by bisection and says whether the tree is balanceable. Writes sweep.csv, sweep.json and
-figures/ to the output folder.
+tree the β* that minimises the largest |encoder cos sim of a parent's latent with its child| over
+every parent–child edge (mean over seeds; latent 0 and its children on the notebook's trees),
+refines it by bisection and says whether the tree is balanceable, naming the worst edges. Writes
+sweep.csv, sweep.json and figures/ to the output folder.
 
 The default run (2 trees × 22 β × ${DEFAULT_SEEDS} seeds = 132 SAEs, then up to 24 refinement
 SAEs, each ${STEPS_TEXT} steps: about 3.8 million SAE-steps) takes about 2 minutes on a 2-core CPU
@@ -58,8 +63,10 @@ Axes:
   --betas LIST        β values, comma-separated, ≥ 0; inf = the detached setup
                       (default 0,0.05,0.1,…,1,inf)
   --seeds N           seeds 0..N−1; seed s is the toy model's and the batches' seed (default ${DEFAULT_SEEDS})
-  --tree FILE.json    a tree file (published JSON format); repeatable. Feature 0 must be a
-                      parent with read-out children; at most ${MAX_SWEEP_FEATURES} read-out features
+  --tree FILE.json    a tree file (published JSON format); repeatable. Any read-out feature
+                      may be a parent, and many may be; at least one parent–child edge, at most
+                      ${MAX_SWEEP_FEATURES} read-out features. Latents start on the features parents
+                      first, one Matryoshka prefix per depth level
   --child-probs LIST  the notebook's tree with these children's firing probabilities, e.g.
                       --child-probs 0.15,0.15,0.15 --child-probs 0.02,0.15,0.5; repeatable, one
                       tree each (named probs-0.02-0.15-0.5). Without --tree and --child-probs:
@@ -72,6 +79,10 @@ Training:
   --batch-size N      samples per step, at most ${MAX_BATCH_SIZE} (default 128)
   --lr X              Adam learning rate (default 3e-4)
   --chunk N           SAEs trained together and recorded together (default ${DEFAULT_CHUNK})
+  --beta-form FORM    how β weights the inner prefixes: uniform (each β, the notebook's) or
+                      power (inner prefix i of n gets βⁿ⁻ⁱ, the paper's LLM SAEs); the outer
+                      prefix 1 (default uniform; the same with two prefixes)
+  --l1 X              L1 (sparsity) coefficient of every SAE, ≥ 0 (default 0.03, the notebook's)
   --eval-rows N       held-out rows of each SAE's metrics, at most ${MAX_EVAL_ROWS} (default
                       ${DEFAULT_EVAL_ROWS}); they do not change the β* search (encoder cosines)
 
@@ -80,6 +91,8 @@ Balance finder:
                       grid alone)
   --tolerance X       balanceable when the largest |child component| at β* is below X
                       (default ${DEFAULT_TOLERANCE})
+  --objective KIND    what β* minimises over edges: max (the largest |child component|) or
+                      mean (their mean); refinement follows it (default max)
 
 Long sweeps:
   --out DIR           output folder (default out/sweep)
@@ -118,6 +131,9 @@ const FLAGS = {
   "eval-rows": { type: "string" },
   refine: { type: "string" },
   tolerance: { type: "string" },
+  objective: { type: "string" },
+  "beta-form": { type: "string" },
+  l1: { type: "string" },
   out: { type: "string" },
   format: { type: "string" },
   resume: { type: "boolean" },
@@ -138,6 +154,8 @@ const TRAINING_FLAGS = [
   "lr",
   "chunk",
   "eval-rows",
+  "beta-form",
+  "l1",
   "refine",
   "resume",
   "max-chunks",
@@ -178,6 +196,7 @@ export function parseSweepArgs(args: string[]): Promise<SweepCommand> {
     const out = values.out ?? "out/sweep";
     const tolerance = positiveNumberFlag("tolerance", values.tolerance, DEFAULT_TOLERANCE, USAGE);
     const figureFormats = figureFormatsFlag(values.format, USAGE);
+    const objective = checkChoice("objective", values.objective ?? "max", BALANCE_OBJECTIVES);
     if (values.merge) {
       const used = TRAINING_FLAGS.filter((flag) => values[flag] !== undefined);
       if (used.length > 0) {
@@ -192,7 +211,7 @@ export function parseSweepArgs(args: string[]): Promise<SweepCommand> {
           ? [t.kind === "positional" ? t.value : t.value!]
           : []
       );
-      return { kind: "merge", options: { inputs, out, tolerance, figureFormats } };
+      return { kind: "merge", options: { inputs, out, tolerance, objective, figureFormats } };
     }
     if (positionals.length > 0) {
       throw new UsageError(
@@ -214,11 +233,16 @@ export function parseSweepArgs(args: string[]): Promise<SweepCommand> {
       evalRows: evalRowsFlag(values["eval-rows"], USAGE),
       refine: nonNegativeIntFlag("refine", values.refine, DEFAULT_REFINE, USAGE, MAX_REFINE),
       tolerance,
+      objective,
+      betaForm: checkChoice("beta-form", values["beta-form"] ?? "uniform", BETA_FORMS),
       figureFormats,
       resume: values.resume ?? false,
       quiet: values.quiet ?? false,
     };
     if (values.betas !== undefined) options.betas = parseBetas(values.betas);
+    if (values.l1 !== undefined) {
+      options.l1Coefficient = values.l1.trim() === "" ? NaN : Number(values.l1);
+    }
     if (trees.length > 0) options.trees = uniqueTreeNames(trees);
     if (values.shard !== undefined) options.shard = parseShard(values.shard);
     if (values["max-chunks"] !== undefined) {

@@ -6,5 +6,10 @@
  * `plot/figure_render.ts`.
  */
 export { Ajv, type ErrorObject } from "npm:ajv@8.17.1";
-export { interpolateRdBu, schemeCategory10 } from "npm:d3-scale-chromatic@3.1.0";
+export {
+  interpolateRdBu,
+  interpolateViridis,
+  interpolateYlOrRd,
+  schemeCategory10,
+} from "npm:d3-scale-chromatic@3.1.0";
 export { linearSumAssignment } from "npm:linear-sum-assignment@1.0.7";

@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import {
   childProbsTree,
   DEFAULT_BETAS,
+  degenerateReason,
+  edgeName,
   notebookSweepTrees,
   parseBetas,
   parseChildProbs,
@@ -81,13 +83,13 @@ Deno.test("the default trees are the notebook's, named balanced and unbalanced",
   assert.deepEqual(unbalanced!.childProbs, [0.02, 0.15, 0.5]);
 });
 
-Deno.test("a tree whose feature 0 has no read-out child is refused naming --tree", async () => {
+Deno.test("a tree without a parent–child edge is refused naming --tree", async () => {
   const flat = new TreeFeatureGenerator({
     activeProb: 1,
     isReadOut: false,
     children: [{ activeProb: 0.3 }, { activeProb: 0.4 }],
   });
-  await assertRefused(() => sweepTree("flat", flat), "tree", "no read-out child");
+  await assertRefused(() => sweepTree("flat", flat), "tree", "has a read-out ancestor");
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(`${dir}/bad.json`, `{"active_prob": 2}`);
@@ -97,7 +99,7 @@ Deno.test("a tree whose feature 0 has no read-out child is refused naming --tree
   }
 });
 
-Deno.test("a tree file's children are feature 0's nearest read-out descendants", () => {
+Deno.test("a tree's edges join each read-out feature to its nearest read-out ancestor", () => {
   const tree = new TreeFeatureGenerator({
     activeProb: 1,
     isReadOut: false,
@@ -114,8 +116,33 @@ Deno.test("a tree file's children are feature 0's nearest read-out descendants",
   });
   // Features: 0 (p .5), 1 (.2), 2 (.3, child of 1), 3 (.4, under a hidden node), 4 (.1).
   const t = sweepTree("deep", tree);
-  assert.deepEqual(t.children, [1, 3]);
-  assert.deepEqual(t.childProbs, [0.2, 0.4]);
+  assert.deepEqual(t.edges.map((e) => [e.parent, e.child, e.depth]), [[0, 1, 0], [1, 2, 1], [
+    0,
+    3,
+    0,
+  ]]);
+  assert.deepEqual(t.children, [1, 2, 3]);
+  assert.deepEqual(t.childProbs, [0.2, 0.3, 0.4]);
+  // Latents start on the features level by level (0 and 4, then 1 and 3, then 2), one prefix each.
+  assert.deepEqual(t.latentFeatures, [0, 4, 1, 3, 2]);
+  assert.deepEqual(t.prefixEnds, [2, 4, 5]);
+});
+
+Deno.test("feature 0 need not be the parent: a leaf first and two parents after it", () => {
+  const tree = new TreeFeatureGenerator({
+    activeProb: 1,
+    isReadOut: false,
+    children: [
+      { activeProb: 0.3 },
+      { activeProb: 0.2, children: [{ activeProb: 0.5 }, { activeProb: 0.4 }] },
+      { activeProb: 0.25, children: [{ activeProb: 0.1 }] },
+    ],
+  });
+  const t = sweepTree("two-parents", tree);
+  assert.deepEqual(t.edges.map((e) => [e.parent, e.child]), [[1, 2], [1, 3], [4, 5]]);
+  assert.deepEqual([t.latentFeatures, t.prefixEnds], [[0, 1, 4, 2, 3, 5], [3, 6]]);
+  assert.equal(degenerateReason(t), null);
+  assert.equal(edgeName(t, 2), "edge 4 → 5 (p=0.1)");
 });
 
 Deno.test("bad --shard, --seeds, --steps, --chunk, --eval-rows and --tolerance are refused naming the flag", async () => {
@@ -130,6 +157,12 @@ Deno.test("bad --shard, --seeds, --steps, --chunk, --eval-rows and --tolerance a
   await assertRefused(() => parseSweepArgs(["--tolerance", "0"]), "tolerance");
   await assertRefused(() => parseSweepArgs(["--refine", "-1"]), "refine");
   await assertRefused(() => parseSweepArgs(["--eval-rows", "0"]), "eval-rows");
+  await assertRefused(() => parseSweepArgs(["--objective", "median"]), "objective", "max or mean");
+  await assertRefused(
+    () => parseSweepArgs(["--beta-form", "cubic"]),
+    "beta-form",
+    "uniform or power",
+  );
 });
 
 Deno.test("the library refuses bad axes before any training, naming the flag", async () => {

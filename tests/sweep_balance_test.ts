@@ -11,6 +11,7 @@ import {
   findBalance,
   refinementBetas,
 } from "../src/sweep/balance.ts";
+import { childProbsTree, type SweepTree } from "../src/sweep/axes.ts";
 import { describeBalance, verdictLine } from "../src/sweep/verdict.ts";
 import { assertClose } from "./_gpu.ts";
 
@@ -27,6 +28,11 @@ function sampled(
       decoder: f(beta).map((v) => v / 2 + 0.1),
     }))
   );
+}
+
+/** The notebook's tree with these children's probabilities, under a short name. */
+function named(name: string, probs: number[]): SweepTree {
+  return { ...childProbsTree(probs), name };
 }
 
 Deno.test("equal children: β* is where the common component crosses zero, and it is balanceable", () => {
@@ -84,10 +90,10 @@ Deno.test("two separate local minima are both reported, the lower one is β*", (
   assert.equal(balance.balanceable, false);
   assert.equal(balance.worstChild, 0);
   assert.ok(
-    describeBalance("t", [0.1, 0.2], balance).includes(
+    describeBalance(named("t", [0.1, 0.2]), balance).includes(
       "  the largest |child component| has 2 local minima: 0.050 at β = 0.1, 0.040 at β = 0.4",
     ),
-    describeBalance("t", [0.1, 0.2], balance).join("\n"),
+    describeBalance(named("t", [0.1, 0.2]), balance).join("\n"),
   );
 });
 
@@ -103,7 +109,7 @@ Deno.test("unequal children: no β cancels every child, the tree is not balancea
   assertClose(balance.residuals, [Math.tanh(0.1), 0, Math.tanh(-0.1)], { atol: 1e-12 });
   assert.equal(balance.worstChild, 0); // ties go to the first child
   assert.equal(
-    verdictLine("unbalanced", [0.02, 0.15, 0.5], balance),
+    verdictLine(named("unbalanced", [0.02, 0.15, 0.5]), balance),
     "unbalanced: not balanceable — at β* = 0.2 child 1 (p=0.02) still has +0.100 (tolerance 0.02)",
   );
 });
@@ -114,7 +120,7 @@ Deno.test("the tolerance decides balanceable: below it yes, at or above it no", 
   assert.equal(findBalance(samples, { tolerance: 0.019 }).balanceable, false);
   assert.equal(findBalance(samples, { tolerance: 0.01 }).balanceable, false);
   assert.match(
-    verdictLine("t", [0.3], findBalance(samples)),
+    verdictLine(named("t", [0.3]), findBalance(samples)),
     /^t: balanceable — at β\* = 0\.3 every child is within ±0\.02 \(largest: child 1 \(p=0\.3\), −0\.019\)$/,
   );
 });
@@ -128,7 +134,7 @@ Deno.test("β = ∞ can be β*, and is never bisected", () => {
   const balance = findBalance(samples);
   assert.equal(balance.betaStar, Infinity);
   assert.deepEqual(refinementBetas(samples), []);
-  assert.match(verdictLine("t", [0.5], balance), /at β\* = ∞/);
+  assert.match(verdictLine(named("t", [0.5]), balance), /at β\* = ∞/);
 });
 
 Deno.test("refinement proposes the midpoints around the best β, and each round halves the bracket", () => {

@@ -87,6 +87,9 @@ const row: SweepRow = {
   beta: Infinity,
   seed: 1,
   round: 0,
+  edgeEncoderCos: [0.1, NaN, 0.12],
+  edgeDecoderCos: [0.05, 0.06, 0.07],
+  absorptionGap: [0, 0.25, NaN],
   encoderCos: [0.9, 0.1, NaN, 0.12],
   decoderCos: [0.95, 0.05, 0.06, 0.07],
   losses: { total: 0.5, gradNorm: 0.01, recon: [0.1, 0.2], l1: [0.05, 0.15] },
@@ -100,13 +103,13 @@ Deno.test("csv columns: one per definition, β = ∞ as inf, NaN as an empty cel
   const [header, line] = csv.trimEnd().split("\n");
   assert.equal(
     header,
-    "tree,child_probs,beta,seed,round,enc_cos_f0,enc_cos_f1,enc_cos_f2,enc_cos_f3," +
+    "tree,child_probs,beta,seed,round,edge_enc_cos,edge_dec_cos,absorption_gap,enc_cos_f0,enc_cos_f1,enc_cos_f2,enc_cos_f3," +
       "dec_cos_f0,dec_cos_f1,dec_cos_f2,dec_cos_f3,loss_total,grad_norm,loss_recon_p1," +
       "loss_recon_p2,loss_l1_p1,loss_l1_p2,steps_done,diverged_at",
   );
   assert.equal(
     line,
-    "balanced,0.15;0.15;0.15,inf,1,0,0.9,0.1,,0.12,0.95,0.05,0.06,0.07,0.5,0.01,0.1,0.2,0.05,0.15,100,",
+    "balanced,0.15;0.15;0.15,inf,1,0,0.1;;0.12,0.05;0.06;0.07,0;0.25;,0.9,0.1,,0.12,0.95,0.05,0.06,0.07,0.5,0.01,0.1,0.2,0.05,0.15,100,",
   );
   assert.equal(sweepColumns(4, 2).length, header!.split(",").length);
   assert.equal(csvNumber(1 / 3), "0.33333333");

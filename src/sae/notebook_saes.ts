@@ -98,10 +98,40 @@ export const NOTEBOOK_SAES: readonly NotebookSae[] = [
 export const SWEEP_HIDDEN_DIM = 50;
 
 /**
+ * How β weights the inner Matryoshka prefixes of a sweep point: `uniform` gives every inner prefix
+ * β (the notebook's form), `power` gives inner prefix i of n (from 1) the weight βⁿ⁻ⁱ, the form the
+ * paper used for its LLM SAEs. The outer prefix is always 1; with two prefixes the forms agree.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type BetaForm, prefixMultipliers } from "./notebook_saes.ts";
+ * const form: BetaForm = "power";
+ * assert.deepEqual(prefixMultipliers(0.5, 4, form), [0.125, 0.25, 0.5, 1]);
+ * assert.deepEqual(prefixMultipliers(0.5, 4, "uniform"), [0.5, 0.5, 0.5, 1]);
+ * ```
+ */
+export type BetaForm = "uniform" | "power";
+
+/** The forms of {@link BetaForm}, in the order help texts list them. */
+export const BETA_FORMS: readonly BetaForm[] = Object.freeze(["uniform", "power"]);
+
+/**
+ * The per-prefix loss multipliers of inner multiplier β over `nPrefixes` prefixes in `form` (the
+ * last, outer one 1; β = ∞, the detached setup, gives all 1).
+ */
+export function prefixMultipliers(beta: number, nPrefixes: number, form: BetaForm): number[] {
+  return Array.from({ length: nPrefixes }, (_, i) => {
+    if (i === nPrefixes - 1 || beta === Infinity) return 1;
+    return form === "power" ? beta ** (nPrefixes - 1 - i) : beta;
+  });
+}
+
+/**
  * The SAE configuration of a sweep point (and of the browser page's β slider): the notebook's,
- * sized for `nFeatures` true features, prefixes `[1, nFeatures]`, with inner multiplier β as
- * `[β, 1]` (β = 0: the standard SAE; Infinity: the detached setup, `useDeltaLoss` with
- * multipliers 1).
+ * sized for `nFeatures` true features, prefixes `[1, nFeatures]` unless given, inner multipliers
+ * from β in the given form ({@link prefixMultipliers}; β = 0: the standard SAE; Infinity: the
+ * detached setup, `useDeltaLoss` with multipliers 1), and the L1 coefficient when given.
  *
  * @example
  * ```ts
@@ -109,20 +139,27 @@ export const SWEEP_HIDDEN_DIM = 50;
  * import { betaSaeConfig } from "./notebook_saes.ts";
  * assert.deepEqual(betaSaeConfig(0.25, 4).matryoshkaInnerLossMultipliers, [0.25, 1]);
  * assert.equal(betaSaeConfig(Infinity, 4).useDeltaLoss, true);
+ * const deep = betaSaeConfig(0.5, 13, { prefixEnds: [1, 4, 13], form: "power", l1: 0.01 });
+ * assert.deepEqual(deep.matryoshkaInnerLossMultipliers, [0.25, 0.5, 1]);
+ * assert.deepEqual([deep.matryoshkaSteps, deep.l1Coefficient], [[1, 4, 13], 0.01]);
  * ```
  */
 export function betaSaeConfig(
   beta: number,
   nFeatures: number,
+  { prefixEnds = [1, nFeatures], form = "uniform", l1 }: {
+    prefixEnds?: readonly number[];
+    form?: BetaForm;
+    l1?: number;
+  } = {},
 ): Partial<SaeConfig> & { dIn: number; dSae: number } {
   const base = {
     ...NOTEBOOK_SAE_CONFIG,
     dIn: SWEEP_HIDDEN_DIM,
     dSae: nFeatures,
-    matryoshkaSteps: [1, nFeatures],
+    matryoshkaSteps: [...prefixEnds],
+    ...(l1 === undefined ? {} : { l1Coefficient: l1 }),
+    matryoshkaInnerLossMultipliers: prefixMultipliers(beta, prefixEnds.length, form),
   };
-  if (beta === Infinity) {
-    return { ...base, useDeltaLoss: true, matryoshkaInnerLossMultipliers: [1, 1] };
-  }
-  return { ...base, matryoshkaInnerLossMultipliers: [beta, 1] };
+  return beta === Infinity ? { ...base, useDeltaLoss: true } : base;
 }

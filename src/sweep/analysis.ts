@@ -6,7 +6,7 @@
 import { type FigureFormat, saveFigureFormats } from "../plot/figure_files.ts";
 import { replaceDirAtomic, writeFileAtomic } from "../io/atomic.ts";
 import { degenerateReason, formatShard, type Shard, type SweepTree } from "./axes.ts";
-import { type Balance, type BalanceSample, findBalance } from "./balance.ts";
+import { type Balance, type BalanceObjective, type BalanceSample, findBalance } from "./balance.ts";
 import { combinationKey, compareCombinations } from "./combinations.ts";
 import { balanceFigureSvg, childProbFiguresSvg } from "./figures.ts";
 import {
@@ -20,12 +20,15 @@ import {
 import type { SweepRow } from "./rows.ts";
 import type { SweepSettings } from "./store.ts";
 
-/** The finder's samples of one tree: its rows that did not diverge, as child components. */
+/**
+ * The finder's samples of one tree: its rows that did not diverge, as child components (each
+ * edge's parent latent's cosine with the child, in edge order).
+ */
 export function samplesOf(rows: readonly SweepRow[], tree: SweepTree): BalanceSample[] {
   return rows.filter((r) => r.tree === tree.name && r.divergedAt === null).map((r) => ({
     beta: r.beta,
-    encoder: tree.children.map((f) => r.encoderCos[f] ?? NaN),
-    decoder: tree.children.map((f) => r.decoderCos[f] ?? NaN),
+    encoder: tree.edges.map((_, k) => r.edgeEncoderCos[k] ?? NaN),
+    decoder: tree.edges.map((_, k) => r.edgeDecoderCos[k] ?? NaN),
   }));
 }
 
@@ -63,6 +66,7 @@ export function analyseSweep(
   trees: readonly SweepTree[],
   rows: readonly SweepRow[],
   tolerance: number,
+  objective: BalanceObjective = "max",
 ): TreeBalance[] {
   return trees.map((tree) => {
     const degenerate = degenerateReason(tree);
@@ -70,11 +74,11 @@ export function analyseSweep(
       return {
         tree,
         degenerate: true,
-        balance: `degenerate world: ${degenerate}, so latent 0 has nothing to hedge or absorb`,
+        balance: `degenerate world: ${degenerate}, so its latent has nothing to hedge or absorb`,
       };
     }
     try {
-      return { tree, balance: findBalance(samplesOf(rows, tree), { tolerance }) };
+      return { tree, balance: findBalance(samplesOf(rows, tree), { tolerance, objective }) };
     } catch (error) {
       return { tree, balance: error instanceof Error ? error.message : String(error) };
     }
@@ -132,6 +136,8 @@ export async function writeSweepOutputs(
   rows: readonly SweepRow[],
   options: {
     tolerance: number;
+    /** What the finder minimises over edges (default `max`). */
+    objective?: BalanceObjective;
     shard: Shard | null;
     complete: boolean;
     /** Formats of every figure (default SVG only). */
@@ -140,10 +146,9 @@ export async function writeSweepOutputs(
 ): Promise<{ json: SweepJson; balances: TreeBalance[] }> {
   const formats = options.figureFormats ?? ["svg"];
   const sorted = sortRows(rows, settings.trees);
-  const balances = analyseSweep(settings.trees, sorted, options.tolerance);
-  const trees: SweepJsonTree[] = balances.map(({ tree, balance }) =>
-    treeJson(tree.name, tree.childProbs, balance)
-  );
+  const objective = options.objective ?? "max";
+  const balances = analyseSweep(settings.trees, sorted, options.tolerance, objective);
+  const trees: SweepJsonTree[] = balances.map(({ tree, balance }) => treeJson(tree, balance));
   const json = sweepJson(
     {
       steps: settings.steps,
@@ -152,7 +157,10 @@ export async function writeSweepOutputs(
       betas: settings.betas.map((b) => b === Infinity ? "inf" : b),
       seeds: settings.seeds,
       evalRows: settings.evalRows,
+      betaForm: settings.betaForm,
+      l1Coefficient: settings.l1Coefficient,
       tolerance: options.tolerance,
+      objective,
       refineRounds: Math.max(0, ...sorted.map((r) => r.round)),
       shard: formatShard(options.shard),
     },

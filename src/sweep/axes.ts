@@ -4,12 +4,16 @@
  * shard of the combinations a machine runs. Every refusal is a {@link SweepAxisError} whose message
  * names the flag (`--betas`, `--child-probs`, …), what is allowed and what was given.
  *
- * A sweep tree must have a parent: read-out feature 0 (latent 0's feature in the notebook's
- * initialisation) with at least one read-out child. Its children are the read-out features whose
- * nearest read-out ancestor is feature 0, in feature order.
+ * A sweep tree must have at least one parent–child edge: a read-out feature with a read-out
+ * ancestor (its nearest one is its parent). Any feature may be a parent and there may be many;
+ * the balance question is asked of every edge (src/metrics/scorecard.ts `treeEdges`). Each sweep
+ * SAE has one latent per feature, started on the features in depth order (parents first), with one
+ * Matryoshka prefix per depth level: for the notebook's trees latent j = feature j and prefixes
+ * `[1, n]`, as published.
  */
+import { type TreeEdge, treeEdges } from "../metrics/scorecard.ts";
 import { notebookTree } from "../toy/notebook_trees.ts";
-import type { TreeFeatureGenerator, TreeNode } from "../toy/tree.ts";
+import type { TreeFeatureGenerator } from "../toy/tree.ts";
 import { readTreeFile } from "../toy/tree_json.ts";
 
 /**
@@ -33,6 +37,31 @@ export class SweepAxisError extends RangeError {
 
 function fail(flag: string, expected: string, got: string): never {
   throw new SweepAxisError(`Invalid --${flag}: expected ${expected}, got ${got}`);
+}
+
+/**
+ * `value` when it is one of `allowed`; else a refusal naming the flag and the choices.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkChoice } from "./axes.ts";
+ * assert.equal(checkChoice("objective", "mean", ["max", "mean"]), "mean");
+ * assert.throws(
+ *   () => checkChoice("objective", "median", ["max", "mean"]),
+ *   /^SweepAxisError: Invalid --objective: expected max or mean, got "median"$/,
+ * );
+ * ```
+ */
+export function checkChoice<T extends string>(
+  flag: string,
+  value: string,
+  allowed: readonly T[],
+): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    fail(flag, allowed.join(" or "), `"${clip(String(value))}"`);
+  }
+  return value as T;
 }
 
 /** `text`, cut to `max` characters with `…` (long lists never flood a message or a line). */
@@ -261,14 +290,10 @@ export function formatShard(shard: Shard | null): string | null {
  * import assert from "node:assert/strict";
  * import { degenerateReason, type SweepTree } from "./axes.ts";
  * import { notebookTree } from "../toy/notebook_trees.ts";
- * const tree: SweepTree = {
- *   name: "pair",
- *   tree: notebookTree([0.1, 0.3]),
- *   parent: 0,
- *   children: [1, 2],
- *   childProbs: [0.1, 0.3],
- *   source: "child-probs",
- * };
+ * const tree: SweepTree = sweepTree("pair", notebookTree([0.1, 0.3]), "child-probs");
+ * assert.deepEqual(tree.edges.map((e) => [e.parent, e.child]), [[0, 1], [0, 2]]);
+ * assert.deepEqual([tree.children, tree.childProbs], [[1, 2], [0.1, 0.3]]);
+ * assert.deepEqual([tree.latentFeatures, tree.prefixEnds], [[0, 1, 2], [1, 3]]);
  * assert.equal(degenerateReason(tree), null); // the parent and both children fire
  * ```
  */
@@ -277,12 +302,16 @@ export interface SweepTree {
   name: string;
   /** The tree the batches are drawn from. */
   tree: TreeFeatureGenerator;
-  /** Feature index of the parent (always 0: latent 0 starts on it). */
-  parent: number;
-  /** Feature indices of the parent's read-out children, in order. */
+  /** Every parent–child edge of the read-out hierarchy, by child (`treeEdges`). */
+  edges: TreeEdge[];
+  /** Feature index of each edge's child, in edge order. */
   children: number[];
-  /** Firing probability (`activeProb`) of each child. */
+  /** Firing probability (`activeProb`) of each edge's child, in edge order. */
   childProbs: number[];
+  /** The feature latent k starts on: features in depth order (stable), parents first. */
+  latentFeatures: number[];
+  /** Matryoshka prefix ends: one prefix per depth level, each ending after that level's features. */
+  prefixEnds: number[];
   /** Where the tree came from (decides the β*-against-child-probability figure). */
   source: TreeSource;
 }
@@ -303,25 +332,13 @@ export interface SweepTree {
  */
 export type TreeSource = "notebook" | "child-probs" | "file";
 
-/** The parent (feature 0) and its read-out children of `tree`, or a reason why there are none. */
-function parentAndChildren(tree: TreeFeatureGenerator): { children: TreeNode[] } | string {
-  if (tree.nFeatures < 2) return `it reads out ${tree.nFeatures} feature(s), at least 2 needed`;
-  const nearestReadOutAncestor = (node: TreeNode): TreeNode | undefined =>
-    tree.ancestry(node).slice(1).find((n) => n.isReadOut);
-  const children = tree.features.filter((f) => nearestReadOutAncestor(f)?.index === 0);
-  if (children.length === 0) {
-    return "feature 0 (the parent latent 0 starts on) has no read-out child";
-  }
-  return { children };
-}
-
 const NAME_PATTERN = /^[A-Za-z0-9._-]+$/;
 const MAX_NAME_LENGTH = 100;
 
 /**
- * Why the balance question has no answer on this tree, or null: the parent (feature 0) or a child
+ * Why the balance question has no answer on this tree, or null: a parent or a child of an edge
  * never fires (a probability of 0 on its path from the root, or a magnitude that is always 0), so
- * latent 0 has nothing to hedge or absorb and a verdict would be vacuous.
+ * the parent's latent has nothing to hedge or absorb there and a verdict would be vacuous.
  *
  * @example
  * ```ts
@@ -338,10 +355,15 @@ export function degenerateReason(tree: SweepTree): string | null {
     const silent = node.magnitudeMean === 0 && node.magnitudeStd === 0;
     return silent || tree.tree.ancestry(node).some((n) => n.activeProb === 0);
   };
-  if (never(tree.parent)) return "the parent (feature 0) never fires";
+  const parents = [...new Set(tree.edges.map((e) => e.parent))].filter(never);
+  if (parents.length > 0) {
+    return singleParent(tree)
+      ? `the parent (feature ${parents[0]}) never fires`
+      : `parent feature ${parents.join(", ")} never fire${parents.length === 1 ? "s" : ""}`;
+  }
   const silent = tree.children.flatMap((f, k) => never(f) ? [k] : []);
   if (silent.length === 0) return null;
-  const which = silent.slice(0, 3).map((k) => `child ${k + 1} (p=${tree.childProbs[k]})`);
+  const which = silent.slice(0, 3).map((k) => edgeName(tree, k));
   const more = silent.length > 3 ? ` and ${silent.length - 3} more` : "";
   return `${which.join(", ")}${more} never fire${silent.length === 1 ? "s" : ""}`;
 }
@@ -350,14 +372,14 @@ export function degenerateReason(tree: SweepTree): string | null {
  * A sweep tree from a built tree.
  *
  * @param source where the tree came from (names the flag in error messages).
- * @throws {SweepAxisError} for a name that cannot name files or a tree without a parent.
+ * @throws {SweepAxisError} for a name that cannot name files or a tree without a parent–child edge.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { SweepAxisError, sweepTree } from "./axes.ts";
  * import { notebookTree } from "../toy/notebook_trees.ts";
  * const wide = sweepTree("wide", notebookTree([0.1, 0.2, 0.3, 0.4]));
- * assert.deepEqual([wide.parent, wide.children, wide.source], [0, [1, 2, 3, 4], "file"]);
+ * assert.deepEqual([wide.edges[0]!.parent, wide.children, wide.source], [0, [1, 2, 3, 4], "file"]);
  * assert.deepEqual(wide.childProbs, [0.1, 0.2, 0.3, 0.4]);
  * assert.throws(() => sweepTree("a/b", notebookTree()), SweepAxisError); // not a file name
  * ```
@@ -382,18 +404,65 @@ export function sweepTree(
       `${name}: ${tree.nFeatures} features`,
     );
   }
-  const found = parentAndChildren(tree);
-  if (typeof found === "string") {
-    fail(flag, "a tree whose feature 0 is a parent with read-out children", `${name}: ${found}`);
+  const edges = treeEdges(tree);
+  if (edges.length === 0) {
+    fail(
+      flag,
+      "a tree with a parent–child edge (a read-out feature below another read-out feature)",
+      `${name}: none of its ${tree.nFeatures} read-out feature(s) has a read-out ancestor`,
+    );
   }
+  const level = new Array<number>(tree.nFeatures).fill(0);
+  for (const e of edges) level[e.child] = e.depth + 1;
+  const latentFeatures = level.map((_, f) => f).sort((a, b) => level[a]! - level[b]! || a - b);
+  const levels = Math.max(...level) + 1;
+  const prefixEnds = Array.from(
+    { length: levels },
+    (_, d) => level.filter((l) => l <= d).length,
+  );
   return {
     name,
     tree,
-    parent: 0,
-    children: found.children.map((c) => c.index!),
-    childProbs: found.children.map((c) => c.activeProb),
+    edges,
+    children: edges.map((e) => e.child),
+    childProbs: edges.map((e) => tree.features[e.child]!.activeProb),
+    latentFeatures,
+    prefixEnds,
     source,
   };
+}
+
+/** True when every edge of the tree has the same parent (the notebook's trees). */
+export function singleParent(tree: SweepTree): boolean {
+  return tree.edges.every((e) => e.parent === tree.edges[0]!.parent);
+}
+
+/**
+ * An edge for people: `child k (p=…)` (k from 1, edge order) on a tree with one parent, as the
+ * notebook reads latent 0; `edge 3 → 7 (p=…)` (feature indices from 0) on a tree with several.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { edgeName, sweepTree } from "./axes.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
+ * import { TreeFeatureGenerator } from "../toy/tree.ts";
+ * assert.equal(edgeName(sweepTree("pair", notebookTree([0.1, 0.3])), 1), "child 2 (p=0.3)");
+ * const two = new TreeFeatureGenerator({
+ *   activeProb: 1,
+ *   isReadOut: false,
+ *   children: [0.2, 0.3].map((p) => ({ activeProb: p, children: [{ activeProb: 0.4 }] })),
+ * });
+ * assert.equal(edgeName(sweepTree("two", two), 1), "edge 2 → 3 (p=0.4)");
+ * ```
+ */
+export function edgeName(tree: SweepTree, k: number): string {
+  const edge = tree.edges[k];
+  const p = tree.childProbs[k];
+  if (edge === undefined) return `edge ${k + 1}`;
+  return singleParent(tree)
+    ? `child ${k + 1} (p=${p})`
+    : `edge ${edge.parent} → ${edge.child} (p=${p})`;
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
- * The balance finder. For one tree, latent 0's encoder component along each child of the parent is
- * a function of β; averaged over seeds (mean per β), the objective is the largest |child
- * component|, and β* is the evaluated β that minimises it. The tree is balanceable when that
- * minimum is below the tolerance.
+ * The balance finder. For one tree, each edge's child component (the parent's latent's encoder
+ * cosine with the child; latent 0's along each child on the notebook's trees) is a function of β;
+ * averaged over seeds (mean per β), the objective is the largest |child component| over every edge
+ * (or their mean, `objective: "mean"`), and β* is the evaluated β that minimises it. The tree is
+ * balanceable when every edge's |component| at β* is below the tolerance.
  *
  * Nothing assumes a single sign change: on unequal children latent 0 can jump between regimes as β
  * grows, so the whole curve is scanned (every local minimum is reported) and refinement bisects
@@ -10,6 +11,35 @@
  * nearest evaluated neighbours on both sides, halving the bracket. ∞ (the detached setup) is a
  * candidate but cannot be bisected.
  */
+
+/**
+ * What the finder minimises over a tree's edges: the largest |child component| (`max`, the
+ * default) or the mean |child component| (`mean`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type BalanceObjective, findBalance } from "./balance.ts";
+ * const objective: BalanceObjective = "mean";
+ * const samples = [
+ *   { beta: 0, encoder: [0.05, 0.05, 0.05] }, // max 0.05, mean 0.05
+ *   { beta: 1, encoder: [0.09, 0, 0] }, // max 0.09, mean 0.03
+ * ];
+ * assert.equal(findBalance(samples).betaStar, 0);
+ * assert.equal(findBalance(samples, { objective }).betaStar, 1);
+ * ```
+ */
+export type BalanceObjective = "max" | "mean";
+
+/** The objectives of {@link BalanceObjective}, in the order help texts list them. */
+export const BALANCE_OBJECTIVES: readonly BalanceObjective[] = Object.freeze(["max", "mean"]);
+
+/** The objective of one β: the largest or the mean |component| over edges. */
+function objectiveOf(means: readonly number[], objective: BalanceObjective): number {
+  const abs = means.map(Math.abs);
+  if (objective === "mean") return abs.reduce((a, b) => a + b, 0) / Math.max(1, abs.length);
+  return Math.max(...abs);
+}
 
 /**
  * One trained SAE as the finder sees it.
@@ -26,9 +56,9 @@
 export interface BalanceSample {
   /** β of the SAE (Infinity: the detached setup). */
   beta: number;
-  /** Latent 0's encoder cosine similarity with each child, in child order. */
+  /** Each edge's parent latent's encoder cosine with the child, in edge order. */
   encoder: number[];
-  /** Latent 0's decoder cosine similarity with each child (optional; reported at β*). */
+  /** Each edge's parent latent's decoder cosine with the child (optional; reported at β*). */
   decoder?: number[];
 }
 
@@ -77,11 +107,11 @@ export interface BalanceCurvePoint {
   beta: number;
   /** Number of samples (seeds) averaged. */
   seeds: number;
-  /** Latent 0's encoder component along each child. */
+  /** The encoder component along each edge's child. */
   encoder: SeedStats;
-  /** Latent 0's decoder component along each child. */
+  /** The decoder component along each edge's child. */
   decoder: SeedStats;
-  /** The objective: max over children of |mean encoder component|. */
+  /** The objective: max (or mean) over edges of |mean encoder component|. */
   objective: number;
 }
 
@@ -104,15 +134,19 @@ export interface BalanceCurvePoint {
 export interface Balance {
   /** The β minimising the objective (Infinity when the detached setup does best). */
   betaStar: number;
-  /** Latent 0's mean encoder component along each child at β*. */
+  /** What was minimised over the edges. */
+  objective: BalanceObjective;
+  /** The mean encoder component along each edge's child at β* (edge order). */
   residuals: number[];
-  /** Latent 0's mean decoder component along each child at β* (NaN when not given). */
+  /** The mean decoder component along each edge's child at β* (NaN when not given). */
   decoder: number[];
   /** max |residual|. */
   maxResidual: number;
-  /** Index (in child order) of the child with the largest |residual|. */
+  /** Index (in edge order) of the edge with the largest |residual|. */
   worstChild: number;
-  /** `maxResidual < tolerance`. */
+  /** Every edge's index, largest |residual| at β* first (ties: edge order). */
+  worstEdges: number[];
+  /** `maxResidual < tolerance`: every edge within the tolerance at β*. */
   balanceable: boolean;
   /** The tolerance used. */
   tolerance: number;
@@ -163,7 +197,10 @@ function stats(lists: number[][], width: number): SeedStats {
  * assert.throws(() => balanceCurve([{ beta: 0, encoder: [0] }, { beta: 1, encoder: [0, 0] }]));
  * ```
  */
-export function balanceCurve(samples: readonly BalanceSample[]): BalanceCurvePoint[] {
+export function balanceCurve(
+  samples: readonly BalanceSample[],
+  objective: BalanceObjective = "max",
+): BalanceCurvePoint[] {
   const usable = samples.filter(isUsable);
   const width = usable[0]?.encoder.length ?? 0;
   for (const s of usable) {
@@ -183,7 +220,7 @@ export function balanceCurve(samples: readonly BalanceSample[]): BalanceCurvePoi
       seeds: at.length,
       encoder,
       decoder: stats(at.map((s) => s.decoder ?? []), width),
-      objective: Math.max(...encoder.mean.map(Math.abs)),
+      objective: objectiveOf(encoder.mean, objective),
     };
   });
 }
@@ -201,6 +238,7 @@ function bestIndex(curve: readonly BalanceCurvePoint[]): number {
  * Finds β* for one tree from its samples (any number of seeds per β, grid and refinement alike).
  *
  * @param options.tolerance balanceable when the largest |residual| at β* is below it (default 0.02).
+ * @param options.objective minimise the largest (`max`, default) or the mean |child component|.
  * @throws {RangeError} when no sample is usable.
  * @example
  * ```ts
@@ -217,12 +255,18 @@ function bestIndex(curve: readonly BalanceCurvePoint[]): number {
  */
 export function findBalance(
   samples: readonly BalanceSample[],
-  { tolerance = 0.02 }: { tolerance?: number } = {},
+  { tolerance = 0.02, objective = "max" }: { tolerance?: number; objective?: BalanceObjective } =
+    {},
 ): Balance {
   if (!(tolerance > 0)) {
     throw new RangeError(`Invalid --tolerance: expected a number > 0, got ${tolerance}`);
   }
-  const curve = balanceCurve(samples);
+  if (!BALANCE_OBJECTIVES.includes(objective)) {
+    throw new RangeError(
+      `Invalid --objective: expected ${BALANCE_OBJECTIVES.join(" or ")}, got ${objective}`,
+    );
+  }
+  const curve = balanceCurve(samples, objective);
   if (curve.length === 0) {
     throw new RangeError(
       "Cannot find the balance point: no usable sample (every SAE diverged or none was given)",
@@ -230,21 +274,23 @@ export function findBalance(
   }
   const star = curve[bestIndex(curve)]!;
   const residuals = star.encoder.mean;
-  let worstChild = 0;
-  residuals.forEach((r, k) => {
-    if (Math.abs(r) > Math.abs(residuals[worstChild]!)) worstChild = k;
-  });
+  const worstEdges = residuals.map((_, k) => k).sort((a, b) =>
+    Math.abs(residuals[b]!) - Math.abs(residuals[a]!) || a - b
+  );
+  const maxResidual = Math.max(...residuals.map(Math.abs));
   const localMinima = curve.filter((p, i) =>
     (i === 0 || p.objective < curve[i - 1]!.objective) &&
     (i === curve.length - 1 || p.objective <= curve[i + 1]!.objective)
   ).map((p) => p.beta);
   return {
     betaStar: star.beta,
+    objective,
     residuals,
     decoder: star.decoder.mean,
-    maxResidual: star.objective,
-    worstChild,
-    balanceable: star.objective < tolerance,
+    maxResidual,
+    worstChild: worstEdges[0]!,
+    worstEdges,
+    balanceable: maxResidual < tolerance,
     tolerance,
     localMinima,
     curve,
@@ -268,8 +314,11 @@ export function findBalance(
  * assert.deepEqual(next, [0.1, 0.3]);
  * ```
  */
-export function refinementBetas(samples: readonly BalanceSample[]): number[] {
-  const curve = balanceCurve(samples);
+export function refinementBetas(
+  samples: readonly BalanceSample[],
+  objective: BalanceObjective = "max",
+): number[] {
+  const curve = balanceCurve(samples, objective);
   if (curve.length === 0) return [];
   const best = curve[bestIndex(curve)]!.beta;
   if (best === Infinity) return [];

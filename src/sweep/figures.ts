@@ -1,7 +1,8 @@
 /**
  * The sweep's figures (SVG):
- * - per tree and part (encoder, decoder): latent 0's component along each child against β, one
- *   line per child (mean over seeds) with its min–max band, β* marked; β = ∞ is drawn at a finite
+ * - per tree and part (encoder, decoder): each edge's parent-latent component along the child
+ *   (latent 0's along each child on the notebook's trees) against β, one line per edge (mean over
+ *   seeds) with its min–max band, β* marked; β = ∞ is drawn at a finite
  *   position right of the largest finite β, with the tick label "∞";
  * - when two or more trees come from `--child-probs`: β* and the largest |residual| against the
  *   children's probability. The x axis is the probability of the first child whose probability
@@ -10,7 +11,7 @@
  */
 import { linePlotSvg, type LineSeries, type Tick } from "../plot/line_plot.ts";
 import { formatTick, niceTicks } from "../plot/svg.ts";
-import type { SweepTree } from "./axes.ts";
+import { edgeName, singleParent, type SweepTree } from "./axes.ts";
 import type { Balance } from "./balance.ts";
 import { showBeta } from "./verdict.ts";
 
@@ -40,10 +41,10 @@ export function balanceFigureSvg(
   part: "encoder" | "decoder",
 ): string {
   const axis = infinityAxis(balance.curve.map((p) => p.beta));
-  const series: LineSeries[] = tree.children.map((_, k) => {
+  const series: LineSeries[] = tree.edges.map((_, k) => {
     const points = balance.curve.filter((p) => Number.isFinite(p[part].mean[k]!));
     return {
-      name: `child ${k + 1} (p=${tree.childProbs[k]})`,
+      name: edgeName(tree, k),
       x: points.map((p) => axis.position(p.beta)),
       mean: points.map((p) => p[part].mean[k]!),
       min: points.map((p) => p[part].min[k]!),
@@ -54,7 +55,9 @@ export function balanceFigureSvg(
     series.push({ name: "no data", x: [0], mean: [0] });
   }
   return linePlotSvg({
-    title: `${tree.name}: latent 0 ${part} component along each child`,
+    title: singleParent(tree) && tree.edges[0]!.parent === 0
+      ? `${tree.name}: latent 0 ${part} component along each child`
+      : `${tree.name}: each parent latent's ${part} component along its children`,
     xLabel: "β (inner prefix loss multiplier; ∞ = detached)",
     yLabel: `${part} cos sim with child`,
     series,

@@ -30,7 +30,8 @@ import {
   writeRecord,
 } from "./store.ts";
 import { DEFAULT_TOLERANCE } from "./run_sweep.ts";
-import { SweepAxisError } from "./axes.ts";
+import { checkChoice, SweepAxisError } from "./axes.ts";
+import { BALANCE_OBJECTIVES, type BalanceObjective } from "./balance.ts";
 import { balanceLines } from "./verdict.ts";
 
 /**
@@ -40,7 +41,8 @@ import { balanceLines } from "./verdict.ts";
  * ```ts
  * import assert from "node:assert/strict";
  * import { type MergeOptions, mergeSweeps } from "./merge.ts";
- * import { SweepAxisError } from "./axes.ts";
+ * import { checkChoice, SweepAxisError } from "./axes.ts";
+import { BALANCE_OBJECTIVES, type BalanceObjective } from "./balance.ts";
  * const options: MergeOptions = { inputs: [], out: "never-written", log: () => {} };
  * await assert.rejects(mergeSweeps(options), SweepAxisError); // at least one input is needed
  * await assert.rejects(mergeSweeps({ ...options, tolerance: 0 }), /Invalid --tolerance/);
@@ -53,6 +55,8 @@ export interface MergeOptions {
   out: string;
   /** Balance tolerance (default 0.02). */
   tolerance?: number;
+  /** What the finder minimises over edges (default `max`). */
+  objective?: BalanceObjective;
   /** Formats of every figure (default SVG only). */
   figureFormats?: readonly FigureFormat[];
   /** Where progress lines go (default `console.log`). */
@@ -114,6 +118,7 @@ export async function mergeSweeps(options: MergeOptions): Promise<MergeResult> {
   if (!(Number.isFinite(tolerance) && tolerance > 0)) {
     throw new SweepAxisError(`Invalid --tolerance: expected a number > 0, got ${tolerance}`);
   }
+  const objective = checkChoice("objective", options.objective ?? "max", BALANCE_OBJECTIVES);
   if (options.inputs.length === 0) {
     throw new SweepAxisError("Invalid --merge: expected at least one sweep folder, got none");
   }
@@ -193,6 +198,7 @@ export async function mergeSweeps(options: MergeOptions): Promise<MergeResult> {
     await writeRecord(tmp, { chunk: 0, phase: "merge", rows: all });
     result = await writeSweepOutputs(tmp, settings, all, {
       tolerance,
+      objective,
       shard: null,
       complete,
       figureFormats: options.figureFormats,

@@ -7,8 +7,9 @@
  * To add a csv column, put the value in `row.metrics[name]` (one column per metric name, in order
  * of first appearance) or append a {@link CsvColumn} to the list given to {@link sweepCsv}.
  */
-import { formatBeta } from "./axes.ts";
-import type { Balance, BalanceCurvePoint } from "./balance.ts";
+import { formatBeta, type SweepTree } from "./axes.ts";
+import type { Balance, BalanceCurvePoint, BalanceObjective } from "./balance.ts";
+import type { BetaForm } from "../sae/notebook_saes.ts";
 import { rowToJson, type SweepRow, type SweepRowJson } from "./rows.ts";
 
 /** One csv column: its header and how to read it from a row (null: empty cell). */
@@ -29,8 +30,10 @@ export function csvNumber(value: number): string {
 
 /**
  * The standard columns: `tree`, `child_probs` (`;`-separated), `beta` (`inf` for the detached
- * setup), `seed`, `round` (0 grid, r refinement round r), `enc_cos_f0..` and `dec_cos_f0..`
- * (latent 0's encoder / decoder cosine with true feature i), `loss_total`, `grad_norm`,
+ * setup), `seed`, `round` (0 grid, r refinement round r), `edge_enc_cos`, `edge_dec_cos` and
+ * `absorption_gap` (each edge's reading in the tree's edge order, `;`-separated; `sweep.json`
+ * lists the edges), `enc_cos_f0..` and `dec_cos_f0..` (latent 0's encoder / decoder cosine with
+ * true feature i), `loss_total`, `grad_norm`,
  * `loss_recon_p1..` and `loss_l1_p1..` (per Matryoshka prefix, as multiplied in the total),
  * `steps_done`, `diverged_at`; then one column per metric name.
  */
@@ -45,6 +48,9 @@ export function sweepColumns(
     { name: "beta", value: (r) => formatBeta(r.beta) },
     { name: "seed", value: (r) => r.seed },
     { name: "round", value: (r) => r.round },
+    { name: "edge_enc_cos", value: (r) => r.edgeEncoderCos.map(csvNumber).join(";") },
+    { name: "edge_dec_cos", value: (r) => r.edgeDecoderCos.map(csvNumber).join(";") },
+    { name: "absorption_gap", value: (r) => r.absorptionGap.map(csvNumber).join(";") },
   ];
   for (let f = 0; f < nFeatures; f++) {
     columns.push({ name: `enc_cos_f${f}`, value: (r) => r.encoderCos[f] ?? null });
@@ -107,7 +113,10 @@ export function sweepCsv(rows: readonly SweepRow[], columns?: readonly CsvColumn
  *   betas: [0, 0.25, "inf"],
  *   seeds: 2,
  *   evalRows: 100_000,
+ *   betaForm: "uniform",
+ *   l1Coefficient: 0.03,
  *   tolerance: 0.02,
+ *   objective: "max",
  *   refineRounds: 0,
  *   shard: "0/2",
  * };
@@ -127,8 +136,14 @@ export interface SweepJsonSettings {
   seeds: number;
   /** Held-out rows of each SAE's metrics. */
   evalRows: number;
+  /** How β weights the inner prefixes (`uniform` or `power`). */
+  betaForm: BetaForm;
+  /** The L1 coefficient of every SAE. */
+  l1Coefficient: number;
   /** Balanceable below this largest |child component|. */
   tolerance: number;
+  /** What the finder minimised over edges (`max` or `mean` |child component|). */
+  objective: BalanceObjective;
   /** Refinement rounds present in the rows. */
   refineRounds: number;
   /** `"i/n"` for one shard's folder, null for a whole (or merged) sweep. */
@@ -142,31 +157,40 @@ export interface SweepJsonSettings {
  * ```ts
  * import assert from "node:assert/strict";
  * import { treeJson, type SweepJsonTree } from "./outputs.ts";
+ * import { childProbsTree } from "./axes.ts";
  * import { findBalance } from "./balance.ts";
  * const balance = findBalance([{ beta: 0, encoder: [-0.3] }, { beta: Infinity, encoder: [0.01] }]);
- * const entry: SweepJsonTree = treeJson("single", [0.2], balance);
+ * const single = childProbsTree([0.2]);
+ * const entry: SweepJsonTree = treeJson(single, balance);
  * assert.deepEqual([entry.betaStar, entry.balanceable, entry.localMinima], ["inf", true, ["inf"]]);
- * const failed: SweepJsonTree = treeJson("single", [0.2], "every SAE diverged");
+ * assert.deepEqual(entry.worstEdges, [{ parent: 0, child: 1, residual: 0.01, decoder: null }]);
+ * const failed: SweepJsonTree = treeJson(single, "every SAE diverged");
  * assert.deepEqual([failed.balanceable, failed.error], [null, "every SAE diverged"]);
  * ```
  */
 export interface SweepJsonTree {
   /** Name of the tree (`balanced` and `unbalanced` for the defaults). */
   name: string;
-  /** Firing probability of each child of the parent. */
+  /** Firing probability of each edge's child, in edge order. */
   childProbs: number[];
+  /** Every parent–child edge (feature indices from 0; depth of the parent), in edge order. */
+  edges: { parent: number; child: number; depth: number }[];
+  /** Matryoshka prefix ends of its SAEs (one prefix per depth level). */
+  prefixEnds: number[];
   /** Largest |residual| below the tolerance; null when there is no verdict (see `error`). */
   balanceable: boolean | null;
   /** β*, `"inf"` when the detached setup does best, null when no SAE of the tree is usable. */
   betaStar: number | "inf" | null;
-  /** Latent 0's mean encoder cos with child k at β*. */
+  /** Edge k's parent latent's mean encoder cos with its child at β* (edge order). */
   residuals: number[];
-  /** Latent 0's mean decoder cos with child k at β*. */
+  /** Edge k's parent latent's mean decoder cos with its child at β*. */
   decoder: number[];
   /** Largest |residual| (null without a result). */
   maxResidual: number | null;
-  /** Index (0-based, child order) of the child with the largest |residual|. */
+  /** Index (0-based, edge order) of the edge with the largest |residual|. */
   worstChild: number | null;
+  /** The edges furthest from zero at β*, largest |residual| first (at most 5). */
+  worstEdges: { parent: number; child: number; residual: number; decoder: number | null }[];
   /** β values where the objective has a local minimum. */
   localMinima: (number | "inf")[];
   /** The seed-averaged curve (every β present, ascending, `"inf"` last). */
@@ -182,11 +206,13 @@ export interface SweepJsonTree {
  * ```ts
  * import assert from "node:assert/strict";
  * import { type SweepJson, sweepJson, sweepJsonText, treeJson } from "./outputs.ts";
+ * import { childProbsTree } from "./axes.ts";
  * const run = { steps: 5, batchSize: 128, lr: 3e-4, betas: [0, 1], seeds: 1, evalRows: 1000 };
+ * const form = { betaForm: "uniform" as const, l1Coefficient: 0.03, objective: "max" as const };
  * const doc: SweepJson = sweepJson(
- *   { ...run, tolerance: 0.02, refineRounds: 0, shard: null },
+ *   { ...run, ...form, tolerance: 0.02, refineRounds: 0, shard: null },
  *   false,
- *   [treeJson("pair", [0.1, 0.3], "no SAE of the tree was trained")],
+ *   [treeJson(childProbsTree([0.1, 0.3]), "no SAE of the tree was trained")],
  *   [],
  * );
  * assert.deepEqual([doc.format, doc.version, doc.complete], ["matryoshka-gpu sweep", 1, false]);
@@ -212,22 +238,26 @@ export interface SweepJson {
 const jsonBeta = (beta: number): number | "inf" => beta === Infinity ? "inf" : beta;
 const nullable = (list: number[]) => list.map((v) => Number.isFinite(v) ? v : null) as number[];
 
+/** Worst edges listed in `sweep.json` per tree. */
+const WORST_EDGES = 5;
+
 /** The `sweep.json` entry of a tree: its balance, or the reason there is none. */
-export function treeJson(
-  name: string,
-  childProbs: number[],
-  balance: Balance | string,
-): SweepJsonTree {
+export function treeJson(tree: SweepTree, balance: Balance | string): SweepJsonTree {
+  const { name, childProbs, prefixEnds } = tree;
+  const edges = tree.edges.map(({ parent, child, depth }) => ({ parent, child, depth }));
   if (typeof balance === "string") {
     return {
       name,
       childProbs,
+      edges,
+      prefixEnds,
       balanceable: null,
       betaStar: null,
       residuals: [],
       decoder: [],
       maxResidual: null,
       worstChild: null,
+      worstEdges: [],
       localMinima: [],
       curve: [],
       error: balance,
@@ -238,15 +268,24 @@ export function treeJson(
     min: nullable(s.min),
     max: nullable(s.max),
   });
+  const finiteOrNull = (v: number | undefined) => Number.isFinite(v) ? v! : null;
   return {
     name,
     childProbs,
+    edges,
+    prefixEnds,
     balanceable: balance.balanceable,
     betaStar: jsonBeta(balance.betaStar),
     residuals: nullable(balance.residuals),
     decoder: nullable(balance.decoder),
     maxResidual: balance.maxResidual,
     worstChild: balance.worstChild,
+    worstEdges: balance.worstEdges.slice(0, WORST_EDGES).map((k) => ({
+      parent: tree.edges[k]!.parent,
+      child: tree.edges[k]!.child,
+      residual: balance.residuals[k]!,
+      decoder: finiteOrNull(balance.decoder[k]),
+    })),
     localMinima: balance.localMinima.map(jsonBeta),
     curve: balance.curve.map((p) => ({
       beta: jsonBeta(p.beta),

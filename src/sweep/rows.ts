@@ -1,6 +1,8 @@
 /**
- * One row of a sweep: what is measured on one trained SAE (latent 0's encoder and decoder cosine
- * similarity with every true feature, the final losses per Matryoshka prefix), and its JSON form
+ * One row of a sweep: what is measured on one trained SAE (every parent–child edge read on the
+ * parent's matched latent: encoder and decoder cosine with the child and the absorption gap, from
+ * the scorecard of src/metrics/scorecard.ts; latent 0's encoder and decoder cosine similarity with
+ * every true feature; the final losses per Matryoshka prefix), and its JSON form
  * (β = ∞ as `"inf"`, non-finite numbers as `null`), used by the chunk records and `sweep.json`.
  *
  * `metrics` is the extension point for per-SAE metrics added later (one number per name); the
@@ -11,6 +13,7 @@ import type { MatryoshkaSAE } from "../sae/sae.ts";
 import { decoderCosSims, encoderCosSims } from "../metrics/cosine.ts";
 import { resolvedSteps } from "../sae/loss_plan.ts";
 import type { SaeMetrics } from "../metrics/evaluate.ts";
+import type { Scorecard } from "../metrics/scorecard.ts";
 
 /**
  * What the sweep records for one SAE.
@@ -22,6 +25,9 @@ import type { SaeMetrics } from "../metrics/evaluate.ts";
  * const id = { tree: "pair", childProbs: [0.1, 0.3], beta: Infinity, seed: 0, round: 0 };
  * const row: SweepRow = {
  *   ...id,
+ *   edgeEncoderCos: [0.2, 0.1],
+ *   edgeDecoderCos: [0.3, NaN],
+ *   absorptionGap: [0, 0.01],
  *   encoderCos: [0.9, 0.2, 0.1],
  *   decoderCos: [0.95, 0.3, NaN],
  *   losses: { total: 0.5, gradNorm: 1.2, recon: [0.2, 0.1], l1: [0.1, 0.1] },
@@ -44,6 +50,12 @@ export interface SweepRow {
   seed: number;
   /** 0 for the grid; r for the r-th refinement round. */
   round: number;
+  /** Each edge's parent latent's encoder cosine with the child, in the tree's edge order. */
+  edgeEncoderCos: number[];
+  /** Each edge's parent latent's decoder cosine with the child. */
+  edgeDecoderCos: number[];
+  /** Each edge's absorption gap on held-out rows (NaN when undefined). */
+  absorptionGap: number[];
   /** Latent 0's encoder cosine similarity with every true feature (feature order). */
   encoderCos: number[];
   /** Latent 0's decoder cosine similarity with every true feature. */
@@ -81,13 +93,17 @@ export interface RowIdentity {
   round: number;
 }
 
-/** Measures a trained SAE: latent 0's cosine similarities and the final losses per prefix. */
+/**
+ * Measures a trained SAE: its edge readings (from its scorecard), latent 0's cosine similarities
+ * and the final losses per prefix.
+ */
 export function measureRow(
   identity: RowIdentity,
   sae: MatryoshkaSAE,
   embedding: Float32Array,
   nFeatures: number,
   result: TrainResult,
+  scorecard: Scorecard,
 ): SweepRow {
   const encoder = encoderCosSims(sae.params, sae.layout, embedding, nFeatures)[0]!;
   const decoder = decoderCosSims(sae.params, sae.layout, embedding, nFeatures)[0]!;
@@ -102,6 +118,9 @@ export function measureRow(
   return {
     ...identity,
     childProbs: [...identity.childProbs],
+    edgeEncoderCos: scorecard.edges.map((e) => e.encoderCos),
+    edgeDecoderCos: scorecard.edges.map((e) => e.decoderCos),
+    absorptionGap: scorecard.edges.map((e) => e.absorptionGap),
     encoderCos: encoder,
     decoderCos: decoder,
     losses: {
@@ -146,6 +165,9 @@ export function metricColumns(m: SaeMetrics): Record<string, number> {
  * const id = { tree: "pair", childProbs: [0.1, 0.3], beta: "inf" as const, seed: 1, round: 0 };
  * const json: SweepRowJson = {
  *   ...id,
+ *   edgeEncoderCos: [0.2, 0.1],
+ *   edgeDecoderCos: [0.3, 0.2],
+ *   absorptionGap: [0, null],
  *   encoderCos: [0.9, 0.2, 0.1],
  *   decoderCos: [0.95, 0.3, 0.2],
  *   losses: { total: 0.5, gradNorm: 1.2, recon: [0.2, 0.1], l1: [0.1, 0.1] },
@@ -157,7 +179,11 @@ export function metricColumns(m: SaeMetrics): Record<string, number> {
  * assert.throws(() => rowFromJson({ ...json, seed: -1 }, "example"), /field "seed"/);
  * ```
  */
-export type SweepRowJson = Omit<SweepRow, "beta"> & { beta: number | "inf" };
+export type SweepRowJson = Omit<SweepRow, "beta" | "absorptionGap"> & {
+  beta: number | "inf";
+  /** null where the gap is undefined (no held-out row has both parent and child). */
+  absorptionGap: (number | null)[];
+};
 
 const finite = (v: number) => Number.isFinite(v) ? v : null;
 const finiteList = (list: number[]) => list.map(finite) as number[];
@@ -170,6 +196,9 @@ export function rowToJson(row: SweepRow): SweepRowJson {
     beta: row.beta === Infinity ? "inf" : row.beta,
     seed: row.seed,
     round: row.round,
+    edgeEncoderCos: finiteList(row.edgeEncoderCos),
+    edgeDecoderCos: finiteList(row.edgeDecoderCos),
+    absorptionGap: finiteList(row.absorptionGap),
     encoderCos: finiteList(row.encoderCos),
     decoderCos: finiteList(row.decoderCos),
     losses: {
@@ -248,6 +277,9 @@ export function rowFromJson(json: unknown, where: string): SweepRow {
     beta: j.beta === "inf" ? Infinity : j.beta as number,
     seed: int("seed", j.seed, 0),
     round: int("round", j.round, 0),
+    edgeEncoderCos: nums("edgeEncoderCos", j.edgeEncoderCos),
+    edgeDecoderCos: nums("edgeDecoderCos", j.edgeDecoderCos),
+    absorptionGap: nums("absorptionGap", j.absorptionGap),
     encoderCos: nums("encoderCos", j.encoderCos),
     decoderCos: nums("decoderCos", j.decoderCos),
     losses: {
@@ -265,6 +297,10 @@ export function rowFromJson(json: unknown, where: string): SweepRow {
       ]),
     ),
   };
+  const edges = row.edgeEncoderCos.length;
+  if (row.edgeDecoderCos.length !== edges || row.absorptionGap.length !== edges) {
+    refuse("edgeDecoderCos", `lists as long as edgeEncoderCos (${edges})`, j.edgeDecoderCos);
+  }
   if (row.losses.recon.length !== row.losses.l1.length) {
     refuse("losses.l1", `a list as long as losses.recon (${row.losses.recon.length})`, j.losses);
   }

@@ -19,6 +19,7 @@ import { MAX_BATCH_SIZE, MAX_STEPS, PUBLISHED_STEPS } from "../sae/train.ts";
 import { MAX_SEED } from "../toy/rng.ts";
 import {
   checkBetas,
+  checkChoice,
   checkShard,
   checkTrees,
   DEFAULT_BETAS,
@@ -30,7 +31,9 @@ import {
   SweepAxisError,
   type SweepTree,
 } from "./axes.ts";
-import { refinementBetas } from "./balance.ts";
+import { BALANCE_OBJECTIVES, type BalanceObjective, refinementBetas } from "./balance.ts";
+import { NOTEBOOK_SAE_CONFIG } from "../sae/config.ts";
+import { BETA_FORMS, type BetaForm } from "../sae/notebook_saes.ts";
 import {
   chunked,
   type Combination,
@@ -157,6 +160,12 @@ export interface SweepOptions {
   evalRows?: number;
   /** Balanceable when the largest |child component| at β* is below this (default 0.02). */
   tolerance?: number;
+  /** What the finder minimises over edges (default `max`; refinement follows it). */
+  objective?: BalanceObjective;
+  /** How β weights the inner prefixes (default `uniform`, the notebook's). */
+  betaForm?: BetaForm;
+  /** The L1 coefficient of every SAE (default 3e-2, the notebook's). */
+  l1Coefficient?: number;
   /** Run only this shard's grid combinations (default: all). */
   shard?: Shard | null;
   /** Continue the sweep recorded in `out` (its settings must match). */
@@ -233,6 +242,13 @@ function positiveNumber(flag: string, value: number): number {
   return value;
 }
 
+function nonNegativeNumber(flag: string, value: number): number {
+  if (!(Number.isFinite(value) && value >= 0)) {
+    throw new SweepAxisError(`Invalid --${flag}: expected a number ≥ 0, got ${value}`);
+  }
+  return value;
+}
+
 /** The validated settings and run options of a sweep. */
 export interface ResolvedSweepOptions {
   /** What decides the rows (recorded in the manifest). */
@@ -243,6 +259,8 @@ export interface ResolvedSweepOptions {
   refine: number;
   /** Balance tolerance. */
   tolerance: number;
+  /** What the finder minimises over edges. */
+  objective: BalanceObjective;
   /** The shard, or null for the whole sweep. */
   shard: Shard | null;
   /** Chunks to train before stopping (Infinity: all). */
@@ -271,6 +289,11 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
       MAX_EVAL_ROWS,
       SweepAxisError,
     ),
+    betaForm: checkChoice("beta-form", options.betaForm ?? "uniform", BETA_FORMS),
+    l1Coefficient: nonNegativeNumber(
+      "l1",
+      options.l1Coefficient ?? NOTEBOOK_SAE_CONFIG.l1Coefficient,
+    ),
   };
   checkGridSize(settings);
   return {
@@ -278,6 +301,7 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
     chunk: positiveInt("chunk", options.chunk ?? DEFAULT_CHUNK),
     refine,
     tolerance: positiveNumber("tolerance", options.tolerance ?? DEFAULT_TOLERANCE),
+    objective: checkChoice("objective", options.objective ?? "max", BALANCE_OBJECTIVES),
     shard: options.shard ? checkShard(options.shard) : null,
     maxChunks: options.maxChunks === undefined
       ? Infinity
@@ -291,6 +315,17 @@ const LARGE_SWEEP_SAE_STEPS = 1e9;
 const CPU_SAE_STEPS_PER_S = 40_000;
 /** About the bytes one row takes in memory and in its record. */
 const ROW_BYTES = 2_000;
+
+/** The settings that differ from the notebook's, for the run's header (empty when none do). */
+function nonDefaults(settings: SweepSettings, objective: BalanceObjective): string {
+  const parts = [];
+  if (settings.betaForm !== "uniform") parts.push(`β form: ${settings.betaForm}`);
+  if (settings.l1Coefficient !== NOTEBOOK_SAE_CONFIG.l1Coefficient) {
+    parts.push(`L1: ${settings.l1Coefficient}`);
+  }
+  if (objective !== "max") parts.push(`objective: ${objective} |child component|`);
+  return parts.map((p) => `  ${p}`).join("");
+}
 
 function holdsOtherFiles(out: string): SweepFolderError {
   return new SweepFolderError(
@@ -332,7 +367,9 @@ function duration(seconds: number): string {
  * ```
  */
 export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepResult> {
-  const { settings, chunk, refine, tolerance, shard, maxChunks } = resolveSweepOptions(options);
+  const { settings, chunk, refine, tolerance, objective, shard, maxChunks } = resolveSweepOptions(
+    options,
+  );
   const log = options.log ?? ((line: string) => console.log(line));
   const begun = performance.now();
   const timing = { training: 0, evaluation: 0 };
@@ -381,7 +418,8 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
     `trees: ${trees.map((t) => `${t.name} (${showProbs(t.childProbs)})`).join("; ")}\n` +
       `β: ${settings.betas.map(showBeta).join(", ")}\n` +
       `seeds: ${settings.seeds}  steps: ${settings.steps}  batch: ${settings.batchSize}  ` +
-      `lr: ${settings.lr}  chunk: ${chunk}  refine: ${refine}  tolerance: ${tolerance}`,
+      `lr: ${settings.lr}  chunk: ${chunk}  refine: ${refine}  tolerance: ${tolerance}` +
+      nonDefaults(settings, objective),
   );
   if (rows.size > 0) log(`resuming: ${rows.size} SAEs already recorded`);
   const gridSaes = trees.length * settings.betas.length * settings.seeds;
@@ -427,6 +465,8 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
         batchSize: settings.batchSize,
         lr: settings.lr,
         evalRows: settings.evalRows,
+        betaForm: settings.betaForm,
+        l1Coefficient: settings.l1Coefficient,
         quiet: options.quiet ?? false,
         label,
       }, gpu);
@@ -473,7 +513,7 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
     const current = [...rows.values()];
     trees.forEach((tree, t) => {
       const earlier = current.filter((r) => r.round < round);
-      for (const beta of refinementBetas(samplesOf(earlier, tree))) {
+      for (const beta of refinementBetas(samplesOf(earlier, tree), objective)) {
         for (let seed = 0; seed < settings.seeds; seed++) {
           combos.push({ tree: t, beta, seed, round });
         }
@@ -500,6 +540,7 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
   }
   const { json, balances } = await writeSweepOutputs(out, settings, allRows, {
     tolerance,
+    objective,
     shard,
     complete: gridComplete(settings, allRows, shard),
     figureFormats: options.figureFormats,

@@ -18,6 +18,8 @@
  */
 import { writeFileAtomic } from "../io/atomic.ts";
 import { DEFAULT_EVAL_ROWS } from "../metrics/evaluate_cpu.ts";
+import { NOTEBOOK_SAE_CONFIG } from "../sae/config.ts";
+import { BETA_FORMS, type BetaForm } from "../sae/notebook_saes.ts";
 import { treeFromJson, type TreeJson, treeToJson } from "../toy/tree_json.ts";
 import {
   clip,
@@ -64,6 +66,10 @@ export interface SweepSettings {
   trees: SweepTree[];
   /** Held-out rows of each SAE's metrics. */
   evalRows: number;
+  /** How β weights the inner prefixes (`uniform`: each β; `power`: βⁿ⁻ⁱ). */
+  betaForm: BetaForm;
+  /** The L1 (sparsity) coefficient of every SAE. */
+  l1Coefficient: number;
 }
 
 /** `manifest.json`. */
@@ -86,6 +92,10 @@ export interface ManifestJson {
   trees: { name: string; source: TreeSource; childProbs: number[]; tree: TreeJson }[];
   /** Held-out rows of each SAE's metrics (absent in folders written before it was a setting). */
   evalRows: number;
+  /** How β weights the inner prefixes (absent in older folders: `uniform`). */
+  betaForm: BetaForm;
+  /** The L1 coefficient (absent in older folders: the notebook's 3e-2). */
+  l1Coefficient: number;
   /** `"i/n"` for one shard's folder, null for a whole sweep. */
   shard: string | null;
   /** The folders merged into this one (absent unless made by a merge). */
@@ -114,6 +124,8 @@ export function manifestOf(settings: SweepSettings, shard: Shard | null): Manife
       tree: treeToJson(t.tree),
     })),
     evalRows: settings.evalRows,
+    betaForm: settings.betaForm,
+    l1Coefficient: settings.l1Coefficient,
     shard: formatShard(shard),
   };
 }
@@ -141,6 +153,8 @@ function settingsFromManifest(manifest: ManifestJson, where: string): SweepSetti
       sweepTree(t.name, treeFromJson(t.tree, `${where} (tree ${t.name})`), t.source)
     ),
     evalRows: manifest.evalRows,
+    betaForm: manifest.betaForm,
+    l1Coefficient: manifest.l1Coefficient,
   };
 }
 
@@ -152,6 +166,8 @@ const FLAGS: Record<string, string> = {
   seeds: "--seeds",
   trees: "--tree / --child-probs",
   evalRows: "--eval-rows",
+  betaForm: "--beta-form",
+  l1Coefficient: "--l1",
   shard: "--shard",
 };
 
@@ -207,6 +223,9 @@ export async function readManifest(dir: string): Promise<ManifestJson | null> {
   }
   // Folders written before --eval-rows was a setting were evaluated on the default rows.
   json.evalRows ??= DEFAULT_EVAL_ROWS;
+  // … and before the β form and the L1 coefficient were: the notebook's.
+  json.betaForm ??= "uniform";
+  json.l1Coefficient ??= NOTEBOOK_SAE_CONFIG.l1Coefficient;
   const problem = manifestProblem(json);
   if (problem) {
     throw new SweepFolderError(
@@ -242,6 +261,12 @@ function manifestProblem(json: ManifestJson): string | null {
       "a list of { name, source, childProbs, tree }",
     ],
     ["evalRows", int(json.evalRows), "a positive integer"],
+    ["betaForm", BETA_FORMS.includes(json.betaForm), BETA_FORMS.join(" or ")],
+    [
+      "l1Coefficient",
+      typeof json.l1Coefficient === "number" && json.l1Coefficient >= 0,
+      "a number ≥ 0",
+    ],
     ["shard", json.shard === null || typeof json.shard === "string", "null or i/n"],
   ];
   const bad = fields.find(([, ok]) => !ok);
@@ -311,6 +336,9 @@ export function rowOffGrid(row: SweepRow, settings: SweepSettings): string | nul
   const nFeatures = tree.tree.nFeatures;
   if (row.encoderCos.length !== nFeatures || row.decoderCos.length !== nFeatures) {
     return `its cosines do not have one value per feature (${nFeatures})`;
+  }
+  if (row.edgeEncoderCos.length !== tree.edges.length) {
+    return `its edge readings do not have one value per edge of the tree (${tree.edges.length})`;
   }
   if (row.stepsDone > settings.steps || (row.divergedAt ?? 0) > settings.steps) {
     return `its steps exceed --steps ${settings.steps}`;

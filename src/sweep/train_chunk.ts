@@ -11,7 +11,7 @@
  * in one call per shape.
  */
 import type { Gpu } from "../gpu/device.ts";
-import { betaSaeConfig, SWEEP_HIDDEN_DIM } from "../sae/notebook_saes.ts";
+import { type BetaForm, betaSaeConfig, SWEEP_HIDDEN_DIM } from "../sae/notebook_saes.ts";
 import { initSaeToMatchModel } from "../sae/init.ts";
 import { MatryoshkaSAE } from "../sae/sae.ts";
 import { trainToySaes } from "../sae/train.ts";
@@ -77,6 +77,10 @@ export interface ChunkTrainOptions {
   lr: number;
   /** Held-out rows of each SAE's metrics. */
   evalRows: number;
+  /** How β weights the inner prefixes. */
+  betaForm: BetaForm;
+  /** The L1 coefficient. */
+  l1Coefficient: number;
   /** No progress bar. */
   quiet: boolean;
   /** Label of the progress bar. */
@@ -101,19 +105,26 @@ export async function trainChunk(
 ): Promise<ChunkResult> {
   const rows = new Array<SweepRow>(chunk.length);
   const seconds = { training: 0, evaluation: 0 };
-  const shapes = [...new Set(chunk.map((c) => trees[c.tree]!.tree.nFeatures))];
-  for (const nFeatures of shapes) {
-    const members = chunk.map((c, i) => ({ c, i })).filter(({ c }) =>
-      trees[c.tree]!.tree.nFeatures === nFeatures
-    );
-    const ordering = Array.from({ length: nFeatures }, (_, f) => f);
+  // One trainer call per SAE shape: features and prefix ends (β and seed vary within a call).
+  const shapeOf = (c: Combination) => {
+    const t = trees[c.tree]!;
+    return `${t.tree.nFeatures}:${t.prefixEnds.join(",")}`;
+  };
+  const shapes = [...new Set(chunk.map(shapeOf))];
+  for (const shape of shapes) {
+    const members = chunk.map((c, i) => ({ c, i })).filter(({ c }) => shapeOf(c) === shape);
+    const nFeatures = trees[members[0]!.c.tree]!.tree.nFeatures;
     const runs = members.map(({ c }) => {
       const t = trees[c.tree]!;
       const model = models.get(nFeatures, c.seed);
-      const sae = new MatryoshkaSAE(betaSaeConfig(c.beta, nFeatures));
+      const sae = new MatryoshkaSAE(betaSaeConfig(c.beta, nFeatures, {
+        prefixEnds: t.prefixEnds,
+        form: options.betaForm,
+        l1: options.l1Coefficient,
+      }));
       initSaeToMatchModel(sae, model, {
         noiseLevel: 0,
-        featureOrdering: ordering,
+        featureOrdering: t.latentFeatures,
       });
       return {
         sae,
@@ -123,7 +134,10 @@ export async function trainChunk(
         name: combinationKey(t.name, c.beta, c.seed),
       };
     });
-    const label = shapes.length > 1 ? `${options.label} (${nFeatures} features)` : options.label;
+    const ends = trees[members[0]!.c.tree]!.prefixEnds;
+    const label = shapes.length > 1
+      ? `${options.label} (${nFeatures} features, prefixes ${ends.join("/")})`
+      : options.label;
     const training = performance.now();
     const results = await trainToySaes(runs, {
       steps: options.steps,
@@ -150,6 +164,7 @@ export async function trainChunk(
         run.model.embedding,
         nFeatures,
         results[k]!,
+        metrics[k]!.scorecard,
       );
       rows[i]!.metrics = metricColumns(metrics[k]!);
     });

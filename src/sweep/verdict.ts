@@ -1,9 +1,11 @@
 /**
  * The balance finder's answer in words: one verdict line per tree ("balanceable" or "not
- * balanceable", β*, the child that is furthest from zero) and the encoder's and decoder's child
- * components at β*. Children are numbered from 1 in child order (for the notebook's trees child k
- * is true feature k).
+ * balanceable", β*, the edge that is furthest from zero) and the encoder's and decoder's child
+ * components at β*. On a tree with one parent, edges are its children numbered from 1 (for the
+ * notebook's trees child k is true feature k); on a tree with several, `edge p → c` with feature
+ * indices (`edgeName` of axes.ts), and the worst edges are listed first.
  */
+import { edgeName, singleParent, type SweepTree } from "./axes.ts";
 import type { Balance } from "./balance.ts";
 import type { TreeBalance } from "./analysis.ts";
 
@@ -22,9 +24,9 @@ export function showBeta(beta: number): string {
   return beta === Infinity ? "∞" : String(Number(beta.toPrecision(4)));
 }
 
-function child(k: number, childProbs: readonly number[]): string {
-  const p = childProbs[k];
-  return p === undefined ? `child ${k + 1}` : `child ${k + 1} (p=${p})`;
+/** Who carries the components: latent 0 on the notebook's trees, else each parent's latent. */
+function reader(tree: SweepTree): string {
+  return singleParent(tree) && tree.edges[0]!.parent === 0 ? "latent 0" : "parent latents'";
 }
 
 /**
@@ -35,21 +37,25 @@ function child(k: number, childProbs: readonly number[]): string {
  * ```ts
  * import assert from "node:assert/strict";
  * import { verdictLine } from "./verdict.ts";
+ * import { sweepTree } from "./axes.ts";
  * import { findBalance } from "./balance.ts";
+ * import { notebookTree } from "../toy/notebook_trees.ts";
  * const balance = findBalance([{ beta: 0.25, encoder: [0.012, -0.005] }]);
  * assert.equal(
- *   verdictLine("pair", [0.1, 0.3], balance),
+ *   verdictLine(sweepTree("pair", notebookTree([0.1, 0.3])), balance),
  *   "pair: balanceable — at β* = 0.25 every child is within ±0.02 " +
  *     "(largest: child 1 (p=0.1), +0.012)",
  * );
  * ```
  */
-export function verdictLine(name: string, childProbs: readonly number[], balance: Balance): string {
+export function verdictLine(tree: SweepTree, balance: Balance): string {
   const at = `at β* = ${showBeta(balance.betaStar)}`;
-  const worst = child(balance.worstChild, childProbs);
+  const worst = edgeName(tree, balance.worstChild);
   const value = signed(balance.residuals[balance.worstChild]!);
+  const every = singleParent(tree) ? "every child" : "every edge";
+  const name = tree.name;
   if (balance.balanceable) {
-    return `${name}: balanceable — ${at} every child is within ±${balance.tolerance} ` +
+    return `${name}: balanceable — ${at} ${every} is within ±${balance.tolerance} ` +
       `(largest: ${worst}, ${value})`;
   }
   return `${name}: not balanceable — ${at} ${worst} still has ${value} ` +
@@ -64,41 +70,49 @@ export function verdictLine(name: string, childProbs: readonly number[], balance
  * ```ts
  * import assert from "node:assert/strict";
  * import { describeBalance } from "./verdict.ts";
+ * import { childProbsTree } from "./axes.ts";
  * import { findBalance } from "./balance.ts";
  * const balance = findBalance([
  *   { beta: 0, encoder: [-0.3, -0.2], decoder: [0.1, 0.1] },
  *   { beta: Infinity, encoder: [0.1, 0.05], decoder: [0.4, 0.3] },
  * ]);
- * assert.deepEqual(describeBalance("pair", [0.1, 0.3], balance), [
+ * const pair = { ...childProbsTree([0.1, 0.3]), name: "pair" };
+ * assert.deepEqual(describeBalance(pair, balance), [
  *   "pair: not balanceable — at β* = ∞ child 1 (p=0.1) still has +0.100 (tolerance 0.02)",
  *   "  latent 0 encoder at β*: child 1 (p=0.1) +0.100, child 2 (p=0.3) +0.050",
  *   "  latent 0 decoder at β*: child 1 (p=0.1) +0.400, child 2 (p=0.3) +0.300",
  * ]);
  * ```
  */
-export function describeBalance(
-  name: string,
-  childProbs: readonly number[],
-  balance: Balance,
-): string[] {
-  // Every child of a small tree; the largest components (by |value|) of a wide one.
+export function describeBalance(tree: SweepTree, balance: Balance): string[] {
+  const single = singleParent(tree);
+  // Every edge of a small tree; the largest components (by |value|) of a wide one. A tree with
+  // several parents lists its worst edges first.
   const list = (values: number[]) => {
     const shown = values.map((v, k) => ({ v, k }));
-    if (shown.length > MAX_LISTED_CHILDREN) {
+    if (!single || shown.length > MAX_LISTED_CHILDREN) {
       shown.sort((a, b) => Math.abs(b.v) - Math.abs(a.v) || a.k - b.k);
-      shown.length = MAX_LISTED_CHILDREN;
-      shown.sort((a, b) => a.k - b.k);
+      shown.length = Math.min(shown.length, MAX_LISTED_CHILDREN);
+      if (single) shown.sort((a, b) => a.k - b.k);
     }
     const more = values.length - shown.length;
-    return shown.map(({ v, k }) => `${child(k, childProbs)} ${signed(v)}`).join(", ") +
-      (more > 0 ? `, … (${more} smaller of ${values.length} children)` : "");
+    const what = single ? "children" : "edges";
+    return shown.map(({ v, k }) => `${edgeName(tree, k)} ${signed(v)}`).join(", ") +
+      (more > 0 ? `, … (${more} smaller of ${values.length} ${what})` : "");
   };
-  const lines = [
-    verdictLine(name, childProbs, balance),
-    `  latent 0 encoder at β*: ${list(balance.residuals)}`,
-  ];
+  const who = reader(tree);
+  const lines = [verdictLine(tree, balance)];
+  lines.push(
+    single
+      ? `  ${who} encoder at β*: ${list(balance.residuals)}`
+      : `  worst edges at β* (${who} encoder): ${list(balance.residuals)}`,
+  );
   if (balance.decoder.some(Number.isFinite)) {
-    lines.push(`  latent 0 decoder at β*: ${list(balance.decoder)}`);
+    lines.push(`  ${who} decoder at β*: ${list(balance.decoder)}`);
+  }
+  if (balance.objective === "mean") {
+    const mean = balance.curve.find((p) => p.beta === balance.betaStar)!.objective;
+    lines.push(`  objective: mean |child component| over edges, ${mean.toFixed(3)} at β*`);
   }
   if (balance.localMinima.length > 1) {
     const at = (beta: number) => balance.curve.find((p) => p.beta === beta)!.objective;
@@ -118,6 +132,6 @@ export function balanceLines(balances: readonly TreeBalance[]): string[] {
   return balances.flatMap(({ tree, balance, degenerate }) => {
     if (degenerate) return [`warning: ${tree.name}: no verdict: ${balance}`];
     if (typeof balance === "string") return [`${tree.name}: no result: ${balance}`];
-    return describeBalance(tree.name, tree.childProbs, balance);
+    return describeBalance(tree, balance);
   });
 }

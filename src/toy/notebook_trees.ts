@@ -1,7 +1,7 @@
 /**
- * The seed notebook's trees: a root (p = 1, not read out) with one parent (p = 0.25, feature 0)
- * whose children are features 1..k plus a p = 0.55 child that is not read out; children not
- * mutually exclusive.
+ * The seed notebook's trees: a root (p = 1, not read out) with one parent (feature 0, p = 0.25
+ * unless given) whose children are features 1..k plus a p = 0.55 child that is not read out;
+ * children not mutually exclusive.
  */
 import { TreeFeatureGenerator } from "./tree.ts";
 
@@ -9,20 +9,25 @@ import { TreeFeatureGenerator } from "./tree.ts";
  * The notebook's tree with the given read-out children probabilities (features 1..k).
  *
  * @param childProbs active_prob of each read-out child (default `[0.15, 0.15, 0.15]`).
+ * @param parentProb active_prob of the parent, feature 0 (default 0.25, the notebook's).
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { notebookTree } from "./notebook_trees.ts";
- * notebookTree().nFeatures; // 4
+ * assert.equal(notebookTree().nFeatures, 4);
+ * const rareParent = notebookTree([0.1, 0.3], 0.05);
+ * assert.deepEqual(rareParent.features.map((f) => f.activeProb), [0.05, 0.1, 0.3]);
  * ```
  */
 export function notebookTree(
   childProbs: readonly number[] = [0.15, 0.15, 0.15],
+  parentProb = 0.25,
 ): TreeFeatureGenerator {
   return new TreeFeatureGenerator({
     activeProb: 1.0,
     isReadOut: false,
     children: [{
-      activeProb: 0.25,
+      activeProb: parentProb,
       children: [
         ...childProbs.map((activeProb) => ({ activeProb })),
         { activeProb: 0.55, isReadOut: false },
