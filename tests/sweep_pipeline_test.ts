@@ -14,6 +14,9 @@ import { initSaeToMatchModel } from "../src/sae/init.ts";
 import { trainToySaes } from "../src/sae/train.ts";
 import { decoderCosSims, encoderCosSims } from "../src/metrics/cosine.ts";
 import { parseSweepArgs } from "../experiments/sweep.ts";
+import { treeFileTree } from "../src/sweep/axes.ts";
+import { betaSaeConfig, SWEEP_HIDDEN_DIM } from "../src/sae/notebook_saes.ts";
+import { edgeScores } from "../src/metrics/evaluate.ts";
 
 const STEPS = 300;
 const lines: string[] = [];
@@ -233,6 +236,88 @@ gpuTest(
       assert.ok(figure.includes("probability of child 1"));
       await Deno.stat(`${dir}/out/figures/residual_vs_child_prob.svg`);
       await Deno.stat(`${dir}/out/figures/notebook_balanced_encoder.svg`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+gpuTest(
+  "a sweep on a multi-parent world with power β reads every edge as training it alone, worst first",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "sweep_multi_parent_" });
+    try {
+      const world = await treeFileTree("experiments/trees/multi_parent.json");
+      // Three depth levels: 3 prefixes; the power form weights them β², β, 1.
+      assert.deepEqual(world.prefixEnds, [3, 8, 9]);
+      const printed: string[] = [];
+      const evalRows = 20_000;
+      const result = await runSweep({
+        out: `${dir}/out`,
+        trees: [world],
+        betas: [0.5, Infinity],
+        seeds: 1,
+        steps: 200,
+        refine: 0,
+        betaForm: "power",
+        l1Coefficient: 0.05,
+        evalRows,
+        quiet: true,
+        log: (line) => printed.push(line),
+      });
+      const json = JSON.parse(await Deno.readTextFile(`${dir}/out/sweep.json`));
+      assert.deepEqual([json.settings.betaForm, json.settings.l1Coefficient], ["power", 0.05]);
+      const n = world.tree.nFeatures;
+      for (const row of result.rows) {
+        const model = new ToyModel({ nFeatures: n, hiddenDim: SWEEP_HIDDEN_DIM, seed: row.seed });
+        const config = betaSaeConfig(row.beta, n, {
+          prefixEnds: world.prefixEnds,
+          form: "power",
+          l1: 0.05,
+        });
+        if (row.beta === 0.5) {
+          assert.deepEqual(config.matryoshkaInnerLossMultipliers, [0.25, 0.5, 1]);
+        }
+        const sae = new MatryoshkaSAE(config);
+        initSaeToMatchModel(sae, model, { noiseLevel: 0, featureOrdering: world.latentFeatures });
+        const [alone] = await trainToySaes([{ sae, model, tree: world.tree, seed: row.seed }], {
+          steps: 200,
+          batchSize: 128,
+          quiet: true,
+        });
+        const card = await edgeScores({ sae, model, tree: world.tree }, { rows: evalRows });
+        const label = `β=${row.beta}`;
+        assert.equal(card.edges.length, 6);
+        assertClose(row.edgeEncoderCos, card.edges.map((e) => e.encoderCos), {
+          atol: 1e-5,
+          label: `${label} edge encoder`,
+        });
+        assertClose(row.edgeDecoderCos, card.edges.map((e) => e.decoderCos), {
+          atol: 1e-5,
+          label: `${label} edge decoder`,
+        });
+        assert.deepEqual(row.absorptionGap, card.edges.map((e) => e.absorptionGap), label);
+        assertClose([row.losses.total], [alone!.finalLosses.total], { rtol: 1e-5, label });
+      }
+      // The finder's answer: the worst edges at β*, largest |residual| first, and summaries.
+      const [tree] = json.trees;
+      const residual = (k: number) => Math.abs(tree.residuals[k]);
+      const order = tree.residuals.map((_: number, k: number) => k).sort((a: number, b: number) =>
+        residual(b) - residual(a) || a - b
+      );
+      assert.deepEqual(
+        tree.worstEdges.map((e: { parent: number; child: number }) => [e.parent, e.child]),
+        order.slice(0, 5).map((k: number) => [tree.edges[k].parent, tree.edges[k].child]),
+      );
+      assert.deepEqual(tree.summaries.depth.map((s: { group: number }) => s.group), [0, 1]);
+      assert.deepEqual(tree.summaries.depth.map((s: { edges: number }) => s.edges), [5, 1]);
+      // The one depth-1 edge is 5 → 6 (car → sports car), edge index 4.
+      assert.deepEqual([tree.edges[4].parent, tree.edges[4].child], [5, 6]);
+      assert.equal(tree.summaries.depth[1].encoder.maxAbs, residual(4));
+      const verdict = printed.join("\n");
+      assert.match(verdict, /worst edges at β\* \(parent latents' encoder\): edge \d → \d \(/);
+      assert.match(verdict, /edge 5 → 6 \(car → sports car, p=0\.4\)/);
+      assert.match(verdict, /largest \|encoder component\| per depth at β\*: depth 0 \(5 edges\)/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -33,6 +33,18 @@ export function samplesOf(rows: readonly SweepRow[], tree: SweepTree): BalanceSa
 }
 
 /**
+ * Each edge's absorption gap at β, the mean over the tree's usable rows at that β (NaN where no
+ * row has a finite gap, as at a β no SAE was trained at).
+ */
+export function gapsAt(rows: readonly SweepRow[], tree: SweepTree, beta: number): number[] {
+  const at = rows.filter((r) => r.tree === tree.name && r.divergedAt === null && r.beta === beta);
+  return tree.edges.map((_, k) => {
+    const v = at.map((r) => r.absorptionGap[k] ?? NaN).filter(Number.isFinite);
+    return v.length === 0 ? NaN : v.reduce((a, b) => a + b, 0) / v.length;
+  });
+}
+
+/**
  * The balance of each tree, or why there is none.
  *
  * @example
@@ -148,7 +160,13 @@ export async function writeSweepOutputs(
   const sorted = sortRows(rows, settings.trees);
   const objective = options.objective ?? "max";
   const balances = analyseSweep(settings.trees, sorted, options.tolerance, objective);
-  const trees: SweepJsonTree[] = balances.map(({ tree, balance }) => treeJson(tree, balance));
+  const trees: SweepJsonTree[] = balances.map(({ tree, balance }) =>
+    treeJson(
+      tree,
+      balance,
+      typeof balance === "string" ? [] : gapsAt(sorted, tree, balance.betaStar),
+    )
+  );
   const json = sweepJson(
     {
       steps: settings.steps,

@@ -460,9 +460,11 @@ export function edgeName(tree: SweepTree, k: number): string {
   const edge = tree.edges[k];
   const p = tree.childProbs[k];
   if (edge === undefined) return `edge ${k + 1}`;
-  return singleParent(tree)
-    ? `child ${k + 1} (p=${p})`
-    : `edge ${edge.parent} → ${edge.child} (p=${p})`;
+  if (singleParent(tree)) return `child ${k + 1} (p=${p})`;
+  const parentId = tree.tree.features[edge.parent]?.id;
+  const childId = tree.tree.features[edge.child]?.id;
+  const ids = parentId !== undefined && childId !== undefined ? `${parentId} → ${childId}, ` : "";
+  return `edge ${edge.parent} → ${edge.child} (${ids}p=${p})`;
 }
 
 /**

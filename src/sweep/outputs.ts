@@ -10,6 +10,7 @@
 import { formatBeta, type SweepTree } from "./axes.ts";
 import type { Balance, BalanceCurvePoint, BalanceObjective } from "./balance.ts";
 import type { BetaForm } from "../sae/notebook_saes.ts";
+import { type EdgeScore, edgeSummaries, type EdgeSummary } from "../metrics/scorecard.ts";
 import { rowToJson, type SweepRow, type SweepRowJson } from "./rows.ts";
 
 /** One csv column: its header and how to read it from a row (null: empty cell). */
@@ -191,6 +192,12 @@ export interface SweepJsonTree {
   worstChild: number | null;
   /** The edges furthest from zero at β*, largest |residual| first (at most 5). */
   worstEdges: { parent: number; child: number; residual: number; decoder: number | null }[];
+  /**
+   * The edges at β* summarised per tree depth of the parent and per Matryoshka prefix the
+   * parent's feature's latent starts in (mean and largest |·| of the encoder and decoder
+   * components and of the absorption gap, seed means; null where none is finite).
+   */
+  summaries: { depth: EdgeSummaryJson[]; prefix: EdgeSummaryJson[] };
   /** β values where the objective has a local minimum. */
   localMinima: (number | "inf")[];
   /** The seed-averaged curve (every β present, ascending, `"inf"` last). */
@@ -241,8 +248,77 @@ const nullable = (list: number[]) => list.map((v) => Number.isFinite(v) ? v : nu
 /** Worst edges listed in `sweep.json` per tree. */
 const WORST_EDGES = 5;
 
-/** The `sweep.json` entry of a tree: its balance, or the reason there is none. */
-export function treeJson(tree: SweepTree, balance: Balance | string): SweepJsonTree {
+/** An {@link EdgeSummary} in JSON (NaN as null). */
+export type EdgeSummaryJson =
+  & Omit<EdgeSummary, "encoder" | "decoder" | "absorptionGap">
+  & {
+    [K in "encoder" | "decoder" | "absorptionGap"]: { mean: number | null; maxAbs: number | null };
+  };
+
+/**
+ * The edges of a tree at β* summarised per depth and per prefix. An edge's prefix is the one
+ * where its parent's feature's latent starts (the sweep's latents start on the features in
+ * `tree.latentFeatures` order, one prefix per depth level); `gaps` are the seed-mean absorption
+ * gaps at β* (NaN when unknown).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { edgeSummariesAtBetaStar } from "./outputs.ts";
+ * import { childProbsTree } from "./axes.ts";
+ * import { findBalance } from "./balance.ts";
+ * const tree = childProbsTree([0.2, 0.3]);
+ * const balance = findBalance([{ beta: 0.5, encoder: [0.1, -0.3] }]);
+ * const { depth, prefix } = edgeSummariesAtBetaStar(tree, balance, [0.2, NaN]);
+ * assert.deepEqual(depth.map((d) => [d.group, d.edges, d.encoder.maxAbs]), [[0, 2, 0.3]]);
+ * assert.deepEqual(prefix[0]!.absorptionGap, { mean: 0.2, maxAbs: 0.2 });
+ * ```
+ */
+export function edgeSummariesAtBetaStar(
+  tree: SweepTree,
+  balance: Balance,
+  gaps: readonly number[],
+): { depth: EdgeSummaryJson[]; prefix: EdgeSummaryJson[] } {
+  const prefixOf = (feature: number) => {
+    const latent = tree.latentFeatures.indexOf(feature);
+    return latent < 0 ? -1 : tree.prefixEnds.findIndex((end) => latent < end);
+  };
+  const scores: EdgeScore[] = tree.edges.map((edge, k) => ({
+    ...edge,
+    latent: tree.latentFeatures.indexOf(edge.parent),
+    prefix: prefixOf(edge.parent),
+    encoderCos: balance.residuals[k] ?? NaN,
+    decoderCos: balance.decoder[k] ?? NaN,
+    absorptionGap: gaps[k] ?? NaN,
+  }));
+  const json = (summary: EdgeSummary): EdgeSummaryJson => {
+    const side = ({ mean, maxAbs }: { mean: number; maxAbs: number }) => ({
+      mean: Number.isFinite(mean) ? mean : null,
+      maxAbs: Number.isFinite(maxAbs) ? maxAbs : null,
+    });
+    return {
+      group: summary.group,
+      edges: summary.edges,
+      encoder: side(summary.encoder),
+      decoder: side(summary.decoder),
+      absorptionGap: side(summary.absorptionGap),
+    };
+  };
+  return {
+    depth: edgeSummaries(scores, "depth").map(json),
+    prefix: edgeSummaries(scores, "prefix").map(json),
+  };
+}
+
+/**
+ * The `sweep.json` entry of a tree: its balance, or the reason there is none. `gaps` are the
+ * seed-mean absorption gaps of each edge at β* (default unknown).
+ */
+export function treeJson(
+  tree: SweepTree,
+  balance: Balance | string,
+  gaps: readonly number[] = [],
+): SweepJsonTree {
   const { name, childProbs, prefixEnds } = tree;
   const edges = tree.edges.map(({ parent, child, depth }) => ({ parent, child, depth }));
   if (typeof balance === "string") {
@@ -258,6 +334,7 @@ export function treeJson(tree: SweepTree, balance: Balance | string): SweepJsonT
       maxResidual: null,
       worstChild: null,
       worstEdges: [],
+      summaries: { depth: [], prefix: [] },
       localMinima: [],
       curve: [],
       error: balance,
@@ -286,6 +363,7 @@ export function treeJson(tree: SweepTree, balance: Balance | string): SweepJsonT
       residual: balance.residuals[k]!,
       decoder: finiteOrNull(balance.decoder[k]),
     })),
+    summaries: edgeSummariesAtBetaStar(tree, balance, gaps),
     localMinima: balance.localMinima.map(jsonBeta),
     curve: balance.curve.map((p) => ({
       beta: jsonBeta(p.beta),

@@ -110,6 +110,16 @@ export function describeBalance(tree: SweepTree, balance: Balance): string[] {
   if (balance.decoder.some(Number.isFinite)) {
     lines.push(`  ${who} decoder at β*: ${list(balance.decoder)}`);
   }
+  const depths = [...new Set(tree.edges.map((e) => e.depth))].sort((a, b) => a - b);
+  if (depths.length > 1) {
+    const depthText = depths.map((d) => {
+      const values = balance.residuals.filter((_, k) => tree.edges[k]!.depth === d);
+      const largest = Math.max(...values.map(Math.abs));
+      return `depth ${d} (${values.length} edge${values.length === 1 ? "" : "s"}) ` +
+        largest.toFixed(3);
+    });
+    lines.push(`  largest |encoder component| per depth at β*: ${depthText.join(", ")}`);
+  }
   if (balance.objective === "mean") {
     const mean = balance.curve.find((p) => p.beta === balance.betaStar)!.objective;
     lines.push(`  objective: mean |child component| over edges, ${mean.toFixed(3)} at β*`);
