@@ -229,6 +229,7 @@ export {
   type SeedStats,
 } from "./src/sweep/balance.ts";
 export { describeBalance, verdictLine } from "./src/sweep/verdict.ts";
+export { type EnvReader, SHARD_ENV, shardFromEnv } from "./src/sweep/shard_env.ts";
 export {
   checkChoice,
   childProbsTree,

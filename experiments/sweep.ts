@@ -34,6 +34,7 @@ import {
   PUBLISHED_STEPS,
   runMain,
   runSweep,
+  shardFromEnv,
   SweepAxisError,
   type SweepOptions,
   type SweepTree,
@@ -100,6 +101,10 @@ Long sweeps:
   --resume            continue the sweep in --out (same settings), skipping recorded SAEs
   --max-chunks N      stop after training N chunks (continue later with --resume)
   --shard i/n         train only every n-th grid SAE, starting at the i-th (no refinement)
+  --shard auto        i and n from the job scheduler: a Slurm job array
+                      (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job
+                      (JOB_COMPLETION_INDEX, with n from --shard-count)
+  --shard-count N     the number of shards for --shard auto (an Indexed Job's completions)
   --merge DIR…        combine shard folders into --out and run the finder on their rows;
                       refinement needs training: then run with --resume on the merged folder
 
@@ -139,6 +144,7 @@ const FLAGS = {
   resume: { type: "boolean" },
   "max-chunks": { type: "string" },
   shard: { type: "string" },
+  "shard-count": { type: "string" },
   merge: { type: "string", multiple: true },
   quiet: { type: "boolean" },
   help: { type: "boolean" },
@@ -160,6 +166,7 @@ const TRAINING_FLAGS = [
   "resume",
   "max-chunks",
   "shard",
+  "shard-count",
 ] as const;
 
 /** `fn()`, with axis errors turned into usage errors (message, then the usage text). */
@@ -244,7 +251,21 @@ export function parseSweepArgs(args: string[]): Promise<SweepCommand> {
       options.l1Coefficient = values.l1.trim() === "" ? NaN : Number(values.l1);
     }
     if (trees.length > 0) options.trees = uniqueTreeNames(trees);
-    if (values.shard !== undefined) options.shard = parseShard(values.shard);
+    const shardCount = values["shard-count"] === undefined
+      ? undefined
+      : positiveIntFlag("shard-count", values["shard-count"], 1, USAGE);
+    if (values.shard?.trim() === "auto") {
+      options.shard = shardFromEnv((name) => Deno.env.get(name), shardCount);
+    } else {
+      if (shardCount !== undefined) {
+        throw new SweepAxisError(
+          `Invalid --shard-count: expected it only with --shard auto, got --shard ${
+            values.shard ?? "(none)"
+          }`,
+        );
+      }
+      if (values.shard !== undefined) options.shard = parseShard(values.shard);
+    }
     if (values["max-chunks"] !== undefined) {
       options.maxChunks = positiveIntFlag("max-chunks", values["max-chunks"], 1, USAGE);
     }
