@@ -254,7 +254,12 @@ export {
 export { SweepFolderError } from "./src/sweep/store.ts";
 export { type SweepRow, type SweepRowJson } from "./src/sweep/rows.ts";
 export { type TreeBalance } from "./src/sweep/analysis.ts";
-export { type SweepJson, type SweepJsonSettings, type SweepJsonTree } from "./src/sweep/outputs.ts";
+export {
+  type EdgeSummaryJson,
+  type SweepJson,
+  type SweepJsonSettings,
+  type SweepJsonTree,
+} from "./src/sweep/outputs.ts";
 
 // Balanceability maps: two world parameters swept on a grid, β* and the verdict per cell.
 export {

@@ -30,7 +30,13 @@ export type EnvReader = (name: string) => string | undefined;
  * assert.equal(SHARD_ENV.kubernetesIndex, "JOB_COMPLETION_INDEX");
  * ```
  */
-export const SHARD_ENV = Object.freeze({
+export const SHARD_ENV: Readonly<{
+  slurmId: "SLURM_ARRAY_TASK_ID";
+  slurmCount: "SLURM_ARRAY_TASK_COUNT";
+  slurmMin: "SLURM_ARRAY_TASK_MIN";
+  slurmStep: "SLURM_ARRAY_TASK_STEP";
+  kubernetesIndex: "JOB_COMPLETION_INDEX";
+}> = Object.freeze({
   slurmId: "SLURM_ARRAY_TASK_ID",
   slurmCount: "SLURM_ARRAY_TASK_COUNT",
   slurmMin: "SLURM_ARRAY_TASK_MIN",
