@@ -340,6 +340,9 @@ function duration(seconds: number): string {
   return `${(seconds / 3600).toFixed(1)} h`;
 }
 
+/** Trees named in a sweep's header; a longer list ends with how many more there are. */
+const LISTED_TREES = 8;
+
 /**
  * Runs (or resumes) a sweep and writes its folder: `manifest.json`, `chunks/`, `sweep.csv` after
  * every chunk, and when complete `sweep.json` and `figures/`; prints one verdict per tree.
@@ -413,9 +416,14 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
   let chunksTrained = 0;
   let stopped = false;
 
+  const treeList = (list: readonly SweepTree[]) => {
+    const named = list.slice(0, LISTED_TREES).map((t) => `${t.name} (${showProbs(t.childProbs)})`);
+    const more = list.length - named.length;
+    return named.join("; ") + (more > 0 ? `; … and ${more} more (${list.length} trees)` : "");
+  };
   log(`matryoshka-gpu: β sweep → ${out}${shard ? ` (shard ${formatShard(shard)})` : ""}`);
   log(
-    `trees: ${trees.map((t) => `${t.name} (${showProbs(t.childProbs)})`).join("; ")}\n` +
+    `trees: ${treeList(trees)}\n` +
       `β: ${settings.betas.map(showBeta).join(", ")}\n` +
       `seeds: ${settings.seeds}  steps: ${settings.steps}  batch: ${settings.batchSize}  ` +
       `lr: ${settings.lr}  chunk: ${chunk}  refine: ${refine}  tolerance: ${tolerance}` +
