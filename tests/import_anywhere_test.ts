@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { hasGpu } from "./_gpu.ts";
+import { subprocessEnv } from "./_subprocess_env.ts";
 import { balancedTree } from "../src/toy/notebook_trees.ts";
 import { sampleBatchCpu } from "../src/toy/cpu_sampler.ts";
 import { ToyModel } from "../src/toy/toy_model.ts";
@@ -32,32 +33,8 @@ console.log(JSON.stringify({
 }));
 `;
 
-/** What the script's machine and Deno need: where things are, the cache, the GPU backend. */
-const PASSED_ENV = ["XDG_RUNTIME_DIR", "DENO_DIR", "HOME", "DENO_WEBGPU_BACKEND", "PATH"];
-/**
- * How this machine reaches the npm registry (`deno check` may fetch package metadata): its proxy
- * and the certificate authorities it trusts (Deno reads NODE_EXTRA_CA_CERTS, DENO_CERT and
- * DENO_TLS_CA_STORE), so a TLS-inspecting proxy works here as it does for the test run itself.
- */
-const NETWORK_ENV = [
-  "NODE_EXTRA_CA_CERTS",
-  "DENO_CERT",
-  "DENO_TLS_CA_STORE",
-  "NPM_CONFIG_REGISTRY",
-  "HTTPS_PROXY",
-  "HTTP_PROXY",
-  "NO_PROXY",
-  "https_proxy",
-  "http_proxy",
-  "no_proxy",
-];
-
 async function deno(args: string[], cwd: string): Promise<{ code: number; out: string }> {
-  const env: Record<string, string> = { NO_COLOR: "1" };
-  for (const name of [...PASSED_ENV, ...NETWORK_ENV]) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) env[name] = value;
-  }
+  const env = subprocessEnv({ NO_COLOR: "1" });
   const r = await new Deno.Command(Deno.execPath(), {
     args,
     cwd,

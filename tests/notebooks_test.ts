@@ -7,6 +7,7 @@
  * Debian's python3-nbclient is missing the tests are skipped; CI installs it.
  */
 import assert from "node:assert/strict";
+import { subprocessEnv } from "./_subprocess_env.ts";
 
 const notebooks = new URL("../notebooks/", import.meta.url).pathname;
 const STEPS = "300";
@@ -55,16 +56,12 @@ async function runNotebook(
         language: "typescript",
       }),
     );
-    const env: Record<string, string> = {
+    const env = subprocessEnv({
       NOTEBOOK_STEPS: STEPS,
       JUPYTER_PATH: `${tmp}/jupyter`,
       JUPYTER_RUNTIME_DIR: `${tmp}/runtime`,
       NO_COLOR: "1",
-    };
-    for (const v of ["PATH", "HOME", "XDG_RUNTIME_DIR", "DENO_DIR", "DENO_WEBGPU_BACKEND"]) {
-      const value = Deno.env.get(v);
-      if (value !== undefined) env[v] = value;
-    }
+    });
     const executed = `${tmp}/executed.ipynb`;
     const run = await new Deno.Command(PYTHON, {
       args: [RUNNER, path, executed, "--kernel", "deno"],
