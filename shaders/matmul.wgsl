@@ -1,6 +1,7 @@
 // Batched matrix product: for each of M independent problems,
 //
 //   C[m] = op(A[m]) · op(B[m])        (or C[m] += … with ACCUMULATE)
+//   C[m] = max(op(A[m]) · op(B[m]) + bias[m], 0)   with BIAS_RELU (matmul_block only)
 //
 // where op(A[m]) is rows × inner and op(B[m]) is inner × cols. Transposes are read functions
 // selected by override flags, never materialised:
@@ -8,7 +9,9 @@
 //   B[m] is stored [inner][cols], or [cols][inner] when TRANS_B;
 //   C[m] is stored [rows][cols].
 // Matrix m of each operand starts at `*_offset + m * *_stride` floats (stride 0 broadcasts one
-// matrix to every m). The three layouts of an SAE step: x·W (NN), g·Wᵀ (TRANS_B), xᵀ·g (TRANS_A).
+// matrix to every m); `bias[m]` is a row of `cols` floats of B's buffer at `bias_offset + m *
+// bias_stride`. Any sizes; shaders/matmul_blocked.wgsl is the faster product when every size is a
+// multiple of 4. The three layouts of an SAE step: x·W (NN), g·Wᵀ (TRANS_B), xᵀ·g (TRANS_A).
 //
 // Bindings (group 0):
 //   0 dims  uniform MatmulDims
@@ -35,6 +38,8 @@ struct MatmulDims {
   b_stride: u32,
   c_offset: u32,
   c_stride: u32,
+  bias_offset: u32,
+  bias_stride: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: MatmulDims;
@@ -45,6 +50,7 @@ struct MatmulDims {
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override ACCUMULATE: bool = false;
+override BIAS_RELU: bool = false;
 override WG: u32 = 64u;
 
 const TILE: u32 = 16u;
@@ -74,9 +80,13 @@ fn write_c(index: u32, value: f32) {
 }
 
 /** Stores the in-bounds part of row r, columns n0..n0+3, of C[m] (starting at c_base). */
-fn store_quad(c_base: u32, r: u32, n0: u32, v: vec4<f32>) {
+fn store_quad(c_base: u32, r: u32, n0: u32, sum: vec4<f32>, bias: vec4<f32>) {
   if (r >= dims.rows) {
     return;
+  }
+  var v = sum;
+  if (BIAS_RELU) {
+    v = max(v + bias, vec4<f32>(0.0));
   }
   let at = c_base + r * dims.cols + n0;
   write_c(at, v.x);
@@ -129,10 +139,15 @@ fn matmul_block(
     acc3 += read_a(a_base, r.w, k) * bk;
   }
   let c_base = dims.c_offset + m * dims.c_stride;
-  store_quad(c_base, r0, n0, acc0);
-  store_quad(c_base, r0 + 1u, n0, acc1);
-  store_quad(c_base, r0 + 2u, n0, acc2);
-  store_quad(c_base, r0 + 3u, n0, acc3);
+  var bias = vec4<f32>(0.0);
+  if (BIAS_RELU) {
+    let bias_base = dims.bias_offset + m * dims.bias_stride;
+    bias = vec4<f32>(b[bias_base + n.x], b[bias_base + n.y], b[bias_base + n.z], b[bias_base + n.w]);
+  }
+  store_quad(c_base, r0, n0, acc0, bias);
+  store_quad(c_base, r0 + 1u, n0, acc1, bias);
+  store_quad(c_base, r0 + 2u, n0, acc2, bias);
+  store_quad(c_base, r0 + 3u, n0, acc3, bias);
 }
 
 var<workgroup> tile_a: array<array<f32, TILE>, TILE>; // [r][k]

@@ -2,17 +2,26 @@
 //
 //   remove_parallel: if normalize_decoder: g_Wdec[j] −= (g_Wdec[j] · W_dec[j]) W_dec[j]
 //                    (SAELens's form, exact for unit rows); before the norm is taken.
-//   grad_norm:       the loss record's grad-norm slot = ‖g‖₂ over all four tensors; a model
-//                    whose total loss or gradient norm is not finite gets status = t (t = the
-//                    1-based step now running, counter + 1) unless it already diverged.
-//   adam:            for models with status 0: g *= min(1, clip/(norm + 1e-6)) (clip_norm 0: off;
-//                    the clipped g is written back, like torch's in-place clip), then
-//                    m = β1 m + (1−β1) g, v = β2 v + (1−β2) g², p −= lr/(1−β1^t) · m /
+//   grad_norm_partial: Σ g² over chunks of NORM_CHUNK parameters of each model, into the scratch.
+//   grad_norm:       the loss record's grad-norm slot = ‖g‖₂ over all four tensors (the chunks'
+//                    sum); a model whose total loss or gradient norm is not finite gets status = t
+//                    (t = the 1-based step now running, counter + 1) unless it already diverged.
+//                    Then the model's step coefficients, once: the clip factor
+//                    min(1, clip/(norm + 1e-6)) (clip_norm 0: 1), lr_t/(1−β1^t) and √(1−β2^t),
+//                    where lr_t = lr · the schedule's factor at step t − 1 (linear warm-up from
+//                    lr/warmup, linear decay to lr_end_factor · lr over the last decay steps).
+//   adam:            for models with status 0, four parameters per invocation: g *= clip factor
+//                    (the clipped g is written back, like torch's in-place clip), then
+//                    m = β1 m + (1−β1) g, v = β2 v + (1−β2) g², p −= lr_t/(1−β1^t) · m /
 //                    (√v / √(1−β2^t) + eps).
 //   finish_step:     for models with status 0 and normalize_decoder: W_dec[j] /= ‖W_dec[j]‖
 //                    (rows with norm 0 untouched); invocation 0 advances the step counter.
 // The step counter (steps completed) lives on the GPU, so a step needs no upload.
-// Included after the generated model table and StepDims (src/sae/model_table.ts, src/kernels/step_dims.ts) and shaders/lib/step_dims.wgsl. Non-finite values are detected from the bits.
+// Included after the generated model table, StepDims and LrSchedule (src/sae/model_table.ts,
+// src/kernels/step_dims.ts, src/kernels/optimizer.ts) and shaders/lib/step_dims.wgsl. Non-finite
+// values are detected from the bits. Every loop's trip count is bounded whatever the sizes:
+// NORM_CHUNK / WG per invocation of grad_norm_partial, ceil(P / NORM_CHUNK) / WG of grad_norm
+// (the chunks of one model), d_in of remove_parallel and finish_step, 4 of adam.
 //
 // Bindings (group 0; each entry point uses the ones it names):
 //   0 dims     uniform StepDims
@@ -21,14 +30,18 @@
 //   3 grads    storage rw    [M][P]               (remove_parallel, grad_norm, adam)
 //   4 adam_m   storage rw    [M][P]               (adam)
 //   5 adam_v   storage rw    [M][P]               (adam)
-//   6 losses   storage rw    [M][LOSS_WORDS]      (grad_norm, adam)
-//   7 status   storage rw    [M] u32              (all)
-//   8 counter  storage rw    [1] u32              (grad_norm, adam, finish_step)
+//   6 losses   storage rw    [M][LOSS_WORDS]      (grad_norm)
+//   7 status   storage rw    [M] u32              (all but grad_norm_partial)
+//   8 counter  storage rw    [1] u32              (grad_norm, finish_step)
+//   9 schedule uniform       LrSchedule           (grad_norm)
+//  10 scratch  storage rw    [M][chunks] partial Σ g², then [M][4] coefficients at M·chunks
+//                                                 (grad_norm_partial, grad_norm, adam)
 //
 // Dispatch (linear workgroup id = wid.x + wid.y * nwg.x, bounds-checked):
 //   remove_parallel: one invocation per (m, j): ceil(M·S / WG) workgroups;
+//   grad_norm_partial: one workgroup per (chunk, model), chunks = ceil(P / NORM_CHUNK): M·chunks;
 //   grad_norm:       one workgroup per model (WG a power of two): M workgroups;
-//   adam:            one invocation per parameter: ceil(M·P / WG) workgroups;
+//   adam:            one invocation per 4 parameters of a model: ceil(M·ceil(P/4) / WG) workgroups;
 //   finish_step:     one invocation per (m, j): ceil(M·S / WG) workgroups (at least 1).
 
 @group(0) @binding(0) var<uniform> dims: StepDims;
@@ -40,8 +53,15 @@
 @group(0) @binding(6) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(7) var<storage, read_write> status: array<u32>;
 @group(0) @binding(8) var<storage, read_write> counter: array<u32>;
+@group(0) @binding(9) var<uniform> schedule: LrSchedule;
+@group(0) @binding(10) var<storage, read_write> scratch: array<f32>;
 
 override WG: u32 = 64u;
+
+/** Parameters per workgroup of grad_norm_partial (a multiple of WG). */
+const NORM_CHUNK: u32 = 4096u;
+/** Coefficients per model in the scratch after the partial sums. */
+const COEF_WORDS: u32 = 4u;
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -93,6 +113,62 @@ fn remove_parallel(
   }
 }
 
+/** Chunks of NORM_CHUNK parameters per model. */
+fn norm_chunks() -> u32 {
+  return (dims.param_size + NORM_CHUNK - 1u) / NORM_CHUNK;
+}
+
+/** Sums `partial[0..WG)` into `partial[0]` (all invocations of the workgroup call it). */
+fn reduce_partial(lid: u32) {
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      partial[lid] += partial[lid + s];
+    }
+    workgroupBarrier();
+  }
+}
+
+/** The learning rate's factor at 0-based step `step` (warm-up, then decay over the last steps). */
+fn lr_factor(step: u32) -> f32 {
+  var f = 1.0;
+  if (schedule.warmup_steps > 0u && step < schedule.warmup_steps) {
+    f = f32(step + 1u) / f32(schedule.warmup_steps);
+  }
+  if (schedule.decay_steps > 0u && step + schedule.decay_steps >= schedule.total_steps) {
+    let left = f32(schedule.total_steps - step) / f32(schedule.decay_steps);
+    f = f * (schedule.lr_end_factor + (1.0 - schedule.lr_end_factor) * left);
+  }
+  return f;
+}
+
+@compute @workgroup_size(WG)
+fn grad_norm_partial(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let chunks = norm_chunks();
+  let g = wid.x + wid.y * nwg.x;
+  if (g >= dims.models * chunks) {
+    return;
+  }
+  let m = g / chunks;
+  let start = (g - m * chunks) * NORM_CHUNK;
+  let end = min(start + NORM_CHUNK, dims.param_size);
+  let base = m * dims.param_size;
+  var sq = 0.0;
+  for (var k = start + lid; k < end; k += WG) {
+    let v = grads[base + k];
+    sq += v * v;
+  }
+  partial[lid] = sq;
+  reduce_partial(lid);
+  if (lid == 0u) {
+    scratch[g] = partial[0];
+  }
+}
+
 @compute @workgroup_size(WG)
 fn grad_norm(
   @builtin(workgroup_id) wid: vec3<u32>,
@@ -103,29 +179,33 @@ fn grad_norm(
   if (m >= dims.models) {
     return;
   }
-  let base = m * dims.param_size;
+  let chunks = norm_chunks();
   var sq = 0.0;
-  for (var k = lid; k < dims.param_size; k += WG) {
-    let g = grads[base + k];
-    sq += g * g;
+  for (var c = lid; c < chunks; c += WG) {
+    sq += scratch[m * chunks + c];
   }
   partial[lid] = sq;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      partial[lid] += partial[lid + s];
-    }
-    workgroupBarrier();
+  reduce_partial(lid);
+  if (lid != 0u) {
+    return;
   }
-  if (lid == 0u) {
-    let norm = sqrt(partial[0]);
-    let record = m * LOSS_WORDS;
-    losses[record + LOSS_GRAD_NORM] = norm;
-    let bad = not_finite(norm) || not_finite(losses[record + LOSS_TOTAL]);
-    if (bad && status[m] == 0u) {
-      status[m] = counter[0] + 1u;
-    }
+  let norm = sqrt(partial[0]);
+  let record = m * LOSS_WORDS;
+  losses[record + LOSS_GRAD_NORM] = norm;
+  let bad = not_finite(norm) || not_finite(losses[record + LOSS_TOTAL]);
+  if (bad && status[m] == 0u) {
+    status[m] = counter[0] + 1u;
   }
+  let info = models[m];
+  var clip = 1.0;
+  if (info.clip_norm > 0.0) {
+    clip = min(1.0, info.clip_norm / (norm + 1e-6));
+  }
+  let t = counter[0] + 1u;
+  let coef = dims.models * chunks + m * COEF_WORDS;
+  scratch[coef] = clip;
+  scratch[coef + 1u] = info.lr * lr_factor(t - 1u) / (1.0 - pow_int(info.beta1, t));
+  scratch[coef + 2u] = sqrt(1.0 - pow_int(info.beta2, t));
 }
 
 @compute @workgroup_size(WG)
@@ -134,31 +214,40 @@ fn adam(
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
 ) {
+  // Invocation q of model m updates parameters q, q + quarter, q + 2·quarter, q + 3·quarter, so
+  // neighbouring invocations touch neighbouring words.
+  let quarter = (dims.param_size + 3u) / 4u;
   let i = linear_id(wid, nwg, lid);
-  if (i >= dims.models * dims.param_size) {
+  if (i >= dims.models * quarter) {
     return;
   }
-  let m = i / dims.param_size;
+  let m = i / quarter;
   if (status[m] != 0u) {
     return;
   }
   let info = models[m];
-  var g = grads[i];
-  if (info.clip_norm > 0.0) {
-    let coef = info.clip_norm / (losses[m * LOSS_WORDS + LOSS_GRAD_NORM] + 1e-6);
-    if (coef < 1.0) {
-      g *= coef;
-      grads[i] = g;
+  let coef = dims.models * norm_chunks() + m * COEF_WORDS;
+  let clip = scratch[coef];
+  let step_size = scratch[coef + 1u];
+  let bias2_sqrt = scratch[coef + 2u];
+  let q = i - m * quarter;
+  for (var part = 0u; part < 4u; part++) {
+    let k = q + part * quarter;
+    if (k >= dims.param_size) {
+      break;
     }
+    let at = m * dims.param_size + k;
+    var g = grads[at];
+    if (clip < 1.0) {
+      g *= clip;
+      grads[at] = g;
+    }
+    let mom = adam_m[at] + (1.0 - info.beta1) * (g - adam_m[at]);
+    let vel = info.beta2 * adam_v[at] + (1.0 - info.beta2) * g * g;
+    adam_m[at] = mom;
+    adam_v[at] = vel;
+    params[at] -= step_size * mom / (sqrt(vel) / bias2_sqrt + info.eps);
   }
-  let t = counter[0] + 1u;
-  let mom = adam_m[i] + (1.0 - info.beta1) * (g - adam_m[i]);
-  let vel = info.beta2 * adam_v[i] + (1.0 - info.beta2) * g * g;
-  adam_m[i] = mom;
-  adam_v[i] = vel;
-  let step_size = info.lr / (1.0 - pow_int(info.beta1, t));
-  let bias2_sqrt = sqrt(1.0 - pow_int(info.beta2, t));
-  params[i] -= step_size * mom / (sqrt(vel) / bias2_sqrt + info.eps);
 }
 
 @compute @workgroup_size(WG)

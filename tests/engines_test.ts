@@ -101,3 +101,35 @@ gpuTest("progress snapshots hold each model's parameters as of their step", asyn
   await trainToySaes(runs(short), { steps: 10, seed: 5, quiet: true }, gpu);
   short.forEach((sae, m) => assertClose(snapshots.get(10)![m]!, sae.params, { atol: 1e-6 }));
 });
+
+gpuTest("trainToySaes frees every GPU buffer it made, on either path", async (gpu) => {
+  const live = new Set<GPUBuffer>();
+  const device = gpu.device;
+  const create = device.createBuffer.bind(device);
+  device.createBuffer = (descriptor: GPUBufferDescriptor) => {
+    const buffer = create(descriptor);
+    live.add(buffer);
+    const destroy = buffer.destroy.bind(buffer);
+    buffer.destroy = () => {
+      live.delete(buffer);
+      destroy();
+    };
+    return buffer;
+  };
+  try {
+    const model = new ToyModel({ nFeatures: 4, hiddenDim: 50, seed: 1 });
+    for (const engine of ["fused", "kernels", "fused", "kernels"] as const) {
+      const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG });
+      initSaeRandom(sae, 5);
+      await trainToySaes([{ sae, model, tree: balancedTree() }], {
+        steps: 3,
+        quiet: true,
+        engine,
+      }, gpu);
+      assert.deepEqual([...live].map((b) => b.label), [], `${engine}: buffers left alive`);
+    }
+    assert.ok(live.size === 0);
+  } finally {
+    device.createBuffer = create;
+  }
+});

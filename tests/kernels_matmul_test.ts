@@ -1,13 +1,19 @@
 /**
- * shaders/matmul.wgsl against a float64 CPU product, in the three layouts of an SAE step, on shapes
- * that are not multiples of the workgroup or tile size.
+ * shaders/matmul.wgsl and shaders/matmul_blocked.wgsl against a float64 CPU product, in the three
+ * layouts of an SAE step (and both transposed), on shapes that are not multiples of the workgroup,
+ * tile or register-block size; offsets, broadcasts, accumulation and the bias + ReLU epilogue.
  */
 import assert from "node:assert/strict";
 import { assertClose, gpuTest } from "./_gpu.ts";
 import { randomFloats, upload } from "./_kernel_data.ts";
 import type { Gpu } from "../src/gpu/device.ts";
 import { createStorage, readF32 } from "../src/gpu/buffers.ts";
-import { createMatmul, type MatmulVariant } from "../src/kernels/matmul.ts";
+import {
+  type BlockedTiles,
+  blockedTiles,
+  createMatmul,
+  type MatmulVariant,
+} from "../src/kernels/matmul.ts";
 import { runOps } from "../src/kernels/kernel_op.ts";
 
 interface Case {
@@ -56,8 +62,22 @@ const CASES: Case[] = [
   { batch: 3, rows: 17, cols: 19, inner: 23, transA: true, transB: true },
 ];
 
-async function checkCases(gpu: Gpu, variant: MatmulVariant): Promise<void> {
-  for (const [i, c] of CASES.entries()) {
+// Multiples of 4 but not of the 8×8 register block, in all four layouts; a single 4×4 block.
+const ALIGNED_CASES: Case[] = [
+  { batch: 3, rows: 132, cols: 12, inner: 52, transA: false, transB: false },
+  { batch: 3, rows: 260, cols: 20, inner: 52, transA: false, transB: true },
+  { batch: 2, rows: 52, cols: 12, inner: 132, transA: true, transB: false },
+  { batch: 3, rows: 20, cols: 12, inner: 24, transA: true, transB: true },
+  { batch: 1, rows: 4, cols: 4, inner: 4, transA: false, transB: false },
+];
+
+async function checkCases(
+  gpu: Gpu,
+  variant: MatmulVariant,
+  cases = CASES,
+  tiles?: BlockedTiles,
+): Promise<void> {
+  for (const [i, c] of cases.entries()) {
     const aData = randomFloats(10 + i, c.batch * c.rows * c.inner);
     const bData = randomFloats(20 + i, c.batch * c.inner * c.cols);
     const a = upload(gpu, "a", aData);
@@ -66,13 +86,14 @@ async function checkCases(gpu: Gpu, variant: MatmulVariant): Promise<void> {
     const op = await createMatmul(gpu, {
       ...c,
       variant,
+      ...(tiles ? { tiles } : {}),
       a: { buffer: a, stride: c.rows * c.inner },
       b: { buffer: b, stride: c.inner * c.cols },
       c: { buffer: out, stride: c.rows * c.cols },
     });
     await runOps(gpu, [op]);
     const expected = cpuMatmul(c, aData, 0, c.rows * c.inner, bData, 0, c.inner * c.cols);
-    const label = `${variant} ${JSON.stringify(c)}`;
+    const label = `${variant} ${JSON.stringify(tiles ?? {})} ${JSON.stringify(c)}`;
     assertClose(await readF32(gpu, out), expected, { atol: 1e-5, rtol: 1e-5, label });
   }
 }
@@ -85,56 +106,104 @@ gpuTest("matmul_tiled computes xW, gWᵀ and xᵀg per model for ragged shapes",
   await checkCases(gpu, "tiled");
 });
 
+gpuTest("matmul_blocked computes every layout with each register blocking", async (gpu) => {
+  for (const rows of [1, 2] as const) {
+    for (const cols of [1, 2] as const) {
+      await checkCases(gpu, "blocked", ALIGNED_CASES, { rows, cols });
+    }
+  }
+  // The default picks blocked for these shapes and block for ragged ones (checked by refusal).
+  assert.deepEqual(blockedTiles(132, 4), { rows: 2, cols: 1 });
+  await assert.rejects(
+    checkCases(gpu, "blocked", [CASES[0]!]),
+    /matmul "blocked": rows, cols, inner and every offset and stride must be multiples of 4/,
+  );
+});
+
 gpuTest("matmul offsets select sub-matrices and stride 0 broadcasts one matrix", async (gpu) => {
-  for (const variant of ["block", "tiled"] as const) {
-    // A: three models' [9][5] blocks inside a parameter-like buffer at offset 4, stride 60.
-    const c: Case = { batch: 3, rows: 9, cols: 6, inner: 5, transA: false, transB: false };
-    const aData = randomFloats(1, 4 + 3 * 60);
-    const bData = randomFloats(2, 2 + 30);
+  for (const variant of ["block", "tiled", "blocked"] as const) {
+    // A: three models' [12][8] blocks inside a parameter-like buffer at offset 4, stride 100.
+    const c: Case = { batch: 3, rows: 12, cols: 8, inner: 8, transA: false, transB: false };
+    const aData = randomFloats(1, 4 + 3 * 100);
+    const bData = randomFloats(8, 8 + 64);
     const a = upload(gpu, "a", aData);
     const b = upload(gpu, "b", bData);
-    const out = createStorage(gpu, "c", (7 + 3 * 60) * 4);
+    const out = createStorage(gpu, "c", (8 + 3 * 100) * 4);
     const op = await createMatmul(gpu, {
       ...c,
       variant,
-      a: { buffer: a, offset: 4, stride: 60 },
-      b: { buffer: b, offset: 2, stride: 0 },
-      c: { buffer: out, offset: 7, stride: 60 },
+      a: { buffer: a, offset: 4, stride: 100 },
+      b: { buffer: b, offset: 8, stride: 0 },
+      c: { buffer: out, offset: 8, stride: 100 },
     });
     await runOps(gpu, [op]);
-    const expected = cpuMatmul(c, aData, 4, 60, bData, 2, 0);
+    const expected = cpuMatmul(c, aData, 4, 100, bData, 8, 0);
     const got = await readF32(gpu, out);
     for (let m = 0; m < 3; m++) {
-      const block = got.subarray(7 + m * 60, 7 + m * 60 + 54);
-      assertClose(block, expected.subarray(m * 54, (m + 1) * 54), {
+      const block = got.subarray(8 + m * 100, 8 + m * 100 + 96);
+      assertClose(block, expected.subarray(m * 96, (m + 1) * 96), {
         atol: 1e-6,
         rtol: 1e-5,
         label: `${variant} model ${m}`,
       });
       // Words between the blocks are untouched.
-      assert.ok(got.subarray(7 + m * 60 + 54, 7 + (m + 1) * 60).every((v) => v === 0));
+      assert.ok(got.subarray(8 + m * 100 + 96, 8 + (m + 1) * 100).every((v) => v === 0));
     }
   }
 });
 
 gpuTest("matmul with accumulate adds the product into C", async (gpu) => {
-  for (const variant of ["block", "tiled"] as const) {
-    const c: Case = { batch: 3, rows: 50, cols: 7, inner: 33, transA: true, transB: false };
-    const aData = randomFloats(3, 3 * 50 * 33);
-    const bData = randomFloats(4, 3 * 33 * 7);
-    const cData = randomFloats(5, 3 * 50 * 7);
+  for (const variant of ["block", "tiled", "blocked"] as const) {
+    const c: Case = { batch: 3, rows: 52, cols: 12, inner: 36, transA: true, transB: false };
+    const aData = randomFloats(3, 3 * 52 * 36);
+    const bData = randomFloats(4, 3 * 36 * 12);
+    const cData = randomFloats(5, 3 * 52 * 12);
     const out = upload(gpu, "c", cData);
     const op = await createMatmul(gpu, {
       ...c,
       variant,
       accumulate: true,
-      a: { buffer: upload(gpu, "a", aData), stride: 50 * 33 },
-      b: { buffer: upload(gpu, "b", bData), stride: 33 * 7 },
-      c: { buffer: out, stride: 50 * 7 },
+      a: { buffer: upload(gpu, "a", aData), stride: 52 * 36 },
+      b: { buffer: upload(gpu, "b", bData), stride: 36 * 12 },
+      c: { buffer: out, stride: 52 * 12 },
     });
     await runOps(gpu, [op]);
-    const expected = cpuMatmul(c, aData, 0, 50 * 33, bData, 0, 33 * 7).map((v, i) => v + cData[i]!);
+    const expected = cpuMatmul(c, aData, 0, 52 * 36, bData, 0, 36 * 12).map((v, i) =>
+      v + cData[i]!
+    );
     assertClose(await readF32(gpu, out), expected, { atol: 1e-5, rtol: 1e-5, label: variant });
+  }
+});
+
+gpuTest("matmul with bias computes the encoder's max(x·W + b, 0) per model", async (gpu) => {
+  // B is a parameter-like block per model: W [inner][cols] at 0, the bias row after it.
+  for (
+    const [variant, c] of [
+      ["block", { batch: 3, rows: 13, cols: 7, inner: 9, transA: false, transB: false }],
+      ["blocked", { batch: 3, rows: 20, cols: 12, inner: 8, transA: false, transB: false }],
+    ] as const
+  ) {
+    const stride = c.inner * c.cols + c.cols + (variant === "blocked" ? 0 : 1);
+    const aData = randomFloats(6, c.batch * c.rows * c.inner);
+    const bData = randomFloats(7, c.batch * stride);
+    const out = createStorage(gpu, "c", c.batch * c.rows * c.cols * 4);
+    const op = await createMatmul(gpu, {
+      ...c,
+      variant,
+      a: { buffer: upload(gpu, "a", aData), stride: c.rows * c.inner },
+      b: { buffer: upload(gpu, "b", bData), stride },
+      bias: { offset: c.inner * c.cols, stride },
+      c: { buffer: out, stride: c.rows * c.cols },
+    });
+    await runOps(gpu, [op]);
+    const product = cpuMatmul(c, aData, 0, c.rows * c.inner, bData, 0, stride);
+    const expected = product.map((v, i) => {
+      const m = Math.floor(i / (c.rows * c.cols));
+      return Math.max(v + bData[m * stride + c.inner * c.cols + (i % c.cols)]!, 0);
+    });
+    const got = await readF32(gpu, out);
+    assert.ok(got.some((v) => v === 0) && got.some((v) => v > 0), "ReLU both ways");
+    assertClose(got, expected, { atol: 1e-5, rtol: 1e-5, label: variant });
   }
 });
 

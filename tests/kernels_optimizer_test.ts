@@ -9,18 +9,50 @@ import { modelEntry, randomFloats, term, upload, uploadModels } from "./_kernel_
 import { readF32, readU32 } from "../src/gpu/buffers.ts";
 import { paramLayout } from "../src/sae/layout.ts";
 import { LOSS_WORDS, type ModelEntry } from "../src/sae/model_table.ts";
+import { createStorage } from "../src/gpu/buffers.ts";
+import type { Gpu } from "../src/gpu/device.ts";
 import {
   createAdam,
   createFinishStep,
   createGradNorm,
   createRemoveParallel,
+  NORM_CHUNK,
+  normScratchWords,
 } from "../src/kernels/optimizer.ts";
 import { runOps } from "../src/kernels/kernel_op.ts";
 import type { StepShape } from "../src/kernels/step_dims.ts";
+import { type Schedule, scheduleLrFactor } from "../src/sae/train_settings.ts";
 
 const plan = { terms: [term({ end: 7, reconMult: 1 })] };
 
+function normScratch(gpu: Gpu, shape: StepShape): GPUBuffer {
+  return createStorage(gpu, "norm scratch", normScratchWords(shape) * 4);
+}
+
+const CONSTANT: Schedule = { totalSteps: 1, warmupSteps: 0, decaySteps: 0, lrEndFactor: 1 };
+
 gpuTest("optimizer kernels clip, apply Adam at step t and renormalise like torch", async (gpu) => {
+  await checkOptimizerStep(gpu, { models: 3, batch: 1, dIn: 50, dSae: 7, terms: 1 }, CONSTANT, 4);
+});
+
+gpuTest("optimizer kernels sum the norm over several chunks of one model", async (gpu) => {
+  const shape: StepShape = { models: 3, batch: 1, dIn: 60, dSae: 70, terms: 1 };
+  assert.ok(paramLayout(60, 70).size > 2 * NORM_CHUNK, "three chunks per model");
+  await checkOptimizerStep(gpu, shape, CONSTANT, 4);
+});
+
+gpuTest("optimizer kernels follow the warm-up and decay of the learning rate", async (gpu) => {
+  const shape: StepShape = { models: 3, batch: 1, dIn: 50, dSae: 7, terms: 1 };
+  const schedule: Schedule = { totalSteps: 40, warmupSteps: 10, decaySteps: 12, lrEndFactor: 0.2 };
+  for (const stepsDone of [2, 20, 35]) await checkOptimizerStep(gpu, shape, schedule, stepsDone);
+});
+
+async function checkOptimizerStep(
+  gpu: Gpu,
+  shape: StepShape,
+  schedule: Schedule,
+  stepsDone: number,
+): Promise<void> {
   const entries: ModelEntry[] = [
     // Clipping active (gradients scaled up below), decoder kept at unit norm.
     modelEntry(plan, {
@@ -36,7 +68,6 @@ gpuTest("optimizer kernels clip, apply Adam at step t and renormalise like torch
       optimizer: { lr: 1e-3, beta1: 0.5, beta2: 0.999, eps: 1e-8, clipNorm: 1e6 },
     }),
   ];
-  const shape: StepShape = { models: 3, batch: 1, dIn: 50, dSae: 7, terms: 1 };
   const { models: M, dIn: D, dSae: S } = shape;
   const layout = paramLayout(D, S);
   const P = layout.size;
@@ -51,7 +82,6 @@ gpuTest("optimizer kernels clip, apply Adam at step t and renormalise like torch
   const adamM = randomFloats(33, M * P, -0.01, 0.01);
   const adamV = randomFloats(34, M * P, 0, 1e-4);
   const losses = new Float32Array(M * LOSS_WORDS).fill(0.5);
-  const stepsDone = 4;
 
   const buffers = {
     shape,
@@ -63,6 +93,8 @@ gpuTest("optimizer kernels clip, apply Adam at step t and renormalise like torch
     losses: upload(gpu, "losses", losses),
     status: upload(gpu, "status", new Uint32Array(M)),
     counter: upload(gpu, "counter", new Uint32Array([stepsDone])),
+    normScratch: normScratch(gpu, shape),
+    schedule,
   };
   await runOps(gpu, [
     await createRemoveParallel(gpu, buffers),
@@ -72,6 +104,7 @@ gpuTest("optimizer kernels clip, apply Adam at step t and renormalise like torch
   ]);
 
   const t = stepsDone + 1;
+  const lrFactor = scheduleLrFactor(schedule, stepsDone);
   const want = Float64Array.from(params);
   const wantNorms: number[] = [];
   for (let m = 0; m < M; m++) {
@@ -94,7 +127,7 @@ gpuTest("optimizer kernels clip, apply Adam at step t and renormalise like torch
       const mk = o.beta1 * adamM[base + k]! + (1 - o.beta1) * gk;
       const vk = o.beta2 * adamV[base + k]! + (1 - o.beta2) * gk * gk;
       const denom = Math.sqrt(vk) / Math.sqrt(1 - o.beta2 ** t) + o.eps;
-      want[base + k]! -= o.lr / (1 - o.beta1 ** t) * mk / denom;
+      want[base + k]! -= o.lr * lrFactor / (1 - o.beta1 ** t) * mk / denom;
     }
     if (normalizeSaeDecoder) {
       for (let j = 0; j < S; j++) {
@@ -118,7 +151,7 @@ gpuTest("optimizer kernels clip, apply Adam at step t and renormalise like torch
   });
   assert.deepEqual(Array.from(await readU32(gpu, buffers.counter)), [t]);
   assert.deepEqual(Array.from(await readU32(gpu, buffers.status)), [0, 0, 0]);
-});
+}
 
 gpuTest(
   "a model with a non-finite loss is marked diverged at that step and skipped",
@@ -141,6 +174,7 @@ gpuTest(
       losses: upload(gpu, "losses", losses),
       status: upload(gpu, "status", new Uint32Array(3)),
       counter: upload(gpu, "counter", new Uint32Array([6])),
+      normScratch: normScratch(gpu, shape),
     };
     const ops = [
       await createGradNorm(gpu, buffers),

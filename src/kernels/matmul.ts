@@ -1,20 +1,67 @@
 /**
- * Wrapper of `shaders/matmul.wgsl`: batched `C[m] (+)= op(A[m]) · op(B[m])` over M problems, with
- * transposes as compile-time flags and sizes, offsets and per-problem strides in a uniform.
+ * Wrapper of `shaders/matmul.wgsl` and `shaders/matmul_blocked.wgsl`: batched
+ * `C[m] (+)= op(A[m]) · op(B[m])` over M problems, optionally `max(… + bias[m], 0)` (the encoder's
+ * epilogue), with transposes and register-block sizes as compile-time (`override`) constants in the
+ * pipeline key and sizes, offsets and per-problem strides in a uniform.
  *
- * Two formulations exist: `block` (barrier-free, one invocation per 4×4 block of outputs held in
- * registers) and `tiled` (16×16 workgroup tiles staged in workgroup memory, one output per
- * invocation). On the llvmpipe CPU adapter `block` is faster for every SAE shape measured (numbers
- * in the header of src/sae/kernel_step.ts), so it is the default.
+ * Three formulations exist:
+ * - `blocked` (matmul_blocked.wgsl): every size, offset and stride a multiple of 4; one invocation
+ *   per (4·RB)×(4·CB) block of C held as 4×4 matrices in registers, vec4 loads, 64·RB·CB
+ *   multiply-adds per loop iteration. The default wherever the sizes allow it.
+ * - `block` (matmul.wgsl): any sizes; one invocation per 4×4 block, scalar loads, 16 multiply-adds
+ *   per iteration. The default otherwise.
+ * - `tiled` (matmul.wgsl): 16×16 workgroup tiles staged in workgroup memory (barriers), one output
+ *   per invocation; slower on every CPU adapter measured, kept for comparison.
+ *
+ * Measured on llvmpipe (2 shared CPU cores), M = 16, the larger toy's five products of a step
+ * (B 128, dIn 256, dSae 64, T·B 256), ms per dispatch for xin·W_enc, stack·W_dec, g_r·W_decᵀ,
+ * stackᵀ·g_r, xinᵀ·g_pre: `block` 20.0, 42.2, 33.4, 34.3, 17.0; `blocked` RB = CB = 2: 7.3, 13.9,
+ * 12.3, 12.3, 7.3 (2.7× fewer ms); RB = CB = 1: 14.3, 25.8, 23.4, 27.2, 13.3; RB 1, CB 2: 9.8, 19.5,
+ * 17.8, 19.4, 9.8; RB 2, CB 4 (arrays of 8): 12.6, 29.2, 29.3, 18.0, 10.5; the same 2×2 kernel with
+ * scalar loads assembled into vectors 13.2, 26.4, 24.2, 26.1, 13.5; two k-blocks per iteration no
+ * faster. Hence {@link blockedTiles}: 2×2 register blocks wherever the output has 8 rows and 8
+ * columns, 1 along a side of 4.
  */
 import type { Gpu } from "../gpu/device.ts";
 import { uploadUniform } from "../gpu/buffers.ts";
 import { bindGroup, getPipeline } from "../gpu/pipelines.ts";
 import matmulWgsl from "../../shaders/matmul.wgsl" with { type: "text" };
+import matmulBlockedWgsl from "../../shaders/matmul_blocked.wgsl" with { type: "text" };
 import { type KernelOp, kernelOp, requirePositive, requireWords, WORKGROUP } from "./kernel_op.ts";
 
 /** Which matmul formulation to compile. */
-export type MatmulVariant = "block" | "tiled";
+export type MatmulVariant = "blocked" | "block" | "tiled";
+
+/** Register blocks per invocation of the `blocked` formulation along rows and columns. */
+export interface BlockedTiles {
+  /** 4-row register blocks per invocation (1 or 2). */
+  rows: 1 | 2;
+  /** 4-column register blocks per invocation (1 or 2). */
+  cols: 1 | 2;
+}
+
+/**
+ * The register blocking of the `blocked` formulation for a C of `rows` × `cols` (the measured
+ * choice in this module's header): 2 blocks of 4 along a side of at least 8, else 1.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { blockedTiles } from "./matmul.ts";
+ * assert.deepEqual(blockedTiles(128, 64), { rows: 2, cols: 2 });
+ * assert.deepEqual(blockedTiles(4, 256), { rows: 1, cols: 2 });
+ * ```
+ */
+export function blockedTiles(rows: number, cols: number): BlockedTiles {
+  return { rows: rows >= 8 ? 2 : 1, cols: cols >= 8 ? 2 : 1 };
+}
+
+/** Whether a product qualifies for `blocked`: sizes, offsets and strides multiples of 4. */
+export function blockedFits(spec: MatmulSpec): boolean {
+  const operands = [spec.a, spec.b, spec.c, ...(spec.bias ? [spec.bias] : [])];
+  return [spec.rows, spec.cols, spec.inner].every((v) => v % 4 === 0) &&
+    operands.every((o) => (o.offset ?? 0) % 4 === 0 && o.stride % 4 === 0);
+}
 
 /** One operand: matrix m starts at `offset + m * stride` floats of `buffer`. */
 export interface MatrixOperand {
@@ -48,18 +95,26 @@ export interface MatmulSpec {
   transB?: boolean;
   /** Add into C instead of overwriting it. */
   accumulate?: boolean;
-  /** Formulation (default `block`, the faster on llvmpipe). */
+  /**
+   * The encoder's epilogue `C = max(op(A)·op(B) + bias[m], 0)`: `bias[m]` is `cols` floats of B's
+   * buffer at `offset + m * stride` (not with `accumulate` or `tiled`).
+   */
+  bias?: { offset?: number; stride: number };
+  /** Formulation (default `blocked` where {@link blockedFits}, else `block`). */
   variant?: MatmulVariant;
+  /** Register blocking of `blocked` (default {@link blockedTiles}). */
+  tiles?: BlockedTiles;
   /** Label of the pipeline and its buffers. */
   label?: string;
 }
 
 const FILE = { path: "shaders/matmul.wgsl", code: matmulWgsl };
+const BLOCKED_FILE = { path: "shaders/matmul_blocked.wgsl", code: matmulBlockedWgsl };
 const TILE = 16;
 
 function checkOperand(
   name: string,
-  operand: MatrixOperand,
+  operand: { buffer: GPUBuffer; offset?: number; stride: number },
   batch: number,
   words: number,
 ): void {
@@ -85,21 +140,35 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
   checkOperand("a", spec.a, batch, rows * inner);
   checkOperand("b", spec.b, batch, inner * cols);
   checkOperand("c", spec.c, batch, rows * cols);
-  const variant = spec.variant ?? "block";
+  if (spec.bias) checkOperand("bias", { ...spec.bias, buffer: spec.b.buffer }, batch, cols);
+  const variant = spec.variant ?? (blockedFits(spec) ? "blocked" : "block");
   const transA = spec.transA ?? false;
   const transB = spec.transB ?? false;
   const accumulate = spec.accumulate ?? false;
-  const flags = `${transA ? "T" : "N"}${transB ? "T" : "N"}${accumulate ? "+" : ""}`;
+  const biasRelu = spec.bias !== undefined;
+  if (variant === "blocked" && !blockedFits(spec)) {
+    throw new RangeError(
+      `matmul "blocked": rows, cols, inner and every offset and stride must be multiples of 4 ` +
+        `(got ${rows}×${inner}·${inner}×${cols}); use variant "block"`,
+    );
+  }
+  if (biasRelu && (accumulate || variant === "tiled")) {
+    throw new RangeError(`matmul: bias is not available with accumulate or variant "tiled"`);
+  }
+  const tiles = spec.tiles ?? blockedTiles(rows, cols);
+  const flags = `${transA ? "T" : "N"}${transB ? "T" : "N"}${accumulate ? "+" : ""}` +
+    (biasRelu ? " +bias,relu" : "");
   const label = spec.label ?? `matmul ${flags}`;
   const pipeline = await getPipeline(gpu, {
     label: `matmul_${variant} ${flags}`,
-    files: [FILE],
+    files: [variant === "blocked" ? BLOCKED_FILE : FILE],
     entryPoint: `matmul_${variant}`,
     constants: {
       TRANS_A: transA ? 1 : 0,
       TRANS_B: transB ? 1 : 0,
       ACCUMULATE: accumulate ? 1 : 0,
-      ...(variant === "block" ? { WG: WORKGROUP } : {}),
+      ...(variant === "tiled" ? {} : { WG: WORKGROUP, BIAS_RELU: biasRelu ? 1 : 0 }),
+      ...(variant === "blocked" ? { RB: tiles.rows, CB: tiles.cols } : {}),
     },
   });
   const uniform = uploadUniform(
@@ -116,6 +185,8 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
       spec.b.stride,
       spec.c.offset ?? 0,
       spec.c.stride,
+      spec.bias?.offset ?? 0,
+      spec.bias?.stride ?? 0,
     ]),
   );
   const group = bindGroup(gpu, pipeline, {
@@ -124,7 +195,11 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
     2: spec.b.buffer,
     3: spec.c.buffer,
   }, label);
-  const workgroups = variant === "block"
+  const workgroups = variant === "blocked"
+    ? Math.ceil(
+      batch * Math.ceil(rows / (4 * tiles.rows)) * Math.ceil(cols / (4 * tiles.cols)) / WORKGROUP,
+    )
+    : variant === "block"
     ? Math.ceil(batch * Math.ceil(rows / 4) * Math.ceil(cols / 4) / WORKGROUP)
     : batch * Math.ceil(rows / TILE) * Math.ceil(cols / TILE);
   return kernelOp(gpu, label, pipeline, group, workgroups, [uniform]);

@@ -122,6 +122,8 @@ export type StepBinding = readonly [name: string, buffer: GPUBuffer, words: numb
 /** What a model-aware kernel op is built from. */
 export interface StepOpSpec {
   file: ShaderFile;
+  /** Generated files included between the shared prelude and `file`. */
+  extraFiles?: readonly ShaderFile[];
   entryPoint: string;
   shape: StepShape;
   /** A shared `StepDims` uniform for `shape`; one is created when absent. */
@@ -147,7 +149,13 @@ export async function createStepOp(gpu: Gpu, spec: StepOpSpec): Promise<KernelOp
   const flags = Object.entries(spec.constants ?? {}).map(([k, v]) => `${k}=${v}`).join(" ");
   const pipeline = await getPipeline(gpu, {
     label: flags ? `${spec.entryPoint} ${flags}` : spec.entryPoint,
-    files: [MODEL_TABLE_FILE, STEP_DIMS_STRUCT_FILE, STEP_DIMS_FILE, spec.file],
+    files: [
+      MODEL_TABLE_FILE,
+      STEP_DIMS_STRUCT_FILE,
+      STEP_DIMS_FILE,
+      ...(spec.extraFiles ?? []),
+      spec.file,
+    ],
     entryPoint: spec.entryPoint,
     constants,
   });

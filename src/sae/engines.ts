@@ -54,6 +54,8 @@ export interface Engine {
   encode(encoder: GPUCommandEncoder, steps: number): void;
   /** Steps each model completed and, per model, the 1-based step it diverged at (0: none). */
   readState(): Promise<{ stepsDone: number[]; divergedAt: number[] }>;
+  /** Frees every GPU buffer of the engine (its step, sampler and uniforms); call it once. */
+  destroy(): void;
 }
 
 /** What both paths need to know about a run. */
@@ -129,7 +131,12 @@ async function fusedEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
     ...(options.workgroupSize ? { workgroupSize: options.workgroupSize } : {}),
     ...(options.privateStats !== undefined ? { privateStats: options.privateStats } : {}),
   });
-  await fused.compile();
+  try {
+    await fused.compile();
+  } catch (error) {
+    fused.destroy();
+    throw error;
+  }
   return {
     name: "fused",
     params: fused.buffers.params,
@@ -139,25 +146,26 @@ async function fusedEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
     async readState() {
       return decodeFusedState(await readU32(gpu, fused.buffers.state), M);
     },
+    destroy: () => fused.destroy(),
   };
 }
 
 async function kernelEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
   const { models, groups, batch, dIn, dSae, schedule } = options;
-  if (schedule.warmupSteps > 0 || schedule.decaySteps > 0) {
-    throw new RangeError(
-      `engine "kernels" trains with a constant learning rate; warmupSteps and decaySteps need ` +
-        `engine "fused" (got ${schedule.warmupSteps} and ${schedule.decaySteps})`,
-    );
-  }
   const M = models.length;
-  const step = await createKernelStep(gpu, { models, batch, dIn, dSae });
-  const sampler = await GpuTreeSampler.create(gpu, {
-    groups: groups.map((g) => ({ tree: g.tree, seed: g.seed, embedding: g.embedding })),
-    batchSize: batch,
-    dIn,
-    label: "kernel-path sampler",
-  });
+  const step = await createKernelStep(gpu, { models, batch, dIn, dSae, schedule });
+  let sampler: GpuTreeSampler;
+  try {
+    sampler = await GpuTreeSampler.create(gpu, {
+      groups: groups.map((g) => ({ tree: g.tree, seed: g.seed, embedding: g.embedding })),
+      batchSize: batch,
+      dIn,
+      label: "kernel-path sampler",
+    });
+  } catch (error) {
+    step.destroy();
+    throw error;
+  }
   const rowBytes = batch * dIn * 4;
   return {
     name: "kernels",
@@ -189,6 +197,10 @@ async function kernelEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
         stepsDone: Array.from({ length: M }, (_, m) => status[m] ? status[m]! - 1 : counter[0]!),
         divergedAt: Array.from(status),
       };
+    },
+    destroy() {
+      step.destroy();
+      sampler.destroy();
     },
   };
 }

@@ -155,6 +155,8 @@ export interface FusedStep {
    * Changes nothing.
    */
   compile(): Promise<void>;
+  /** Destroys every buffer the step created (parameters, state, scratch, world, uniforms). */
+  destroy(): void;
 }
 
 /** Why the fused kernel cannot train this shape, or null when it can. */
@@ -283,6 +285,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
   const world = uploadStorage(gpu, "data groups, trees and embeddings", options.world);
   const scratch = buffers.scratch;
   const features = createStorage(gpu, "batch rows", maxSteps * trees.groups * rowsBlock * 4);
+  const owned: GPUBuffer[] = [...Object.values(buffers), modelTable, world, features];
   const files = fusedFiles({ dSae, nFeatures: nFeat, terms: tMax });
   const constants = {
     WG: wg,
@@ -326,7 +329,9 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
       numGroups: trees.groups,
       counterIndex: fusedCounterIndex(M),
     });
-    return uploadUniform(gpu, `fused run ${first}+${steps}`, run);
+    const uniform = uploadUniform(gpu, `fused run ${first}+${steps}`, run);
+    owned.push(uniform);
+    return uniform;
   };
   const group = (
     kind: "train" | "sample" | "compact" | "advance",
@@ -417,6 +422,10 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
       pass.end();
       gpu.device.queue.submit([encoder.finish()]);
       await gpu.device.queue.onSubmittedWorkDone();
+    },
+    destroy() {
+      for (const buffer of owned.splice(0)) buffer.destroy();
+      groups.clear();
     },
   };
 }

@@ -10,39 +10,38 @@
  *
  *   encode          1  row_norms           norms [S]        = ‖W_dec[j]‖
  *                   2? add_bias            xin [B][D]       = x − [apply]·b_dec
- *                   3  matmul NN           enc [B][S]       = xin · W_enc
- *                   4  add_bias            pre [B][S]       = enc + b_enc
- *                   5  relu_forward        acts [B][S]      = max(pre, 0)
- *   per-term decode 6  mask_acts           stack [T·B][S]   = acts · [j < end_t]
- *                   7  matmul NN           rg [T·B][D]      = stack · W_dec
- *   loss            8  sparsity_forward    l1 slots; gv, g_acts [B][S] = ∂l1/∂(w·acts), ∂l1/∂acts
- *                   9  recon_loss          recon slots, total; rg := ∂loss/∂r_t
- *   backward       10  mask_acts (bwd)     stack [T·B][S]   = acts · [detach_t ≤ j < end_t]
- *                  11  matmul TN           grads W_dec      = stackᵀ · rg
- *                  12? sparsity_dec_grad   grads W_dec     += (Σ_b gv·acts) · W_dec[j]/‖W_dec[j]‖
- *                  13  matmul NT           g_stack [T·B][S] = rg · W_decᵀ
- *                  14  mask_sum            g_acts          += Σ_t [detach_t ≤ j < end_t] · g_stack_t
- *                  15  relu_backward       g_pre [B][S]     = g_acts · [acts > 0]
- *                  16  matmul TN           grads W_enc      = xinᵀ · g_pre
- *                  17  reduce_rows         grads b_enc      = Σ_b g_pre
- *                  18  bdec_grad           grads b_dec      = Σ_rows rg − [apply]·W_enc·grads b_enc
- *   clip           19? remove_parallel     grads W_dec[j]  −= (g·W_dec[j])·W_dec[j]  (normalize_decoder)
- *                  20  grad_norm           grad-norm slot; status = step if loss or norm not finite
- *   Adam           21  adam                clip, bias-corrected Adam at t = counter + 1 (status 0)
- *                  22  finish_step         unit W_dec rows (normalize_decoder); counter += 1
+ *                   3  matmul NN + epilogue acts [B][S]     = max(xin · W_enc + b_enc, 0)
+ *   per-term decode 4  mask_acts           stack [T·B][S]   = acts · [j < end_t]
+ *                   5  matmul NN           rg [T·B][D]      = stack · W_dec
+ *   loss            6  sparsity_forward    l1 slots; gv, g_acts [B][S] = ∂l1/∂(w·acts), ∂l1/∂acts
+ *                   7  recon_loss          recon slots, total; rg := ∂loss/∂r_t
+ *   backward        8  mask_acts (bwd)     stack [T·B][S]   = acts · [detach_t ≤ j < end_t]
+ *                   9  matmul TN           grads W_dec      = stackᵀ · rg
+ *                  10? sparsity_dec_grad   grads W_dec     += (Σ_b gv·acts) · W_dec[j]/‖W_dec[j]‖
+ *                  11  matmul NT           g_stack [T·B][S] = rg · W_decᵀ
+ *                  12  mask_sum            g_acts          += Σ_t [detach_t ≤ j < end_t] · g_stack_t
+ *                  13  relu_backward       g_pre [B][S]     = g_acts · [acts > 0]
+ *                  14  matmul TN           grads W_enc      = xinᵀ · g_pre
+ *                  15  reduce_rows         grads b_enc      = Σ_b g_pre
+ *                  16  bdec_grad           grads b_dec      = Σ_rows rg − [apply]·W_enc·grads b_enc
+ *   clip           17? remove_parallel     grads W_dec[j]  −= (g·W_dec[j])·W_dec[j]  (normalize_decoder)
+ *                  18  grad_norm           grad-norm slot; status = step if loss or norm not finite
+ *   Adam           19  adam                clip, bias-corrected Adam at t = counter + 1 (status 0)
+ *                  20  finish_step         unit W_dec rows (normalize_decoder); counter += 1
  *
- * {@link KernelStep.encodeForwardBackward} records 1–18, {@link KernelStep.encodeStep} 1–22: 21
+ * {@link KernelStep.encodeForwardBackward} records 1–16, {@link KernelStep.encodeStep} 1–20: 19
  * dispatches for the notebook's SAEs (b_dec applied to the input, decoder-norm-weighted L1, no
- * decoder normalisation), 22 at most, 19 at least. Losses, status and step counter stay on the GPU.
+ * decoder normalisation), 20 at most, 17 at least. Losses, status and step counter stay on the GPU.
+ * The products are `blocked` (src/kernels/matmul.ts: 8×8 register blocks, vec4 loads) wherever
+ * dIn, dSae and the batch are multiples of 4, `block` otherwise.
  *
  * Matmul formulation, measured on llvmpipe (2 shared CPU cores), M = 256, B = 128, T = 2, ms per
- * dispatch for xin·W_enc, stack·W_dec, rg·W_decᵀ, stackᵀ·rg, xinᵀ·g_pre:
+ * dispatch for xin·W_enc, stack·W_dec, rg·W_decᵀ, stackᵀ·rg, xinᵀ·g_pre (before `blocked`):
  *   dIn 50, dSae 4, one run, machine loaded:  block 23, 25, 16, 17, 7.6; one output per invocation
  *     50, 120, 37, 41, 27; tiled 16×16 in workgroup memory 301, 637, 301, 279, 146;
  *   dIn 256, dSae 64, same run:  block 275, 827, 530, 315, 278; one output per invocation 1291,
  *     2716, 3359, 1230, 1651; tiled 3269, 7392, 3331, 3899, 3086.
- * Barriers are expensive on a CPU adapter, so the barrier-free 4×4 register block is the default;
- * the whole step takes about 130 ms at M = 256, dIn 50, dSae 4 (about 1.2 ms at M = 1).
+ * Barriers are expensive on a CPU adapter, so the register-blocked products are barrier-free.
  */
 import type { Gpu } from "../gpu/device.ts";
 import { createStorage, uploadStorage } from "../gpu/buffers.ts";
@@ -52,7 +51,7 @@ import { encodeOps, type KernelOp, requirePositive, requireWords } from "../kern
 import { createStepDims, type StepShape } from "../kernels/step_dims.ts";
 import { createMatmul, type MatmulVariant } from "../kernels/matmul.ts";
 import { createAddBias, createReduceRows } from "../kernels/bias.ts";
-import { createReluBackward, createReluForward } from "../kernels/relu.ts";
+import { createReluBackward } from "../kernels/relu.ts";
 import {
   createRowNorms,
   createSparsityDecoderGrad,
@@ -65,7 +64,9 @@ import {
   createFinishStep,
   createGradNorm,
   createRemoveParallel,
+  normScratchWords,
 } from "../kernels/optimizer.ts";
+import type { Schedule } from "./train_settings.ts";
 
 /** The state a step reads and writes; a caller may supply any of them. */
 export interface KernelStepBuffers {
@@ -91,8 +92,6 @@ export interface KernelStepBuffers {
 export interface KernelStepIntermediates {
   /** `[M][B][dIn]` encoder input `x − [apply]·b_dec` (absent when no model applies b_dec). */
   xIn?: GPUBuffer;
-  /** `[M][B][dSae]` pre-activations `xin·W_enc + b_enc`. */
-  hiddenPre: GPUBuffer;
   /** `[M][B][dSae]` activations. */
   acts: GPUBuffer;
   /** `[M][dSae]` decoder row norms. */
@@ -117,7 +116,9 @@ export interface KernelStepOptions {
   dSae: number;
   /** Buffers to use instead of allocating them (checked against the shapes). */
   buffers?: Partial<KernelStepBuffers>;
-  /** Matmul formulation (default `block`, the faster on llvmpipe). */
+  /** Learning-rate schedule shared by the models (default constant). */
+  schedule?: Schedule;
+  /** Matmul formulation (default per product: `blocked` where the sizes allow, else `block`). */
   matmulVariant?: MatmulVariant;
 }
 
@@ -135,9 +136,9 @@ export interface KernelStep {
   readonly dispatches: { forwardBackward: number; step: number };
   /** The labelled ops of a whole step in dispatch order (for profiling). */
   readonly ops: readonly KernelOp[];
-  /** Records forward, losses and backward (dispatches 1–18): losses and raw gradients. */
+  /** Records forward, losses and backward (dispatches 1–16): losses and raw gradients. */
   encodeForwardBackward(encoder: GPUCommandEncoder): void;
-  /** Records a whole step (1–22): forward, loss, backward, clip, Adam, counter advance. */
+  /** Records a whole step (1–20): forward, loss, backward, clip, Adam, counter advance. */
   encodeStep(encoder: GPUCommandEncoder): void;
   /** Destroys the buffers the step allocated (not those passed in `buffers`). */
   destroy(): void;
@@ -210,21 +211,19 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   const anyNormalize = entries.some((e) => e.normalizeSaeDecoder);
   const inter: KernelStepIntermediates = {
     ...(anyApply ? { xIn: own("xIn", M * B * D) } : {}),
-    hiddenPre: own("hiddenPre", M * B * S),
     acts: own("acts", M * B * S),
     norms: own("norms", M * S),
     stack: own("stack", M * T * B * S),
     rg: own("rg", M * T * B * D),
     gradActs: own("gradActs", M * B * S),
   };
-  const enc = own("enc", M * B * S);
   const gv = own("gv", M * B * S);
   const gradStack = own("gradStack", M * T * B * S);
   const gradPre = own("gradPre", M * B * S);
   const dims = createStepDims(gpu, shape);
   const { params, grads } = buffers;
   const xIn = inter.xIn ?? buffers.x;
-  const variant = options.matmulVariant ?? "block";
+  const variant = options.matmulVariant ? { variant: options.matmulVariant } : {};
   const param = (offset: number) => ({ buffer: params, offset, stride: P });
   const grad = (offset: number) => ({ buffer: grads, offset, stride: P });
   const common = { shape, dims, models };
@@ -259,24 +258,12 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       inner: D,
       a: { buffer: xIn, stride: B * D },
       b: param(layout.wEnc),
-      c: { buffer: enc, stride: B * S },
-      variant,
-      label: "xin·W_enc",
+      bias: { offset: layout.bEnc, stride: P },
+      c: { buffer: inter.acts, stride: B * S },
+      ...variant,
+      label: "ReLU(xin·W_enc + b_enc)",
     }),
   );
-  add(
-    await createAddBias(gpu, {
-      batch: M,
-      rows: B,
-      cols: S,
-      src: enc,
-      bias: param(layout.bEnc),
-      scales: upload("ones", new Float32Array(M).fill(1)),
-      dst: inter.hiddenPre,
-      label: "+ b_enc",
-    }),
-  );
-  add(await createReluForward(gpu, { count: M * B * S, pre: inter.hiddenPre, acts: inter.acts }));
   // per-term decode
   add(
     await createMaskActs(gpu, { ...common, acts: inter.acts, stack: inter.stack, backward: false }),
@@ -290,7 +277,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       a: { buffer: inter.stack, stride: T * B * S },
       b: param(layout.wDec),
       c: { buffer: inter.rg, stride: T * B * D },
-      variant,
+      ...variant,
       label: "stack·W_dec",
     }),
   );
@@ -328,7 +315,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       a: { buffer: inter.stack, stride: T * B * S },
       b: { buffer: inter.rg, stride: T * B * D },
       c: grad(layout.wDec),
-      variant,
+      ...variant,
       label: "stackᵀ·g_r",
     }),
   );
@@ -354,7 +341,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       a: { buffer: inter.rg, stride: T * B * D },
       b: param(layout.wDec),
       c: { buffer: gradStack, stride: T * B * S },
-      variant,
+      ...variant,
       label: "g_r·W_decᵀ",
     }),
   );
@@ -377,7 +364,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       a: { buffer: xIn, stride: B * D },
       b: { buffer: gradPre, stride: B * S },
       c: grad(layout.wEnc),
-      variant,
+      ...variant,
       label: "xinᵀ·g_pre",
     }),
   );
@@ -393,7 +380,12 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   );
   add(await createBDecGrad(gpu, { ...common, params, rg: inter.rg, grads }));
 
-  const optimizer = { ...buffers, ...common };
+  const optimizer = {
+    ...buffers,
+    ...common,
+    normScratch: own("normScratch", normScratchWords(shape)),
+    ...(options.schedule ? { schedule: options.schedule } : {}),
+  };
   const update: KernelOp[] = [];
   if (anyNormalize) update.push(await createRemoveParallel(gpu, optimizer));
   update.push(await createGradNorm(gpu, optimizer));

@@ -509,77 +509,82 @@ export async function trainToySaes(
     ...(options.workgroupSize ? { workgroupSize: options.workgroupSize } : {}),
     ...(options.privateStats !== undefined ? { privateStats: options.privateStats } : {}),
   });
-  options.onCompiled?.({ engine: engine.name, seconds: (performance.now() - building) / 1000 });
-  const M = runs.length;
-  const P = runs[0]!.sae.layout.size;
-  const packed = new Float32Array(M * P);
-  runs.forEach((run, m) => packed.set(run.sae.params, m * P));
-  gpu.device.queue.writeBuffer(engine.params, 0, packed);
+  try {
+    options.onCompiled?.({ engine: engine.name, seconds: (performance.now() - building) / 1000 });
+    const M = runs.length;
+    const P = runs[0]!.sae.layout.size;
+    const packed = new Float32Array(M * P);
+    runs.forEach((run, m) => packed.set(run.sae.params, m * P));
+    gpu.device.queue.writeBuffer(engine.params, 0, packed);
 
-  // As many steps per submit as the engine allows (the fused path: as its loop budget allows).
-  const perDispatch = Math.min(options.stepsPerDispatch ?? 256, engine.maxStepsPerEncode);
-  const bar = new ProgressBar({
-    total: steps,
-    label: options.label ?? `training ${M} SAE${M > 1 ? "s" : ""}`,
-    quiet: options.quiet ?? false,
-  });
-  let pendingRead: Promise<void> | undefined;
-  let done = 0;
-  let nextReport = Math.min(progressEvery, steps);
-  while (done < steps) {
-    const n = Math.min(perDispatch, steps - done, nextReport - done);
-    const encoder = gpu.device.createCommandEncoder({ label: "train" });
-    engine.encode(encoder, n);
-    gpu.device.queue.submit([encoder.finish()]);
-    done += n;
-    if (done === nextReport) {
-      nextReport = Math.min(nextReport + progressEvery, steps);
-      // Read the losses of this point without waiting for them: the GPU keeps working.
-      await pendingRead;
-      const at = done;
-      // Copies are queued behind this point's steps, so both are read as of step `at`.
-      const reads = [readF32(gpu, engine.losses)];
-      if (options.progressParams) reads.push(readF32(gpu, engine.params));
-      pendingRead = Promise.all(reads).then(([losses, params]) => {
-        const totals = Array.from(
-          { length: M },
-          (_, m) => readField(LOSS_RECORD, losses!, m * LOSS_RECORD.words, "total"),
-        );
-        bar.update(at, totals);
-        const update: ProgressUpdate = { step: at, totalSteps: steps, losses: totals };
-        if (params) update.params = runs.map((_, m) => params.slice(m * P, (m + 1) * P));
-        options.onProgress?.(update);
-      });
+    // As many steps per submit as the engine allows (the fused path: as its loop budget allows).
+    const perDispatch = Math.min(options.stepsPerDispatch ?? 256, engine.maxStepsPerEncode);
+    const bar = new ProgressBar({
+      total: steps,
+      label: options.label ?? `training ${M} SAE${M > 1 ? "s" : ""}`,
+      quiet: options.quiet ?? false,
+    });
+    let pendingRead: Promise<void> | undefined;
+    let done = 0;
+    let nextReport = Math.min(progressEvery, steps);
+    while (done < steps) {
+      const n = Math.min(perDispatch, steps - done, nextReport - done);
+      const encoder = gpu.device.createCommandEncoder({ label: "train" });
+      engine.encode(encoder, n);
+      gpu.device.queue.submit([encoder.finish()]);
+      done += n;
+      if (done === nextReport) {
+        nextReport = Math.min(nextReport + progressEvery, steps);
+        // Read the losses of this point without waiting for them: the GPU keeps working.
+        await pendingRead;
+        const at = done;
+        // Copies are queued behind this point's steps, so both are read as of step `at`.
+        const reads = [readF32(gpu, engine.losses)];
+        if (options.progressParams) reads.push(readF32(gpu, engine.params));
+        pendingRead = Promise.all(reads).then(([losses, params]) => {
+          const totals = Array.from(
+            { length: M },
+            (_, m) => readField(LOSS_RECORD, losses!, m * LOSS_RECORD.words, "total"),
+          );
+          bar.update(at, totals);
+          const update: ProgressUpdate = { step: at, totalSteps: steps, losses: totals };
+          if (params) update.params = runs.map((_, m) => params.slice(m * P, (m + 1) * P));
+          options.onProgress?.(update);
+        });
+      }
     }
+    await pendingRead;
+    const [params, losses, state] = await Promise.all([
+      readF32(gpu, engine.params),
+      readF32(gpu, engine.losses),
+      engine.readState(),
+    ]);
+    bar.finish();
+    return runs.map((run, m) => {
+      run.sae.params.set(params.subarray(m * P, (m + 1) * P));
+      const base = m * LOSS_RECORD.words;
+      const loss = (name: "total" | "gradNorm" | "recon" | "l1", t = 0) =>
+        readField(LOSS_RECORD, losses, base, name, t);
+      const nTerms = models[m]!.plan.terms.length;
+      const diverged = state.divergedAt[m]!;
+      const result: TrainResult = {
+        name: names[m]!,
+        // A diverged step is not applied: the parameters are those after step `diverged − 1`.
+        stepsDone: diverged !== 0 ? diverged - 1 : state.stepsDone[m]!,
+        finalLosses: {
+          total: loss("total"),
+          gradNorm: loss("gradNorm"),
+          recon: Array.from({ length: nTerms }, (_, t) => loss("recon", t)),
+          l1: Array.from({ length: nTerms }, (_, t) => loss("l1", t)),
+        },
+      };
+      if (diverged !== 0) result.error = new TrainingDivergedError(names[m]!, diverged);
+      return result;
+    });
+  } finally {
+    // Resources end with the run, whether it finished or threw.
+    engine.destroy();
   }
-  await pendingRead;
-  const [params, losses, state] = await Promise.all([
-    readF32(gpu, engine.params),
-    readF32(gpu, engine.losses),
-    engine.readState(),
-  ]);
-  bar.finish();
-  return runs.map((run, m) => {
-    run.sae.params.set(params.subarray(m * P, (m + 1) * P));
-    const base = m * LOSS_RECORD.words;
-    const loss = (name: "total" | "gradNorm" | "recon" | "l1", t = 0) =>
-      readField(LOSS_RECORD, losses, base, name, t);
-    const nTerms = models[m]!.plan.terms.length;
-    const diverged = state.divergedAt[m]!;
-    const result: TrainResult = {
-      name: names[m]!,
-      // A diverged step is not applied: the parameters are those after step `diverged − 1`.
-      stepsDone: diverged !== 0 ? diverged - 1 : state.stepsDone[m]!,
-      finalLosses: {
-        total: loss("total"),
-        gradNorm: loss("gradNorm"),
-        recon: Array.from({ length: nTerms }, (_, t) => loss("recon", t)),
-        l1: Array.from({ length: nTerms }, (_, t) => loss("l1", t)),
-      },
-    };
-    if (diverged !== 0) result.error = new TrainingDivergedError(names[m]!, diverged);
-    return result;
-  });
 }
 
 /**

@@ -62,3 +62,32 @@ export interface Schedule {
   /** lr at the end of the decay, as a fraction of each model's lr. */
   lrEndFactor: number;
 }
+
+/**
+ * The factor the schedule applies to each model's lr at 0-based step `step`: a linear warm-up
+ * `(step + 1) / warmupSteps` over the first steps, times a linear decay from 1 to `lrEndFactor`
+ * over the last `decaySteps` (`lrEndFactor + (1 − lrEndFactor) · (totalSteps − step) /
+ * decaySteps`). The CPU twin of `lr_factor` in shaders/optimizer.wgsl and
+ * shaders/train_fused.wgsl.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { scheduleLrFactor } from "./train_settings.ts";
+ * const schedule = { totalSteps: 100, warmupSteps: 10, decaySteps: 20, lrEndFactor: 0.1 };
+ * assert.equal(scheduleLrFactor(schedule, 0), 0.1); // first warm-up step
+ * assert.equal(scheduleLrFactor(schedule, 50), 1);
+ * assert.equal(scheduleLrFactor(schedule, 80), 1); // the decay starts at totalSteps − decaySteps
+ * ```
+ */
+export function scheduleLrFactor(schedule: Schedule, step: number): number {
+  let f = 1;
+  if (schedule.warmupSteps > 0 && step < schedule.warmupSteps) {
+    f = (step + 1) / schedule.warmupSteps;
+  }
+  if (schedule.decaySteps > 0 && step + schedule.decaySteps >= schedule.totalSteps) {
+    const left = (schedule.totalSteps - step) / schedule.decaySteps;
+    f *= schedule.lrEndFactor + (1 - schedule.lrEndFactor) * left;
+  }
+  return f;
+}

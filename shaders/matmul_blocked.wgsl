@@ -1,0 +1,157 @@
+// Register-blocked batched matrix product on 4-float vectors: for each of M independent problems,
+//
+//   C[m] = op(A[m]) · op(B[m])           (or C[m] += … with ACCUMULATE)
+//   C[m] = max(op(A[m]) · op(B[m]) + bias[m], 0)   with BIAS_RELU (the encoder's epilogue)
+//
+// with the storage conventions of shaders/matmul.wgsl (A[m] [rows][inner] or [inner][rows] with
+// TRANS_A; B[m] [inner][cols] or [cols][inner] with TRANS_B; C[m] [rows][cols]; matrix m of an
+// operand at `*_offset + m * *_stride` floats), but every size, offset and stride a multiple of 4,
+// so each load and store moves one vec4. `bias[m]` is a row of `cols` floats of B's buffer at
+// `bias_offset + m * bias_stride`.
+//
+// Each invocation owns a (4·RB) × (4·CB) block of C[m] as RB·CB 4×4 matrices in registers. One
+// loop iteration loads a 4×4 block of op(A) and of op(B) per register block (four vec4 loads each,
+// transposed to column order where the storage is row-major) and adds their product: 64·RB·CB
+// multiply-adds per iteration, `inner / 4` iterations. On Mesa's CPU adapters the cost is loop
+// iterations and loads, so this does 4× the work per iteration of matmul_block (numbers in
+// src/kernels/matmul.ts).
+//
+// Bindings (group 0):
+//   0 dims  uniform MatmulDims
+//   1 a     storage read   A (vec4)
+//   2 b     storage read   B and the bias (vec4)
+//   3 c     storage rw     C (vec4)
+//
+// Entry point and dispatch (linear workgroup id = wid.x + wid.y * nwg.x, bounds-checked):
+//   matmul_blocked: one invocation per block, blocks in [M][row blocks][col blocks] order,
+//                   ceil(M · ceil(rows / (4·RB)) · ceil(cols / (4·CB)) / WG) workgroups. Blocks
+//                   past the edge of C re-read its last 4 rows or columns and store nothing there.
+
+struct MatmulDims {
+  batch: u32,
+  rows: u32,
+  cols: u32,
+  inner: u32,
+  a_offset: u32,
+  a_stride: u32,
+  b_offset: u32,
+  b_stride: u32,
+  c_offset: u32,
+  c_stride: u32,
+  bias_offset: u32,
+  bias_stride: u32,
+}
+
+@group(0) @binding(0) var<uniform> dims: MatmulDims;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override ACCUMULATE: bool = false;
+override BIAS_RELU: bool = false;
+/** Register blocks per invocation along rows and columns, 1 or 2 (the arrays below hold 2). */
+override RB: u32 = 2u;
+override CB: u32 = 2u;
+override WG: u32 = 64u;
+
+/** Rows r0..r0+3, inner k0..k0+3 of op(A[m]) as a matrix whose column j is inner index k0 + j. */
+fn load_a(base: u32, r0: u32, k0: u32) -> mat4x4<f32> {
+  if (TRANS_A) {
+    let s = dims.rows / 4u;
+    let i = base + k0 * s + r0 / 4u;
+    return mat4x4<f32>(a[i], a[i + s], a[i + 2u * s], a[i + 3u * s]);
+  }
+  let s = dims.inner / 4u;
+  let i = base + r0 * s + k0 / 4u;
+  return transpose(mat4x4<f32>(a[i], a[i + s], a[i + 2u * s], a[i + 3u * s]));
+}
+
+/** Inner k0..k0+3, columns n0..n0+3 of op(B[m]) as a matrix whose column j is column n0 + j. */
+fn load_b(base: u32, k0: u32, n0: u32) -> mat4x4<f32> {
+  if (TRANS_B) {
+    let s = dims.inner / 4u;
+    let i = base + n0 * s + k0 / 4u;
+    return mat4x4<f32>(b[i], b[i + s], b[i + 2u * s], b[i + 3u * s]);
+  }
+  let s = dims.cols / 4u;
+  let i = base + k0 * s + n0 / 4u;
+  return transpose(mat4x4<f32>(b[i], b[i + s], b[i + 2u * s], b[i + 3u * s]));
+}
+
+/** Stores a 4×4 block (rows as vectors) at rows r..r+3, columns n..n+3 of C[m]. */
+fn store_block(c_base: u32, r: u32, n: u32, rows: mat4x4<f32>, bias: vec4<f32>) {
+  let s = dims.cols / 4u;
+  let i = c_base + r * s + n / 4u;
+  for (var j = 0u; j < 4u; j++) {
+    var v = rows[j];
+    if (BIAS_RELU) {
+      v = max(v + bias, vec4<f32>(0.0));
+    }
+    if (ACCUMULATE) {
+      v += c[i + j * s];
+    }
+    c[i + j * s] = v;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn matmul_blocked(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = (wid.x + wid.y * nwg.x) * WG + lid;
+  let row_blocks = (dims.rows + 4u * RB - 1u) / (4u * RB);
+  let col_blocks = (dims.cols + 4u * CB - 1u) / (4u * CB);
+  let per = row_blocks * col_blocks;
+  if (i >= dims.batch * per) {
+    return;
+  }
+  let m = i / per;
+  let block = i - m * per;
+  let r0 = (block / col_blocks) * 4u * RB;
+  let n0 = (block % col_blocks) * 4u * CB;
+  let a_base = (dims.a_offset + m * dims.a_stride) / 4u;
+  let b_base = (dims.b_offset + m * dims.b_stride) / 4u;
+  // Sub-blocks past the edge read the last 4 rows / columns (results dropped at the store).
+  var r: array<u32, 2>;
+  var n: array<u32, 2>;
+  for (var x = 0u; x < RB; x++) {
+    r[x] = min(r0 + 4u * x, dims.rows - 4u);
+  }
+  for (var y = 0u; y < CB; y++) {
+    n[y] = min(n0 + 4u * y, dims.cols - 4u);
+  }
+  var acc: array<mat4x4<f32>, 4>; // [x * CB + y]
+  for (var k = 0u; k < dims.inner; k += 4u) {
+    var am: array<mat4x4<f32>, 2>;
+    for (var x = 0u; x < RB; x++) {
+      am[x] = load_a(a_base, r[x], k);
+    }
+    for (var y = 0u; y < CB; y++) {
+      let bm = load_b(b_base, k, n[y]);
+      for (var x = 0u; x < RB; x++) {
+        acc[x * CB + y] += am[x] * bm;
+      }
+    }
+  }
+  let c_base = (dims.c_offset + m * dims.c_stride) / 4u;
+  let bias_base = (dims.bias_offset + m * dims.bias_stride) / 4u;
+  for (var x = 0u; x < RB; x++) {
+    if (r0 + 4u * x >= dims.rows) {
+      continue;
+    }
+    for (var y = 0u; y < CB; y++) {
+      if (n0 + 4u * y >= dims.cols) {
+        continue;
+      }
+      var bias = vec4<f32>(0.0);
+      if (BIAS_RELU) {
+        bias = b[bias_base + n[y] / 4u];
+      }
+      store_block(c_base, r[x], n[y], transpose(acc[x * CB + y]), bias);
+    }
+  }
+}
