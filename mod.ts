@@ -353,5 +353,10 @@ export {
 } from "./src/bench/timing.ts";
 export { type MachineInfo } from "./src/bench/machine.ts";
 export { formatMarkdown, formatText } from "./src/bench/report.ts";
-export { type BenchShape, LARGE_TOY_SHAPE, NOTEBOOK_SHAPE } from "./src/bench/shapes.ts";
+export {
+  type BenchShape,
+  LARGE_TOY_SHAPE,
+  NOTEBOOK_SHAPE,
+  SYNTH_SHAPE,
+} from "./src/bench/shapes.ts";
 export { defaultPython, type TorchVersions } from "./src/bench/torch_runner.ts";

@@ -23,6 +23,7 @@ import {
   PUBLISHED_STEPS,
   runBench,
   runMain,
+  SYNTH_SHAPE,
   ToyModel,
   unbalancedTree,
   UsageError,
@@ -35,6 +36,7 @@ const QUICK_MODELS = [1, 16, 256];
 const SHAPES: Record<string, BenchShape> = {
   notebook: NOTEBOOK_SHAPE,
   large: LARGE_TOY_SHAPE,
+  synth: SYNTH_SHAPE,
 };
 
 const USAGE = `Usage: deno task bench [options]
@@ -45,7 +47,7 @@ the table with the speed targets and writes bench.json, bench.md and bench.txt.
 
 Options:
   --models LIST          model counts, comma-separated (default ${DEFAULT_MODELS.join(",")})
-  --shapes LIST          notebook, large or both (default notebook,large)
+  --shapes LIST          ${Object.keys(SHAPES).join(", ")}, comma-separated (default all)
   --quick                a short run: M ${
   QUICK_MODELS.join(",")
 }, 0.3 s repetitions, 300 PyTorch steps
@@ -102,12 +104,13 @@ export function parseBenchArgs(args: string[]): BenchCli | "help" {
   const models = (listFlag("models", values.models) ?? []).map((m) =>
     positiveIntFlag("models", m, 1, USAGE)
   );
-  const shapeNames = listFlag("shapes", values.shapes) ?? ["notebook", "large"];
+  const shapeNames = listFlag("shapes", values.shapes) ?? Object.keys(SHAPES);
   const shapes = shapeNames.map((name) => {
     const shape = SHAPES[name];
     if (!shape) {
       throw new UsageError(
-        `Cannot parse --shapes: expected notebook or large, got "${name}"\n\n${USAGE}`,
+        `Cannot parse --shapes: expected ${Object.keys(SHAPES).join(", ")}, got "${name}"` +
+          `\n\n${USAGE}`,
       );
     }
     return shape;

@@ -2,6 +2,7 @@
 //
 //   C[m] = op(A[m]) · op(B[m])        (or C[m] += … with ACCUMULATE)
 //   C[m] = max(op(A[m]) · op(B[m]) + bias[m], 0)   with BIAS_RELU (matmul_block only)
+//   A[m] − shift_scale[m] · shift[m] in place of A[m]  with A_SHIFT (the encoder's x − b_dec)
 //
 // where op(A[m]) is rows × inner and op(B[m]) is inner × cols. Transposes are read functions
 // selected by override flags, never materialised:
@@ -9,7 +10,8 @@
 //   B[m] is stored [inner][cols], or [cols][inner] when TRANS_B;
 //   C[m] is stored [rows][cols].
 // Matrix m of each operand starts at `*_offset + m * *_stride` floats (stride 0 broadcasts one
-// matrix to every m); `bias[m]` is a row of `cols` floats of B's buffer at `bias_offset + m *
+// matrix to every m); `*_ld` is the stored row pitch of each operand (its stored width for a
+// dense matrix, wider for a block of columns of a larger one); `bias[m]` is a row of `cols` floats of B's buffer at `bias_offset + m *
 // bias_stride`. Any sizes; shaders/matmul_blocked.wgsl is the faster product when every size is a
 // multiple of 4. The three layouts of an SAE step: x·W (NN), g·Wᵀ (TRANS_B), xᵀ·g (TRANS_A).
 //
@@ -18,6 +20,8 @@
 //   1 a     storage read   A, as above
 //   2 b     storage read   B, as above
 //   3 c     storage rw     C, as above
+//   4 shift        storage read  shift vectors, [stored width of A] at shift_offset + m·shift_stride
+//   5 shift_scale  storage read  [M] f32 (A_SHIFT only)
 //
 // Entry points and dispatch (linear workgroup id = wid.x + wid.y * nwg.x, bounds-checked):
 //   matmul_block: barrier-free; one invocation per 4×4 block of C[m] (16 accumulators in
@@ -40,35 +44,52 @@ struct MatmulDims {
   c_stride: u32,
   bias_offset: u32,
   bias_stride: u32,
+  a_ld: u32,
+  b_ld: u32,
+  c_ld: u32,
+  shift_offset: u32,
+  shift_stride: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: MatmulDims;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read> shift: array<f32>;
+@group(0) @binding(5) var<storage, read> shift_scale: array<f32>;
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override ACCUMULATE: bool = false;
 override BIAS_RELU: bool = false;
+/** Read A − shift_scale[m] · shift[m] (the shift subtracted from every stored row of A[m]). */
+override A_SHIFT: bool = false;
 override WG: u32 = 64u;
 
 const TILE: u32 = 16u;
 
-/** op(A[m])[r][k], with `base` the start of A[m]. */
-fn read_a(base: u32, r: u32, k: u32) -> f32 {
+/** op(A[m])[r][k] (shifted with A_SHIFT), with `base` the start of A[m]. */
+fn read_a(m: u32, base: u32, r: u32, k: u32) -> f32 {
   if (TRANS_A) {
-    return a[base + k * dims.rows + r];
+    return a[base + k * dims.a_ld + r] - shift_of(m, r);
   }
-  return a[base + r * dims.inner + k];
+  return a[base + r * dims.a_ld + k] - shift_of(m, k);
+}
+
+/** What A_SHIFT subtracts from column `i` of A[m]'s stored rows (0 without it). */
+fn shift_of(m: u32, i: u32) -> f32 {
+  if (A_SHIFT) {
+    return shift_scale[m] * shift[dims.shift_offset + m * dims.shift_stride + i];
+  }
+  return 0.0;
 }
 
 /** op(B[m])[k][n], with `base` the start of B[m]. */
 fn read_b(base: u32, k: u32, n: u32) -> f32 {
   if (TRANS_B) {
-    return b[base + n * dims.inner + k];
+    return b[base + n * dims.b_ld + k];
   }
-  return b[base + k * dims.cols + n];
+  return b[base + k * dims.b_ld + n];
 }
 
 fn write_c(index: u32, value: f32) {
@@ -88,7 +109,7 @@ fn store_quad(c_base: u32, r: u32, n0: u32, sum: vec4<f32>, bias: vec4<f32>) {
   if (BIAS_RELU) {
     v = max(v + bias, vec4<f32>(0.0));
   }
-  let at = c_base + r * dims.cols + n0;
+  let at = c_base + r * dims.c_ld + n0;
   write_c(at, v.x);
   if (n0 + 1u < dims.cols) {
     write_c(at + 1u, v.y);
@@ -133,10 +154,10 @@ fn matmul_block(
       read_b(b_base, k, n.z),
       read_b(b_base, k, n.w),
     );
-    acc0 += read_a(a_base, r.x, k) * bk;
-    acc1 += read_a(a_base, r.y, k) * bk;
-    acc2 += read_a(a_base, r.z, k) * bk;
-    acc3 += read_a(a_base, r.w, k) * bk;
+    acc0 += read_a(m, a_base, r.x, k) * bk;
+    acc1 += read_a(m, a_base, r.y, k) * bk;
+    acc2 += read_a(m, a_base, r.z, k) * bk;
+    acc3 += read_a(m, a_base, r.w, k) * bk;
   }
   let c_base = dims.c_offset + m * dims.c_stride;
   var bias = vec4<f32>(0.0);
@@ -178,7 +199,7 @@ fn matmul_tiled(
     let ka = k0 + lid.x;
     var va = 0.0;
     if (r < dims.rows && ka < dims.inner) {
-      va = read_a(a_base, r, ka);
+      va = read_a(m, a_base, r, ka);
     }
     tile_a[lid.y][lid.x] = va;
     let kb = k0 + lid.y;
@@ -194,6 +215,6 @@ fn matmul_tiled(
     workgroupBarrier();
   }
   if (r < dims.rows && n < dims.cols) {
-    write_c(dims.c_offset + m * dims.c_stride + r * dims.cols + n, acc);
+    write_c(dims.c_offset + m * dims.c_stride + r * dims.c_ld + n, acc);
   }
 }

@@ -2,10 +2,12 @@
 //
 //   C[m] = op(A[m]) · op(B[m])           (or C[m] += … with ACCUMULATE)
 //   C[m] = max(op(A[m]) · op(B[m]) + bias[m], 0)   with BIAS_RELU (the encoder's epilogue)
+//   A[m] − shift_scale[m] · shift[m] in place of A[m]  with A_SHIFT (the encoder's x − b_dec)
 //
 // with the storage conventions of shaders/matmul.wgsl (A[m] [rows][inner] or [inner][rows] with
 // TRANS_A; B[m] [inner][cols] or [cols][inner] with TRANS_B; C[m] [rows][cols]; matrix m of an
-// operand at `*_offset + m * *_stride` floats), but every size, offset and stride a multiple of 4,
+// operand at `*_offset + m * *_stride` floats, stored row pitch `*_ld`), but every size, offset,
+// stride and pitch a multiple of 4,
 // so each load and store moves one vec4. `bias[m]` is a row of `cols` floats of B's buffer at
 // `bias_offset + m * bias_stride`.
 //
@@ -21,6 +23,8 @@
 //   1 a     storage read   A (vec4)
 //   2 b     storage read   B and the bias (vec4)
 //   3 c     storage rw     C (vec4)
+//   4 shift        storage read  shift vectors (vec4), [stored width of A] at shift_offset + m·shift_stride
+//   5 shift_scale  storage read  [M] f32 (A_SHIFT only)
 //
 // Entry point and dispatch (linear workgroup id = wid.x + wid.y * nwg.x, bounds-checked):
 //   matmul_blocked: one invocation per block, blocks in [M][row blocks][col blocks] order,
@@ -40,49 +44,68 @@ struct MatmulDims {
   c_stride: u32,
   bias_offset: u32,
   bias_stride: u32,
+  a_ld: u32,
+  b_ld: u32,
+  c_ld: u32,
+  shift_offset: u32,
+  shift_stride: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: MatmulDims;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> shift: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> shift_scale: array<f32>;
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override ACCUMULATE: bool = false;
 override BIAS_RELU: bool = false;
+/** Read A − shift_scale[m] · shift[m] (the shift subtracted from every stored row of A[m]). */
+override A_SHIFT: bool = false;
 /** Register blocks per invocation along rows and columns, 1 or 2 (the arrays below hold 2). */
 override RB: u32 = 2u;
 override CB: u32 = 2u;
 override WG: u32 = 64u;
 
 /** Rows r0..r0+3, inner k0..k0+3 of op(A[m]) as a matrix whose column j is inner index k0 + j. */
-fn load_a(base: u32, r0: u32, k0: u32) -> mat4x4<f32> {
+fn load_a(m: u32, base: u32, r0: u32, k0: u32) -> mat4x4<f32> {
+  let s = dims.a_ld / 4u;
   if (TRANS_A) {
-    let s = dims.rows / 4u;
     let i = base + k0 * s + r0 / 4u;
-    return mat4x4<f32>(a[i], a[i + s], a[i + 2u * s], a[i + 3u * s]);
+    let sh = shift_of(m, r0);
+    return mat4x4<f32>(a[i] - sh, a[i + s] - sh, a[i + 2u * s] - sh, a[i + 3u * s] - sh);
   }
-  let s = dims.inner / 4u;
   let i = base + r0 * s + k0 / 4u;
-  return transpose(mat4x4<f32>(a[i], a[i + s], a[i + 2u * s], a[i + 3u * s]));
+  let sh = shift_of(m, k0);
+  return transpose(
+    mat4x4<f32>(a[i] - sh, a[i + s] - sh, a[i + 2u * s] - sh, a[i + 3u * s] - sh),
+  );
+}
+
+/** What A_SHIFT subtracts from columns i..i+3 of A[m]'s stored rows (0 without it). */
+fn shift_of(m: u32, i: u32) -> vec4<f32> {
+  if (A_SHIFT) {
+    return shift_scale[m] * shift[(dims.shift_offset + m * dims.shift_stride + i) / 4u];
+  }
+  return vec4<f32>(0.0);
 }
 
 /** Inner k0..k0+3, columns n0..n0+3 of op(B[m]) as a matrix whose column j is column n0 + j. */
 fn load_b(base: u32, k0: u32, n0: u32) -> mat4x4<f32> {
+  let s = dims.b_ld / 4u;
   if (TRANS_B) {
-    let s = dims.inner / 4u;
     let i = base + n0 * s + k0 / 4u;
     return mat4x4<f32>(b[i], b[i + s], b[i + 2u * s], b[i + 3u * s]);
   }
-  let s = dims.cols / 4u;
   let i = base + k0 * s + n0 / 4u;
   return transpose(mat4x4<f32>(b[i], b[i + s], b[i + 2u * s], b[i + 3u * s]));
 }
 
 /** Stores a 4×4 block (rows as vectors) at rows r..r+3, columns n..n+3 of C[m]. */
 fn store_block(c_base: u32, r: u32, n: u32, rows: mat4x4<f32>, bias: vec4<f32>) {
-  let s = dims.cols / 4u;
+  let s = dims.c_ld / 4u;
   let i = c_base + r * s + n / 4u;
   for (var j = 0u; j < 4u; j++) {
     var v = rows[j];
@@ -128,7 +151,7 @@ fn matmul_blocked(
   for (var k = 0u; k < dims.inner; k += 4u) {
     var am: array<mat4x4<f32>, 2>;
     for (var x = 0u; x < RB; x++) {
-      am[x] = load_a(a_base, r[x], k);
+      am[x] = load_a(m, a_base, r[x], k);
     }
     for (var y = 0u; y < CB; y++) {
       let bm = load_b(b_base, k, n[y]);

@@ -1,29 +1,35 @@
-// Reconstruction losses of every loss term, their gradient, and the b_dec gradient. Term t of
-// model m owns rows [t·B, (t+1)·B) of the [M][T·B][D] stack `rg` (see prefix_recon.wgsl), which
-// holds the decoded part stack·W_dec on entry. Included after shaders/lib/model_table.wgsl and
-// shaders/lib/step_dims.wgsl.
+// Reconstruction losses of every loss term, their gradient, the loss record, and the b_dec
+// gradient. Term t of model m owns rows [t·B, (t+1)·B) of the [M][T·B][D] stack `rg` (see
+// prefix_recon.wgsl), which holds the decoded part (stack or acts)·W_dec on entry. Included after
+// the generated model table and StepDims and shaders/lib/step_dims.wgsl.
 //
-//   recon_loss: e = rg + b_dec − x per row; recon_t = recon_mult_t · mean_b R(e_b) with
-//               R = Σ_d e² (RECON_MSE) or ‖e‖₂ (RECON_L2); overwrites rg with ∂loss/∂r_t:
-//               recon_mult·2e/B (MSE) or recon_mult·e/(B‖e‖) (L2; 0 where ‖e‖ = 0), and 0 for
-//               the rows of empty terms. Writes the loss record's recon slots and its total
-//               (Σ recon + Σ l1: runs after sparsity_forward has written the l1 slots).
+//   recon_loss: one row of one term: e = rg + b_dec − x; term_rows[m][t][b] = R(e) with
+//               R = Σ_d e² (RECON_MSE) or ‖e‖₂ (RECON_L2); overwrites the row of rg with
+//               ∂loss/∂r_t: recon_mult·2e/B (MSE) or recon_mult·e/(B‖e‖) (L2; 0 where ‖e‖ = 0),
+//               and 0 (both) for the rows of empty terms.
+//   loss_total: the loss record of each model from the rows: recon_t = recon_mult_t · mean_b
+//               term_rows[m][t], l1_t = l1_mult_t · mean_b term_rows[m][T + t] (written by
+//               sparsity_forward), total = Σ recon + Σ l1.
 //   bdec_grad:  grads b_dec[m][d] = Σ_{rows} rg[m][row][d]  (every term adds b_dec, including
 //               the end-0 b_dec term)  − [apply_b_dec_to_input] · Σ_j W_enc[m][d][j] · grads b_enc[m][j]
 //               (x_in = x − b_dec: Σ_b ∂L/∂x_in = W_enc · ∂L/∂b_enc; needs grads b_enc first).
+// Loop trip counts: 2·D per recon_loss invocation, 2T·ceil(B / WG) per loss_total thread (plus MAX_TERMS), T·B + S
+// per bdec_grad invocation.
 //
 // Bindings (group 0; each entry point uses the ones it names):
-//   0 dims    uniform StepDims
-//   1 models  storage read  [M] ModelInfo              (both)
-//   2 x       storage read  [M][B][D]                  (recon_loss)
-//   3 params  storage read  [M][P]                     (both)
-//   4 rg      storage rw    [M][T·B][D]                (both)
-//   5 losses  storage rw    [M][LOSS_WORDS]            (recon_loss)
-//   6 grads   storage rw    [M][P]                     (bdec_grad)
+//   0 dims      uniform StepDims
+//   1 models    storage read  [M] ModelInfo              (all)
+//   2 x         storage read  [M][B][D]                  (recon_loss)
+//   3 params    storage read  [M][P]                     (recon_loss, bdec_grad)
+//   4 rg        storage rw    [M][T·B][D]                (recon_loss, bdec_grad)
+//   5 losses    storage rw    [M][LOSS_WORDS]            (loss_total)
+//   6 grads     storage rw    [M][P]                     (bdec_grad)
+//   7 term_rows storage rw    [M][2T][B] per-row recon (t) and sparsity (T + t) values
+//                                                        (recon_loss, loss_total)
 //
 // Dispatch (linear workgroup id = wid.x + wid.y * nwg.x, bounds-checked):
-//   recon_loss: one workgroup per model, rows strided over its WG invocations (WG a power of
-//               two): M workgroups;
+//   recon_loss: one invocation per (m, t, b): ceil(M·T·B / WG) workgroups;
+//   loss_total: one workgroup per model (WG a power of two): M workgroups;
 //   bdec_grad:  one invocation per (m, d): ceil(M·D / WG) workgroups.
 
 @group(0) @binding(0) var<uniform> dims: StepDims;
@@ -33,13 +39,72 @@
 @group(0) @binding(4) var<storage, read_write> rg: array<f32>;
 @group(0) @binding(5) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(6) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(7) var<storage, read_write> term_rows: array<f32>;
 
 override WG: u32 = 64u;
 
-var<workgroup> partial: array<f32, WG * MAX_TERMS>;
+var<workgroup> partial: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn recon_loss(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = linear_id(wid, nwg, lid);
+  let rows = dims.terms * dims.batch;
+  if (i >= dims.models * rows) {
+    return;
+  }
+  let m = i / rows;
+  let row = i - m * rows;
+  let t = row / dims.batch;
+  let b = row - t * dims.batch;
+  let base = i * dims.d_in;
+  let out = (m * 2u * dims.terms + t) * dims.batch + b;
+  if (t >= models[m].num_terms) {
+    for (var d = 0u; d < dims.d_in; d++) {
+      rg[base + d] = 0.0;
+    }
+    term_rows[out] = 0.0;
+    return;
+  }
+  let term = models[m].terms[t];
+  let xb = (m * dims.batch + b) * dims.d_in;
+  let bias = m * dims.param_size + dims.b_dec;
+  let inv_b = 1.0 / f32(dims.batch);
+  var sq = 0.0;
+  for (var d = 0u; d < dims.d_in; d++) {
+    let e = rg[base + d] + params[bias + d] - x[xb + d];
+    sq += e * e;
+  }
+  // MSE: 2·mult·e/B; L2: mult·e/(B·‖e‖) (0 for a zero row).
+  var value = sq;
+  var coef = 2.0 * term.recon_mult * inv_b;
+  if (term.recon_kind != RECON_MSE) {
+    value = sqrt(sq);
+    coef = select(0.0, term.recon_mult * inv_b / value, value > 0.0);
+  }
+  term_rows[out] = value;
+  for (var d = 0u; d < dims.d_in; d++) {
+    let e = rg[base + d] + params[bias + d] - x[xb + d];
+    rg[base + d] = coef * e;
+  }
+}
+
+/** Sums `partial[0..WG)` into `partial[0]` (all invocations of the workgroup call it). */
+fn reduce_partial(lid: u32) {
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      partial[lid] += partial[lid + s];
+    }
+    workgroupBarrier();
+  }
+}
+
+@compute @workgroup_size(WG)
+fn loss_total(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
@@ -49,74 +114,41 @@ fn recon_loss(
     return;
   }
   let num_terms = models[m].num_terms;
-  let rows = dims.terms * dims.batch;
   let inv_b = 1.0 / f32(dims.batch);
-  let bias = m * dims.param_size + dims.b_dec;
-  var sums: array<f32, MAX_TERMS>;
-  for (var row = lid; row < rows; row += WG) {
-    let t = row / dims.batch;
-    let b = row - t * dims.batch;
-    let base = (m * rows + row) * dims.d_in;
-    if (t >= num_terms) {
-      for (var d = 0u; d < dims.d_in; d++) {
-        rg[base + d] = 0.0;
-      }
-      continue;
-    }
-    let term = models[m].terms[t];
-    let xb = (m * dims.batch + b) * dims.d_in;
-    if (term.recon_kind == RECON_MSE) {
-      // One pass: the gradient 2·mult·e/B does not depend on the row's loss.
-      let coef = 2.0 * term.recon_mult * inv_b;
-      var sq = 0.0;
-      for (var d = 0u; d < dims.d_in; d++) {
-        let e = rg[base + d] + params[bias + d] - x[xb + d];
-        sq += e * e;
-        rg[base + d] = coef * e;
-      }
-      sums[t] += sq;
-      continue;
-    }
-    // L2: the row norm first, then the gradient mult·e/(B·‖e‖).
-    var sq = 0.0;
-    for (var d = 0u; d < dims.d_in; d++) {
-      let e = rg[base + d] + params[bias + d] - x[xb + d];
-      sq += e * e;
-    }
-    let norm = sqrt(sq);
-    sums[t] += norm;
-    var coef = 0.0;
-    if (norm > 0.0) {
-      coef = term.recon_mult * inv_b / norm;
-    }
-    for (var d = 0u; d < dims.d_in; d++) {
-      let e = rg[base + d] + params[bias + d] - x[xb + d];
-      rg[base + d] = coef * e;
+  let record = m * LOSS_WORDS;
+  if (lid == 0u) {
+    for (var t = 0u; t < MAX_TERMS; t++) {
+      losses[record + LOSS_RECON + t] = 0.0;
+      losses[record + LOSS_L1 + t] = 0.0;
     }
   }
-  for (var t = 0u; t < MAX_TERMS; t++) {
-    partial[lid * MAX_TERMS + t] = sums[t];
-  }
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      for (var t = 0u; t < MAX_TERMS; t++) {
-        partial[lid * MAX_TERMS + t] += partial[(lid + s) * MAX_TERMS + t];
+  var total = 0.0;
+  for (var slot = 0u; slot < 2u * dims.terms; slot++) {
+    let t = slot % dims.terms;
+    let l1 = slot >= dims.terms;
+    var sum = 0.0;
+    if (t < num_terms) {
+      let rows = (m * 2u * dims.terms + select(0u, dims.terms, l1) + t) * dims.batch;
+      for (var b = lid; b < dims.batch; b += WG) {
+        sum += term_rows[rows + b];
       }
+    }
+    partial[lid] = sum;
+    reduce_partial(lid);
+    if (lid == 0u) {
+      var value = 0.0;
+      if (t < num_terms) {
+        let mult = select(models[m].terms[t].recon_mult, models[m].terms[t].l1_mult, l1);
+        if (mult != 0.0) {
+          value = mult * partial[0] * inv_b;
+        }
+        losses[record + select(LOSS_RECON, LOSS_L1, l1) + t] = value;
+      }
+      total += value;
     }
     workgroupBarrier();
   }
   if (lid == 0u) {
-    let record = m * LOSS_WORDS;
-    var total = 0.0;
-    for (var t = 0u; t < MAX_TERMS; t++) {
-      var value = 0.0;
-      if (t < num_terms && models[m].terms[t].recon_mult != 0.0) {
-        value = models[m].terms[t].recon_mult * partial[t] * inv_b;
-      }
-      losses[record + LOSS_RECON + t] = value;
-      total += value + losses[record + LOSS_L1 + t];
-    }
     losses[record + LOSS_TOTAL] = total;
   }
 }
@@ -127,7 +159,7 @@ fn bdec_grad(
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let i = (wid.x + wid.y * nwg.x) * WG + lid;
+  let i = linear_id(wid, nwg, lid);
   if (i >= dims.models * dims.d_in) {
     return;
   }

@@ -7,7 +7,9 @@
 // Included after the generated model table and StepDims (src/sae/model_table.ts, src/kernels/step_dims.ts) and shaders/lib/step_dims.wgsl.
 //
 //   row_norms:             norms[m][j] = ‖W_dec[m][j]‖₂
-//   sparsity_forward:      the loss record's l1 slots; gv[m][b][j] = ∂(Σ_t l1_t)/∂v_bj and
+//   sparsity_forward:      one row: term_rows[m][T + t][b] = ‖v_b[window_t]‖_p (0 for terms
+//                          without a penalty; the loss record's l1 slots are summed from them by
+//                          loss_total in recon_loss.wgsl); gv[m][b][j] = ∂(Σ_t l1_t)/∂v_bj and
 //                          g_acts[m][b][j] = gv · w_j (overwrites: the first writer of g_acts)
 //   sparsity_decoder_grad: grads W_dec[m][j] += (Σ_b gv_bj · acts_bj) · W_dec[m][j] / w_j
 //                          (models with l1_by_decoder_norm and w_j > 0 only)
@@ -22,13 +24,14 @@
 //   4 norms   storage rw    [M][S]                           (all)
 //   5 gv      storage rw    [M][B][S]                        (forward, decoder_grad)
 //   6 g_acts  storage rw    [M][B][S]                        (forward)
-//   7 losses  storage rw    [M][LOSS_WORDS]                  (forward)
+//   7 term_rows storage rw  [M][2T][B] per-row term values   (forward: rows T..2T−1)
 //   8 grads   storage rw    [M][P]                           (decoder_grad)
 //
 // Dispatch (linear workgroup id = wid.x + wid.y * nwg.x, bounds-checked):
 //   row_norms, sparsity_decoder_grad: one invocation per (m, j): ceil(M·S / WG) workgroups;
-//   sparsity_forward: one workgroup per model (rows strided over its WG invocations; WG a power
-//   of two): M workgroups.
+//   sparsity_forward: one invocation per (m, b): ceil(M·B / WG) workgroups.
+// Loop trip counts: D per row_norms invocation, 2S + 2·Σ_t window_t per sparsity_forward
+// invocation, B + D per sparsity_decoder_grad invocation.
 
 @group(0) @binding(0) var<uniform> dims: StepDims;
 @group(0) @binding(1) var<storage, read> models: array<ModelInfo>;
@@ -37,12 +40,10 @@
 @group(0) @binding(4) var<storage, read_write> norms: array<f32>;
 @group(0) @binding(5) var<storage, read_write> gv: array<f32>;
 @group(0) @binding(6) var<storage, read_write> g_acts: array<f32>;
-@group(0) @binding(7) var<storage, read_write> losses: array<f32>;
+@group(0) @binding(7) var<storage, read_write> term_rows: array<f32>;
 @group(0) @binding(8) var<storage, read_write> grads: array<f32>;
 
 override WG: u32 = 64u;
-
-var<workgroup> partial: array<f32, WG * MAX_TERMS>;
 
 /** w_j of model m: its decoder row norm, or 1 without decoder-norm weighting. */
 fn weight(m: u32, j: u32, by_norm: bool) -> f32 {
@@ -96,24 +97,26 @@ fn sparsity_forward(
   @builtin(num_workgroups) nwg: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let m = wid.x + wid.y * nwg.x;
-  if (m >= dims.models) {
+  let i = linear_id(wid, nwg, lid);
+  if (i >= dims.models * dims.batch) {
     return;
   }
+  let m = i / dims.batch;
+  let b = i - m * dims.batch;
   let num_terms = models[m].num_terms;
   let p = models[m].lp_norm;
   let by_norm = models[m].l1_by_decoder_norm != 0u;
   let inv_b = 1.0 / f32(dims.batch);
-  var sums: array<f32, MAX_TERMS>;
-  for (var b = lid; b < dims.batch; b += WG) {
-    let row = (m * dims.batch + b) * dims.d_sae;
-    // Each term's ‖v_b[window]‖_p.
-    var row_norm: array<f32, MAX_TERMS>;
-    for (var t = 0u; t < num_terms; t++) {
+  let row = i * dims.d_sae;
+  let out = (m * 2u * dims.terms + dims.terms) * dims.batch + b;
+  for (var j = 0u; j < dims.d_sae; j++) {
+    gv[row + j] = 0.0;
+  }
+  for (var t = 0u; t < dims.terms; t++) {
+    var n = 0.0;
+    if (t < num_terms && models[m].terms[t].l1_mult != 0.0) {
       let term = models[m].terms[t];
-      if (term.l1_mult == 0.0) {
-        continue;
-      }
+      // The term's ‖v_b[window]‖_p, then its gradient added over the window.
       var acc = 0.0;
       for (var j = term.l1_start; j < term.l1_end; j++) {
         let v = abs(weight(m, j, by_norm) * acts[row + j]);
@@ -125,50 +128,22 @@ fn sparsity_forward(
           acc += pow(v, p);
         }
       }
-      var n = acc;
+      n = acc;
       if (p == 2.0) {
         n = sqrt(acc);
       } else if (p != 1.0 && acc > 0.0) {
         n = pow(acc, 1.0 / p);
       }
-      row_norm[t] = n;
-      sums[t] += n;
-    }
-    // Gradient w.r.t. v_bj, summed over the terms whose window holds j.
-    for (var j = 0u; j < dims.d_sae; j++) {
-      let w = weight(m, j, by_norm);
-      let v = w * acts[row + j];
-      var g = 0.0;
-      for (var t = 0u; t < num_terms; t++) {
-        let term = models[m].terms[t];
-        if (term.l1_mult != 0.0 && j >= term.l1_start && j < term.l1_end) {
-          g += term.l1_mult * inv_b * norm_derivative(v, row_norm[t], p);
-        }
-      }
-      gv[row + j] = g;
-      g_acts[row + j] = g * w;
-    }
-  }
-  for (var t = 0u; t < MAX_TERMS; t++) {
-    partial[lid * MAX_TERMS + t] = sums[t];
-  }
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      for (var t = 0u; t < MAX_TERMS; t++) {
-        partial[lid * MAX_TERMS + t] += partial[(lid + s) * MAX_TERMS + t];
+      let coef = term.l1_mult * inv_b;
+      for (var j = term.l1_start; j < term.l1_end; j++) {
+        let v = weight(m, j, by_norm) * acts[row + j];
+        gv[row + j] += coef * norm_derivative(v, n, p);
       }
     }
-    workgroupBarrier();
+    term_rows[out + t * dims.batch] = n;
   }
-  if (lid == 0u) {
-    for (var t = 0u; t < MAX_TERMS; t++) {
-      var value = 0.0;
-      if (t < num_terms && models[m].terms[t].l1_mult != 0.0) {
-        value = models[m].terms[t].l1_mult * partial[t] * inv_b;
-      }
-      losses[m * LOSS_WORDS + LOSS_L1 + t] = value;
-    }
+  for (var j = 0u; j < dims.d_sae; j++) {
+    g_acts[row + j] = gv[row + j] * weight(m, j, by_norm);
   }
 }
 

@@ -5,7 +5,10 @@
  * set with `block` products (sizes that are not multiples of 4) and with `blocked` products
  * (multiples of 4), each with several loss plans in one run.
  */
+import assert from "node:assert/strict";
 import { assertClose, gpuTest } from "./_gpu.ts";
+import { sharedTermRanges } from "../src/sae/kernel_step.ts";
+import type { ModelEntry } from "../src/sae/model_table.ts";
 import type { Gpu } from "../src/gpu/device.ts";
 import { MatryoshkaSAE } from "../src/sae/sae.ts";
 import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "../src/sae/config.ts";
@@ -32,7 +35,11 @@ interface Formulation {
   configs: Partial<SaeConfig>[];
 }
 
-async function checkAgainstReference(gpu: Gpu, f: Formulation): Promise<void> {
+async function checkAgainstReference(
+  gpu: Gpu,
+  f: Formulation,
+  decode?: "direct" | "stacked",
+): Promise<void> {
   const tree = f.tree();
   const model = new ToyModel({ nFeatures: tree.nFeatures, hiddenDim: f.dIn, seed: 3 });
   const saes = f.configs.map((c, i) => {
@@ -47,6 +54,10 @@ async function checkAgainstReference(gpu: Gpu, f: Formulation): Promise<void> {
     return sae;
   });
   const initial = saes.map((sae) => Float64Array.from(sae.params));
+  if (decode) {
+    const ranges = sharedTermRanges(saes.map((sae) => ({ plan: sae.lossPlan() })) as ModelEntry[]);
+    assert.equal(ranges === null ? "stacked" : "direct", decode, "the path this case exercises");
+  }
   const batch = 32;
   const seed = 9;
   const options: TrainOptions = {
@@ -98,20 +109,48 @@ gpuTest("the fused kernel with warm-up and decay equals the CPU reference", asyn
 });
 
 gpuTest(
-  "the kernel set's block products with warm-up and decay equal the CPU reference",
+  "the kernel set's stacked path with warm-up and decay equals the CPU reference",
   async (gpu) => {
+    // Different term ranges per model: decoded through the masked [T·B] stack.
     await checkAgainstReference(gpu, {
       engine: "kernels",
       tree: balancedTree,
       dIn: 50,
       dSae: 4,
       configs: [{}, { useDeltaLoss: true }, { skipOuterLoss: false, reconstructionLoss: "L2" }],
-    });
+    }, "stacked");
   },
 );
 
+gpuTest("the kernel set's direct path, block products, equals the CPU reference", async (gpu) => {
+  // Shared term ranges [0, 1), [0, 4); sizes not multiples of 4.
+  await checkAgainstReference(gpu, {
+    engine: "kernels",
+    tree: balancedTree,
+    dIn: 50,
+    dSae: 4,
+    configs: [{}, { matryoshkaInnerLossMultipliers: [0.25, 1], lpNorm: 2 }, { l1Coefficient: 0.1 }],
+  }, "direct");
+});
+
+gpuTest("the kernel set's direct path, blocked products, equals the CPU reference", async (gpu) => {
+  // Shared term ranges with the delta loss's detached prefix; multiples of 4.
+  const shared = { matryoshkaSteps: [4, 8, 16], useDeltaLoss: true };
+  await checkAgainstReference(gpu, {
+    engine: "kernels",
+    tree: () => largeToyTree(2, 7),
+    dIn: 32,
+    dSae: 16,
+    configs: [
+      shared,
+      { ...shared, normalizeSaeDecoder: true, scaleSparsityPenaltyByDecoderNorm: false },
+      { ...shared, matryoshkaInnerLossMultipliers: [0.25, 0.5, 1], applyBDecToInput: false },
+    ],
+  }, "direct");
+});
+
 gpuTest(
-  "the kernel set's blocked products with warm-up and decay equal the CPU reference",
+  "the kernel set's stacked path, blocked products, equals the CPU reference",
   async (gpu) => {
     await checkAgainstReference(gpu, {
       engine: "kernels",
@@ -120,14 +159,8 @@ gpuTest(
       dSae: 16,
       configs: [
         { matryoshkaSteps: [4, 16] },
-        {
-          matryoshkaSteps: [4, 16],
-          useDeltaLoss: true,
-          normalizeSaeDecoder: true,
-          scaleSparsityPenaltyByDecoderNorm: false,
-        },
         { matryoshkaSteps: [8, 16], matryoshkaInnerLossMultipliers: [0.25, 1], lpNorm: 2 },
       ],
-    });
+    }, "stacked");
   },
 );

@@ -261,13 +261,18 @@ gpuTest(
   },
 );
 
-gpuTest("the notebook's step records 19 dispatches, 16 of them forward-backward", async (gpu) => {
-  const step = await createKernelStep(gpu, {
-    models: [entryOf(NOTEBOOK_SAE_CONFIG)],
-    batch: 128,
-    dIn: 50,
-    dSae: 4,
-  });
-  assert.deepEqual(step.dispatches, { forwardBackward: 16, step: 19 });
-  step.destroy();
+gpuTest("the notebook's step records 20 dispatches, 16 of them forward-backward", async (gpu) => {
+  // Direct: 2 decodes, 2 + 2 backward products; stacked: mask, decode, mask, 2 products, sum.
+  for (const stacked of [false, true]) {
+    const want = { forwardBackward: 16, step: 20 };
+    const step = await createKernelStep(gpu, {
+      models: [entryOf(NOTEBOOK_SAE_CONFIG)],
+      batch: 128,
+      dIn: 50,
+      dSae: 4,
+      stacked,
+    });
+    assert.deepEqual(step.dispatches, want, `stacked ${stacked}`);
+    step.destroy();
+  }
 });

@@ -223,3 +223,96 @@ gpuTest("createMatmul rejects an operand buffer smaller than its shape", async (
     /Operand b \(buffer "small"\): needs 40 32-bit words, the buffer holds 10/,
   );
 });
+
+gpuTest("matmul ld reads and writes blocks of columns of wider matrices", async (gpu) => {
+  // op(A) = columns [4, 12) of a stored [rows][20] matrix (or rows [4, 12) of [inner][20] with
+  // transA); op(B) from a [.][24] matrix; C into columns [8, 8 + cols) of a [rows][28] matrix.
+  for (const variant of ["block", "blocked"] as const) {
+    for (const transA of [false, true]) {
+      const rows = 12, inner = 8, cols = 12, lda = 20, ldb = 24, ldc = 28;
+      const aStored = randomFloats(11, 2 * 20 * 20);
+      const bStored = randomFloats(12, 2 * inner * ldb);
+      const cStored = new Float32Array(2 * rows * ldc);
+      const out = upload(gpu, "c", cStored);
+      const op = await createMatmul(gpu, {
+        batch: 2,
+        rows,
+        cols,
+        inner,
+        transA,
+        variant,
+        a: {
+          buffer: upload(gpu, "a", aStored),
+          offset: transA ? 4 * lda : 4,
+          stride: 400,
+          ld: lda,
+        },
+        b: { buffer: upload(gpu, "b", bStored), stride: inner * ldb, ld: ldb },
+        c: { buffer: out, offset: 8, stride: rows * ldc, ld: ldc },
+      });
+      await runOps(gpu, [op]);
+      const got = await readF32(gpu, out);
+      for (let m = 0; m < 2; m++) {
+        for (let r = 0; r < rows; r++) {
+          for (let n = 0; n < ldc; n++) {
+            let want = 0;
+            if (n >= 8 && n < 8 + cols) {
+              for (let k = 0; k < inner; k++) {
+                const a = transA
+                  ? aStored[m * 400 + (4 + k) * lda + r]!
+                  : aStored[m * 400 + r * lda + 4 + k]!;
+                want += a * bStored[m * inner * ldb + k * ldb + (n - 8)]!;
+              }
+            }
+            const at = m * rows * ldc + r * ldc + n;
+            assert.ok(
+              Math.abs(got[at]! - want) <= 1e-5 + 1e-5 * Math.abs(want),
+              `${variant} transA ${transA} m ${m} r ${r} n ${n}: ${got[at]} vs ${want}`,
+            );
+          }
+        }
+      }
+    }
+  }
+});
+
+gpuTest("matmul with shift reads A − scale·shift per model, in both layouts of A", async (gpu) => {
+  // The encoder's (x − b_dec)·W_enc (NN) and the W_enc gradient's (x − b_dec)ᵀ·g (TN): the shift
+  // runs along the stored rows of A, scaled per model (0: the model does not apply b_dec).
+  for (const variant of ["block", "blocked"] as const) {
+    for (const transA of [false, true]) {
+      const batch = 3, rows = 12, cols = 8, inner = 16;
+      const width = transA ? rows : inner;
+      const c: Case = { batch, rows, cols, inner, transA, transB: false };
+      const aData = randomFloats(13, batch * rows * inner);
+      const bData = randomFloats(14, batch * inner * cols);
+      const shiftData = randomFloats(15, 4 + batch * 20); // shift[m] at 4 + 20m
+      const scales = Float32Array.from([1, 0, 1]);
+      const out = createStorage(gpu, "c", batch * rows * cols * 4);
+      const op = await createMatmul(gpu, {
+        ...c,
+        variant,
+        a: { buffer: upload(gpu, "a", aData), stride: rows * inner },
+        b: { buffer: upload(gpu, "b", bData), stride: inner * cols },
+        c: { buffer: out, stride: rows * cols },
+        shift: {
+          buffer: upload(gpu, "shift", shiftData),
+          offset: 4,
+          stride: 20,
+          scales: upload(gpu, "scales", scales),
+        },
+      });
+      await runOps(gpu, [op]);
+      const shifted = aData.map((v, i) => {
+        const m = Math.floor(i / (rows * inner));
+        return v - scales[m]! * shiftData[4 + 20 * m + (i % (rows * inner)) % width]!;
+      });
+      const expected = cpuMatmul(c, shifted, 0, rows * inner, bData, 0, inner * cols);
+      assertClose(await readF32(gpu, out), expected, {
+        atol: 1e-5,
+        rtol: 1e-5,
+        label: `${variant} transA ${transA}`,
+      });
+    }
+  }
+});

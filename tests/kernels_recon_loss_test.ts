@@ -1,7 +1,7 @@
 /**
  * shaders/recon_loss.wgsl against float64 CPU loops: per-term MSE and L2 losses and their
  * gradient w.r.t. the partial reconstructions (including L2's zero gradient at e = 0, a b_dec term
- * with end 0 and empty stacked terms), the loss total, and the b_dec gradient with and without
+ * with end 0 and empty stacked terms), the loss record from the per-row values (loss_total), and the b_dec gradient with and without
  * b_dec applied to the encoder input.
  */
 import { assertClose, gpuTest } from "./_gpu.ts";
@@ -9,7 +9,12 @@ import { modelEntry, randomFloats, term, upload, uploadModels } from "./_kernel_
 import { readF32 } from "../src/gpu/buffers.ts";
 import { paramLayout } from "../src/sae/layout.ts";
 import { LOSS_WORDS, lossL1Slot, lossReconSlot, MAX_TERMS } from "../src/sae/model_table.ts";
-import { createBDecGrad, createReconLoss } from "../src/kernels/recon_loss.ts";
+import {
+  createBDecGrad,
+  createLossTotal,
+  createReconLoss,
+  termRowsWords,
+} from "../src/kernels/recon_loss.ts";
 import { runOps } from "../src/kernels/kernel_op.ts";
 import type { StepShape } from "../src/kernels/step_dims.ts";
 
@@ -39,7 +44,10 @@ gpuTest("recon losses, their gradient and the b_dec gradient match the CPU", asy
     // Model 2, term 0, row 0 reconstructs x exactly (b_dec = 0): L2's gradient there is 0.
     params.fill(0, 2 * layout.size + layout.bDec, 3 * layout.size);
     decoded.set(x.subarray(2 * batch * D, 2 * batch * D + D), 2 * T * batch * D);
-    const lossesInit = randomFloats(24, M * LOSS_WORDS); // l1 slots enter the total
+    const lossesInit = randomFloats(24, M * LOSS_WORDS);
+    // Per-row sparsity values (as sparsity_forward leaves them): their means enter the l1 slots.
+    const termRowsInit = randomFloats(26, termRowsWords(shape), 0, 1);
+    const termRows = upload(gpu, "termRows", termRowsInit);
     const grads = upload(gpu, "grads", randomFloats(25, M * layout.size));
     const gradsInit = await readF32(gpu, grads);
     const rg = upload(gpu, "rg", decoded);
@@ -53,8 +61,9 @@ gpuTest("recon losses, their gradient and the b_dec gradient match the CPU", asy
         x: upload(gpu, "x", x),
         params: paramsBuffer,
         rg,
-        losses,
+        termRows,
       }),
+      await createLossTotal(gpu, { shape, models, termRows, losses }),
       await createBDecGrad(gpu, { shape, models, params: paramsBuffer, rg, grads }),
     ]);
 
@@ -87,7 +96,16 @@ gpuTest("recon losses, their gradient and the b_dec gradient match the CPU", asy
           value = tm.reconMult * sum / batch;
         }
         wantLosses[m * LOSS_WORDS + lossReconSlot(t)] = value;
-        total += value + lossesInit[m * LOSS_WORDS + lossL1Slot(t)]!;
+        let l1 = 0;
+        if (tm && tm.l1Mult !== 0) {
+          const rows = termRowsInit.subarray(
+            ((2 * m + 1) * T + t) * batch,
+            ((2 * m + 1) * T + t + 1) * batch,
+          );
+          l1 = tm.l1Mult * rows.reduce((a, v) => a + v, 0) / batch;
+        }
+        wantLosses[m * LOSS_WORDS + lossL1Slot(t)] = l1;
+        total += value + l1;
       }
       wantLosses[m * LOSS_WORDS] = total;
       for (let d = 0; d < D; d++) {

@@ -17,6 +17,7 @@ import {
   createSparsityForward,
 } from "../src/kernels/sparsity.ts";
 import { runOps } from "../src/kernels/kernel_op.ts";
+import { createLossTotal, termRowsWords } from "../src/kernels/recon_loss.ts";
 import type { StepShape } from "../src/kernels/step_dims.ts";
 
 /** The penalty of every term, ∂/∂acts and ∂/∂W_dec, in float64 plain loops. */
@@ -94,11 +95,21 @@ async function checkSparsity(gpu: Gpu, entries: ModelEntry[], batch: number, dSa
   const gv = createStorage(gpu, "gv", M * batch * dSae * 4);
   const gradActs = createStorage(gpu, "gradActs", M * batch * dSae * 4);
   const losses = upload(gpu, "losses", new Float32Array(M * LOSS_WORDS).fill(NaN));
+  // The recon rows are 0 here: loss_total's l1 slots are the penalty alone.
+  const termRows = upload(gpu, "termRows", new Float32Array(termRowsWords(shape)).fill(NaN));
+  for (let m = 0; m < M; m++) {
+    gpu.device.queue.writeBuffer(
+      termRows,
+      m * 2 * MAX_TERMS * batch * 4,
+      new Float32Array(MAX_TERMS * batch),
+    );
+  }
   const grads = upload(gpu, "grads", gradsInit);
   const common = { shape, models, acts: actsBuffer, norms, gv };
   await runOps(gpu, [
     await createRowNorms(gpu, { shape, params: paramsBuffer, norms }),
-    await createSparsityForward(gpu, { ...common, gradActs, losses }),
+    await createSparsityForward(gpu, { ...common, gradActs, termRows }),
+    await createLossTotal(gpu, { shape, models, termRows, losses }),
     await createSparsityDecoderGrad(gpu, { ...common, params: paramsBuffer, grads }),
   ]);
 

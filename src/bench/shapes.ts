@@ -1,8 +1,9 @@
 /**
  * The shapes `deno task bench` measures: the seed notebook's (d_in 50, d_sae 4, prefixes [1, 4],
- * the balanced tree of 4 features) and a larger toy (d_in 256, d_sae 64, prefixes [8, 64], a
- * two-level tree of 8 parents × 7 children = 64 features), each trained with the notebook's
- * balanced (β = 0.25) configuration.
+ * the balanced tree of 4 features), a larger toy (d_in 256, d_sae 64, prefixes [8, 64], a
+ * two-level tree of 8 parents × 7 children = 64 features) and `synth` (256 features in 128
+ * dimensions, d_sae 256, prefixes [16, 64, 256], batch 1024), each trained with the notebook's
+ * L1 configuration and inner multipliers 0.25 (outer 1).
  */
 import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "../sae/config.ts";
 import { balancedTree } from "../toy/notebook_trees.ts";
@@ -67,12 +68,16 @@ export const LARGE_TREE_CHILD_PROB = 0.15;
  * largeToyTree().nFeatures; // 64
  * ```
  */
-export function largeToyTree(parents = 8, children = 7): TreeFeatureGenerator {
+export function largeToyTree(
+  parents = 8,
+  children = 7,
+  parentProb = LARGE_TREE_PARENT_PROB,
+): TreeFeatureGenerator {
   return new TreeFeatureGenerator({
     activeProb: 1,
     isReadOut: false,
     children: Array.from({ length: parents }, () => ({
-      activeProb: LARGE_TREE_PARENT_PROB,
+      activeProb: parentProb,
       children: Array.from({ length: children }, () => ({ activeProb: LARGE_TREE_CHILD_PROB })),
     })),
   });
@@ -120,6 +125,33 @@ export const LARGE_TOY_SHAPE: Readonly<BenchShape> = Object.freeze({
   prefixes: [8, 64],
   batch: 128,
   tree: () => largeToyTree(),
+  toyModelSeed: 0,
+});
+
+/** Active probability of each parent of the `synth` shape's tree. */
+export const SYNTH_TREE_PARENT_PROB = 0.04;
+
+/**
+ * `synth`: 256 features in 128 dimensions (2× superposition), a tree of 32 parents (p 0.04) × 7
+ * children (p 0.15 given the parent), d_sae 256, prefixes [16, 64, 256], batch 1024.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SYNTH_SHAPE } from "./shapes.ts";
+ * assert.equal(SYNTH_SHAPE.tree().nFeatures, 256);
+ * ```
+ */
+export const SYNTH_SHAPE: Readonly<BenchShape> = Object.freeze({
+  id: "synth",
+  title: `synth: d_in 128, d_sae 256, prefixes [16, 64, 256], batch 1024, tree of 32 parents ` +
+    `(p ${SYNTH_TREE_PARENT_PROB}) × 7 children (p ${LARGE_TREE_CHILD_PROB}) = 256 features in ` +
+    `128 dimensions`,
+  dIn: 128,
+  dSae: 256,
+  prefixes: [16, 64, 256],
+  batch: 1024,
+  tree: () => largeToyTree(32, 7, SYNTH_TREE_PARENT_PROB),
   toyModelSeed: 0,
 });
 

@@ -17,6 +17,8 @@ export const WORKGROUP = 64;
 export interface KernelOp {
   /** Pipeline label, for profiling and errors. */
   readonly label: string;
+  /** Dispatches {@link encode} records (1 for most ops). */
+  readonly dispatches: number;
   /** Records the dispatch into `pass`. */
   encode(pass: GPUComputePassEncoder): void;
   /** Destroys the buffers the op created (its uniforms), not the ones it was given. */
@@ -34,6 +36,7 @@ export function kernelOp(
 ): KernelOp {
   return {
     label,
+    dispatches: 1,
     encode: (pass) => dispatch(gpu, pass, pipeline, group, workgroups),
     destroy: () => owned.forEach((buffer) => buffer.destroy()),
   };

@@ -58,9 +58,16 @@ export function blockedTiles(rows: number, cols: number): BlockedTiles {
 
 /** Whether a product qualifies for `blocked`: sizes, offsets and strides multiples of 4. */
 export function blockedFits(spec: MatmulSpec): boolean {
-  const operands = [spec.a, spec.b, spec.c, ...(spec.bias ? [spec.bias] : [])];
+  const operands = [
+    spec.a,
+    spec.b,
+    spec.c,
+    ...(spec.bias ? [spec.bias] : []),
+    ...(spec.shift ? [spec.shift] : []),
+  ];
   return [spec.rows, spec.cols, spec.inner].every((v) => v % 4 === 0) &&
-    operands.every((o) => (o.offset ?? 0) % 4 === 0 && o.stride % 4 === 0);
+    operands.every((o) => (o.offset ?? 0) % 4 === 0 && o.stride % 4 === 0) &&
+    [spec.a, spec.b, spec.c].every((o) => (o.ld ?? 0) % 4 === 0);
 }
 
 /** One operand: matrix m starts at `offset + m * stride` floats of `buffer`. */
@@ -71,6 +78,11 @@ export interface MatrixOperand {
   offset?: number;
   /** Floats between consecutive matrices; 0 broadcasts matrix 0 to every m. */
   stride: number;
+  /**
+   * Stored row pitch in floats (default the stored width: inner or rows for A, cols or inner for B,
+   * cols for C); wider selects a block of columns of a larger matrix.
+   */
+  ld?: number;
 }
 
 /** A batched product `C[m] (+)= op(A[m]) · op(B[m])`. */
@@ -100,6 +112,12 @@ export interface MatmulSpec {
    * buffer at `offset + m * stride` (not with `accumulate` or `tiled`).
    */
   bias?: { offset?: number; stride: number };
+  /**
+   * Read `A[m] − scales[m] · shift[m]` instead of A[m]: `shift[m]` (the stored width of A: inner,
+   * or rows with `transA`) at `offset + m * stride` floats of `buffer`, `scales` `[M]` floats (the
+   * encoder input x − b_dec of the models that apply b_dec; not with `tiled`).
+   */
+  shift?: { buffer: GPUBuffer; offset?: number; stride: number; scales: GPUBuffer };
   /** Formulation (default `blocked` where {@link blockedFits}, else `block`). */
   variant?: MatmulVariant;
   /** Register blocking of `blocked` (default {@link blockedTiles}). */
@@ -111,6 +129,20 @@ export interface MatmulSpec {
 const FILE = { path: "shaders/matmul.wgsl", code: matmulWgsl };
 const BLOCKED_FILE = { path: "shaders/matmul_blocked.wgsl", code: matmulBlockedWgsl };
 const TILE = 16;
+
+/** Floats one stored matrix spans: `lines` rows of pitch `ld` of which `width` are read. */
+function span(lines: number, width: number, ld: number): number {
+  return (lines - 1) * ld + width;
+}
+
+/** The pitch of an operand, checked against the width it is read at. */
+function pitchOf(name: string, operand: MatrixOperand, width: number): number {
+  const ld = operand.ld ?? width;
+  if (!Number.isInteger(ld) || ld < width) {
+    throw new RangeError(`Operand ${name}: ld must be an integer ≥ ${width}, got ${ld}`);
+  }
+  return ld;
+}
 
 function checkOperand(
   name: string,
@@ -137,13 +169,23 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
   requirePositive("rows", rows);
   requirePositive("cols", cols);
   requirePositive("inner", inner);
-  checkOperand("a", spec.a, batch, rows * inner);
-  checkOperand("b", spec.b, batch, inner * cols);
-  checkOperand("c", spec.c, batch, rows * cols);
-  if (spec.bias) checkOperand("bias", { ...spec.bias, buffer: spec.b.buffer }, batch, cols);
-  const variant = spec.variant ?? (blockedFits(spec) ? "blocked" : "block");
   const transA = spec.transA ?? false;
   const transB = spec.transB ?? false;
+  // Stored shapes: A [rows][inner] or [inner][rows]; B [inner][cols] or [cols][inner]; C [rows][cols].
+  const [aLines, aWidth] = transA ? [inner, rows] : [rows, inner];
+  const [bLines, bWidth] = transB ? [cols, inner] : [inner, cols];
+  const aLd = pitchOf("a", spec.a, aWidth);
+  const bLd = pitchOf("b", spec.b, bWidth);
+  const cLd = pitchOf("c", spec.c, cols);
+  checkOperand("a", spec.a, batch, span(aLines, aWidth, aLd));
+  checkOperand("b", spec.b, batch, span(bLines, bWidth, bLd));
+  checkOperand("c", spec.c, batch, span(rows, cols, cLd));
+  if (spec.bias) checkOperand("bias", { ...spec.bias, buffer: spec.b.buffer }, batch, cols);
+  if (spec.shift) {
+    checkOperand("shift", spec.shift, batch, aWidth);
+    requireWords("shift scales", spec.shift.scales, batch);
+  }
+  const variant = spec.variant ?? (blockedFits(spec) ? "blocked" : "block");
   const accumulate = spec.accumulate ?? false;
   const biasRelu = spec.bias !== undefined;
   if (variant === "blocked" && !blockedFits(spec)) {
@@ -155,9 +197,12 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
   if (biasRelu && (accumulate || variant === "tiled")) {
     throw new RangeError(`matmul: bias is not available with accumulate or variant "tiled"`);
   }
+  if (spec.shift && variant === "tiled") {
+    throw new RangeError(`matmul: shift is not available with variant "tiled"`);
+  }
   const tiles = spec.tiles ?? blockedTiles(rows, cols);
   const flags = `${transA ? "T" : "N"}${transB ? "T" : "N"}${accumulate ? "+" : ""}` +
-    (biasRelu ? " +bias,relu" : "");
+    (biasRelu ? " +bias,relu" : "") + (spec.shift ? " A−shift" : "");
   const label = spec.label ?? `matmul ${flags}`;
   const pipeline = await getPipeline(gpu, {
     label: `matmul_${variant} ${flags}`,
@@ -167,7 +212,9 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
       TRANS_A: transA ? 1 : 0,
       TRANS_B: transB ? 1 : 0,
       ACCUMULATE: accumulate ? 1 : 0,
-      ...(variant === "tiled" ? {} : { WG: WORKGROUP, BIAS_RELU: biasRelu ? 1 : 0 }),
+      ...(variant === "tiled"
+        ? {}
+        : { WG: WORKGROUP, BIAS_RELU: biasRelu ? 1 : 0, A_SHIFT: spec.shift ? 1 : 0 }),
       ...(variant === "blocked" ? { RB: tiles.rows, CB: tiles.cols } : {}),
     },
   });
@@ -187,6 +234,11 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
       spec.c.stride,
       spec.bias?.offset ?? 0,
       spec.bias?.stride ?? 0,
+      aLd,
+      bLd,
+      cLd,
+      spec.shift?.offset ?? 0,
+      spec.shift?.stride ?? 0,
     ]),
   );
   const group = bindGroup(gpu, pipeline, {
@@ -194,6 +246,9 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
     1: spec.a.buffer,
     2: spec.b.buffer,
     3: spec.c.buffer,
+    // Without a shift the shader still names its bindings (static use): A stands in, unread.
+    4: spec.shift?.buffer ?? spec.a.buffer,
+    5: spec.shift?.scales ?? spec.a.buffer,
   }, label);
   const workgroups = variant === "blocked"
     ? Math.ceil(

@@ -162,6 +162,7 @@ export async function createGradNorm(
   });
   return {
     label: "grad_norm",
+    dispatches: 2,
     encode(pass) {
       partialOp.encode(pass);
       normOp.encode(pass);

@@ -1,7 +1,7 @@
 /**
- * Wrapper of `shaders/recon_loss.wgsl`: every term's reconstruction loss (MSE or L2) into the loss
- * record with the total, the gradient w.r.t. each partial reconstruction (in place over the
- * stacked decode), and the `b_dec` gradient.
+ * Wrapper of `shaders/recon_loss.wgsl`: every term's reconstruction loss (MSE or L2) per row, the
+ * gradient w.r.t. each partial reconstruction (in place over the stacked decode), the loss record
+ * from the per-row values of both losses ({@link createLossTotal}), and the `b_dec` gradient.
  */
 import type { Gpu } from "../gpu/device.ts";
 import { LOSS_WORDS, MODEL_INFO_WORDS } from "../sae/model_table.ts";
@@ -11,9 +11,14 @@ import { createStepOp, groupsFor, stepLayout, type StepShape } from "./step_dims
 
 const FILE = { path: "shaders/recon_loss.wgsl", code: reconLossWgsl };
 
+/** 32-bit words of the per-row term values of `shape`: `[M][2T][B]` (recon rows, then l1). */
+export function termRowsWords(shape: StepShape): number {
+  return shape.models * 2 * shape.terms * shape.batch;
+}
+
 /**
  * Reads the stacked decode `rg` (`[M][T·B][dIn]`, without `b_dec`) and overwrites it with
- * `∂loss/∂r_t`; writes the recon slots and the total (which adds the l1 slots already there).
+ * `∂loss/∂r_t`; writes each row's reconstruction loss into rows `[0, T)` of `termRows`.
  */
 export function createReconLoss(
   gpu: Gpu,
@@ -24,7 +29,7 @@ export function createReconLoss(
     x: GPUBuffer;
     params: GPUBuffer;
     rg: GPUBuffer;
-    losses: GPUBuffer;
+    termRows: GPUBuffer;
   },
 ): Promise<KernelOp> {
   const { models: M, batch: B, dIn: D, terms: T } = spec.shape;
@@ -39,7 +44,37 @@ export function createReconLoss(
       2: ["x", spec.x, M * B * D],
       3: ["params", spec.params, M * P],
       4: ["rg", spec.rg, M * T * B * D],
+      7: ["termRows", spec.termRows, termRowsWords(spec.shape)],
+    },
+    workgroups: groupsFor(M * T * B),
+  });
+}
+
+/**
+ * The loss record of every model from `termRows` (written by {@link createReconLoss} and
+ * sparsity_forward): recon and l1 slots (each term's multiplier times its mean over rows) and the
+ * total.
+ */
+export function createLossTotal(
+  gpu: Gpu,
+  spec: {
+    shape: StepShape;
+    dims?: GPUBuffer;
+    models: GPUBuffer;
+    termRows: GPUBuffer;
+    losses: GPUBuffer;
+  },
+): Promise<KernelOp> {
+  const M = spec.shape.models;
+  return createStepOp(gpu, {
+    file: FILE,
+    entryPoint: "loss_total",
+    shape: spec.shape,
+    ...(spec.dims ? { dims: spec.dims } : {}),
+    bindings: {
+      1: ["models", spec.models, M * MODEL_INFO_WORDS],
       5: ["losses", spec.losses, M * LOSS_WORDS],
+      7: ["termRows", spec.termRows, termRowsWords(spec.shape)],
     },
     workgroups: M,
   });

@@ -1,12 +1,13 @@
 /**
  * Wrapper of `shaders/sparsity.wgsl`: the decoder-norm-weighted Lp sparsity penalty of every loss
- * term (forward into the loss record), its gradient w.r.t. the activations, and w.r.t. `W_dec`
+ * term (per row, summed into the loss record by loss_total), its gradient w.r.t. the activations, and w.r.t. `W_dec`
  * through the decoder row norms.
  */
 import type { Gpu } from "../gpu/device.ts";
-import { LOSS_WORDS, MODEL_INFO_WORDS } from "../sae/model_table.ts";
+import { MODEL_INFO_WORDS } from "../sae/model_table.ts";
 import sparsityWgsl from "../../shaders/sparsity.wgsl" with { type: "text" };
 import type { KernelOp } from "./kernel_op.ts";
+import { termRowsWords } from "./recon_loss.ts";
 import { createStepOp, groupsFor, stepLayout, type StepShape } from "./step_dims.ts";
 
 const FILE = { path: "shaders/sparsity.wgsl", code: sparsityWgsl };
@@ -48,7 +49,8 @@ export function createSparsityForward(
     norms: GPUBuffer;
     gv: GPUBuffer;
     gradActs: GPUBuffer;
-    losses: GPUBuffer;
+    /** `[M][2T][B]` per-row term values: this writes the l1 rows `[T, 2T)` (recon_loss.ts). */
+    termRows: GPUBuffer;
   },
 ): Promise<KernelOp> {
   const { models: M, batch: B, dSae: S } = spec.shape;
@@ -63,9 +65,9 @@ export function createSparsityForward(
       4: ["norms", spec.norms, M * S],
       5: ["gv", spec.gv, M * B * S],
       6: ["gradActs", spec.gradActs, M * B * S],
-      7: ["losses", spec.losses, M * LOSS_WORDS],
+      7: ["termRows", spec.termRows, termRowsWords(spec.shape)],
     },
-    workgroups: M,
+    workgroups: groupsFor(M * B),
   });
 }
 

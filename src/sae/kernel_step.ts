@@ -6,34 +6,40 @@
  *
  * Data flow of one step (S = dSae, D = dIn, T = stacked loss terms, P = parameters per model;
  * every tensor has a leading model dimension [M]; `?` marks dispatches left out when no model
- * needs them):
+ * needs them; xin = x − [apply]·b_dec is read inside the products, never stored):
  *
- *   encode          1  row_norms           norms [S]        = ‖W_dec[j]‖
- *                   2? add_bias            xin [B][D]       = x − [apply]·b_dec
- *                   3  matmul NN + epilogue acts [B][S]     = max(xin · W_enc + b_enc, 0)
- *   per-term decode 4  mask_acts           stack [T·B][S]   = acts · [j < end_t]
- *                   5  matmul NN           rg [T·B][D]      = stack · W_dec
- *   loss            6  sparsity_forward    l1 slots; gv, g_acts [B][S] = ∂l1/∂(w·acts), ∂l1/∂acts
- *                   7  recon_loss          recon slots, total; rg := ∂loss/∂r_t
- *   backward        8  mask_acts (bwd)     stack [T·B][S]   = acts · [detach_t ≤ j < end_t]
- *                   9  matmul TN           grads W_dec      = stackᵀ · rg
- *                  10? sparsity_dec_grad   grads W_dec     += (Σ_b gv·acts) · W_dec[j]/‖W_dec[j]‖
- *                  11  matmul NT           g_stack [T·B][S] = rg · W_decᵀ
- *                  12  mask_sum            g_acts          += Σ_t [detach_t ≤ j < end_t] · g_stack_t
- *                  13  relu_backward       g_pre [B][S]     = g_acts · [acts > 0]
- *                  14  matmul TN           grads W_enc      = xinᵀ · g_pre
- *                  15  reduce_rows         grads b_enc      = Σ_b g_pre
- *                  16  bdec_grad           grads b_dec      = Σ_rows rg − [apply]·W_enc·grads b_enc
- *   clip           17? remove_parallel     grads W_dec[j]  −= (g·W_dec[j])·W_dec[j]  (normalize_decoder)
- *                  18  grad_norm           grad-norm slot; status = step if loss or norm not finite
- *   Adam           19  adam                clip, bias-corrected Adam at t = counter + 1 (status 0)
- *                  20  finish_step         unit W_dec rows (normalize_decoder); counter += 1
+ *   encode          row_norms           norms [S]        = ‖W_dec[j]‖
+ *                   matmul NN + bias    acts [B][S]      = max(xin · W_enc + b_enc, 0)
+ *   per-term decode direct (every model shares each term's range, see {@link sharedTermRanges}):
+ *                   T × matmul NN       rg_t [B][D]      = acts[:, :end_t] · W_dec[:end_t]
+ *                   stacked (otherwise):
+ *                   mask_acts           stack [T·B][S]   = acts · [j < end_t]
+ *                   matmul NN           rg [T·B][D]      = stack · W_dec
+ *   loss            sparsity_forward    l1 rows; gv, g_acts [B][S] = ∂l1/∂(w·acts), ∂l1/∂acts
+ *                   recon_loss          recon rows; rg := ∂loss/∂r_t
+ *                   loss_total          the loss record (recon, l1, total) from the rows
+ *   backward        direct: grads cleared before the pass; per term, over its live latents
+ *                   L_t = [detach_t, end_t):
+ *                   T × matmul TN +=    grads W_dec[L_t] += acts[:, L_t]ᵀ · rg_t
+ *                   T × matmul NT +=    g_acts[:, L_t]   += rg_t · W_dec[L_t]ᵀ
+ *                   stacked: mask_acts (bwd), matmul TN (grads W_dec = stackᵀ·rg), matmul NT
+ *                   (g_stack = rg·W_decᵀ), mask_sum (g_acts += Σ_t masked g_stack_t)
+ *                   sparsity_dec_grad?  grads W_dec     += (Σ_b gv·acts) · W_dec[j]/‖W_dec[j]‖
+ *                   relu_backward       g_pre [B][S]     = g_acts · [acts > 0]
+ *                   matmul TN           grads W_enc      = xinᵀ · g_pre
+ *                   reduce_rows         grads b_enc      = Σ_b g_pre
+ *                   bdec_grad           grads b_dec      = Σ_rows rg − [apply]·W_enc·grads b_enc
+ *   clip            remove_parallel?    grads W_dec[j]  −= (g·W_dec[j])·W_dec[j]  (normalize_decoder)
+ *                   grad_norm (2)       grad-norm slot; status = step if loss or norm not finite;
+ *                                       each model's clip factor and scheduled step size
+ *   Adam            adam                clip, bias-corrected Adam at t = counter + 1 (status 0)
+ *                   finish_step         unit W_dec rows (normalize_decoder); counter += 1
  *
- * {@link KernelStep.encodeForwardBackward} records 1–16, {@link KernelStep.encodeStep} 1–20: 19
- * dispatches for the notebook's SAEs (b_dec applied to the input, decoder-norm-weighted L1, no
- * decoder normalisation), 20 at most, 17 at least. Losses, status and step counter stay on the GPU.
- * The products are `blocked` (src/kernels/matmul.ts: 8×8 register blocks, vec4 loads) wherever
- * dIn, dSae and the batch are multiples of 4, `block` otherwise.
+ * The notebook's SAEs (two terms, decoder-norm-weighted L1, no decoder normalisation) take 20
+ * dispatches either way, 16 of them forward-backward. Losses, status and step counter stay
+ * on the GPU. The products are `blocked` (src/kernels/matmul.ts: 8×8 register blocks, vec4 loads)
+ * wherever their sizes and offsets are multiples of 4, `block` otherwise. Every loop's trip count
+ * is bounded by the sizes of the step, listed in the header of each shader.
  *
  * Matmul formulation, measured on llvmpipe (2 shared CPU cores), M = 256, B = 128, T = 2, ms per
  * dispatch for xin·W_enc, stack·W_dec, rg·W_decᵀ, stackᵀ·rg, xinᵀ·g_pre (before `blocked`):
@@ -50,7 +56,7 @@ import { LOSS_WORDS, MAX_TERMS, type ModelEntry, packModelTable } from "./model_
 import { encodeOps, type KernelOp, requirePositive, requireWords } from "../kernels/kernel_op.ts";
 import { createStepDims, type StepShape } from "../kernels/step_dims.ts";
 import { createMatmul, type MatmulVariant } from "../kernels/matmul.ts";
-import { createAddBias, createReduceRows } from "../kernels/bias.ts";
+import { createReduceRows } from "../kernels/bias.ts";
 import { createReluBackward } from "../kernels/relu.ts";
 import {
   createRowNorms,
@@ -58,7 +64,12 @@ import {
   createSparsityForward,
 } from "../kernels/sparsity.ts";
 import { createMaskActs, createMaskSum } from "../kernels/prefix_recon.ts";
-import { createBDecGrad, createReconLoss } from "../kernels/recon_loss.ts";
+import {
+  createBDecGrad,
+  createLossTotal,
+  createReconLoss,
+  termRowsWords,
+} from "../kernels/recon_loss.ts";
 import {
   createAdam,
   createFinishStep,
@@ -90,14 +101,12 @@ export interface KernelStepBuffers {
 
 /** Intermediates owned by the step, allocated once. */
 export interface KernelStepIntermediates {
-  /** `[M][B][dIn]` encoder input `x − [apply]·b_dec` (absent when no model applies b_dec). */
-  xIn?: GPUBuffer;
   /** `[M][B][dSae]` activations. */
   acts: GPUBuffer;
   /** `[M][dSae]` decoder row norms. */
   norms: GPUBuffer;
-  /** `[M][T][B][dSae]` masked activations (forward, then backward mask). */
-  stack: GPUBuffer;
+  /** `[M][T][B][dSae]` masked activations, forward then backward (absent on the direct path). */
+  stack?: GPUBuffer;
   /** `[M][T·B][dIn]` decoded terms, then ∂loss/∂r_t. */
   rg: GPUBuffer;
   /** `[M][B][dSae]` ∂loss/∂acts. */
@@ -118,6 +127,8 @@ export interface KernelStepOptions {
   buffers?: Partial<KernelStepBuffers>;
   /** Learning-rate schedule shared by the models (default constant). */
   schedule?: Schedule;
+  /** Decode through the masked `[T·B]` stack even when the models share their term ranges. */
+  stacked?: boolean;
   /** Matmul formulation (default per product: `blocked` where the sizes allow, else `block`). */
   matmulVariant?: MatmulVariant;
 }
@@ -136,12 +147,58 @@ export interface KernelStep {
   readonly dispatches: { forwardBackward: number; step: number };
   /** The labelled ops of a whole step in dispatch order (for profiling). */
   readonly ops: readonly KernelOp[];
-  /** Records forward, losses and backward (dispatches 1–16): losses and raw gradients. */
+  /** Records forward, losses and backward: losses and raw gradients. */
   encodeForwardBackward(encoder: GPUCommandEncoder): void;
-  /** Records a whole step (1–20): forward, loss, backward, clip, Adam, counter advance. */
+  /** Records a whole step: forward, loss, backward, clip, Adam, counter advance. */
   encodeStep(encoder: GPUCommandEncoder): void;
   /** Destroys the buffers the step allocated (not those passed in `buffers`). */
   destroy(): void;
+}
+
+/** A term slot's decoded range `[0, end)` and live range `[detachBelow, end)`. */
+export interface TermRange {
+  /** Latents [0, end) are decoded. */
+  end: number;
+  /** Latents [0, detachBelow) are decoded without gradient. */
+  detachBelow: number;
+}
+
+/**
+ * The term ranges of each slot when every model that has the slot's term gives it the same range
+ * and no term is empty (end > 0), else null. Then the step decodes every term straight from
+ * `acts` (the "direct" path: products of width end_t and end_t − detach_t, no masks or stack);
+ * otherwise through the masked stack (products of width dSae for every term).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sharedTermRanges } from "./kernel_step.ts";
+ * import { lossPlan } from "./loss_plan.ts";
+ * import { resolveSaeConfig } from "./config.ts";
+ * const entry = (beta: number) => ({
+ *   plan: lossPlan(resolveSaeConfig({ dIn: 8, dSae: 8, matryoshkaSteps: [4, 8],
+ *     matryoshkaInnerLossMultipliers: [beta, 1] })),
+ *   applyBDecToInput: true, normalizeSaeDecoder: false, dataGroup: 0,
+ *   optimizer: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, clipNorm: 1 },
+ * });
+ * assert.deepEqual(sharedTermRanges([entry(0.25), entry(0.5)]), [
+ *   { end: 4, detachBelow: 0 },
+ *   { end: 8, detachBelow: 0 },
+ * ]);
+ * assert.equal(sharedTermRanges([entry(0.25), entry(0)]), null); // β = 0 drops the inner term
+ * ```
+ */
+export function sharedTermRanges(entries: readonly ModelEntry[]): TermRange[] | null {
+  const slots: TermRange[] = [];
+  for (const entry of entries) {
+    for (const [t, term] of entry.plan.terms.entries()) {
+      if (term.end === 0) return null;
+      const slot = slots[t];
+      if (!slot) slots[t] = { end: term.end, detachBelow: term.detachBelow };
+      else if (slot.end !== term.end || slot.detachBelow !== term.detachBelow) return null;
+    }
+  }
+  return slots.length > 0 ? slots : null;
 }
 
 /**
@@ -175,6 +232,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     throw new RangeError(`models: at most ${MAX_TERMS} loss terms per model, got ${T}`);
   }
   const shape: StepShape = { models: M, batch: B, dIn: D, dSae: S, terms: T };
+  const terms = options.stacked ? null : sharedTermRanges(entries);
   const layout = paramLayout(D, S);
   const P = layout.size;
   const owned: GPUBuffer[] = [];
@@ -210,19 +268,17 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   const anyByNorm = entries.some((e) => e.plan.l1ByDecoderNorm);
   const anyNormalize = entries.some((e) => e.normalizeSaeDecoder);
   const inter: KernelStepIntermediates = {
-    ...(anyApply ? { xIn: own("xIn", M * B * D) } : {}),
     acts: own("acts", M * B * S),
     norms: own("norms", M * S),
-    stack: own("stack", M * T * B * S),
+    ...(terms ? {} : { stack: own("stack", M * T * B * S) }),
     rg: own("rg", M * T * B * D),
     gradActs: own("gradActs", M * B * S),
   };
   const gv = own("gv", M * B * S);
-  const gradStack = own("gradStack", M * T * B * S);
+  const termRows = own("termRows", termRowsWords(shape));
   const gradPre = own("gradPre", M * B * S);
   const dims = createStepDims(gpu, shape);
   const { params, grads } = buffers;
-  const xIn = inter.xIn ?? buffers.x;
   const variant = options.matmulVariant ? { variant: options.matmulVariant } : {};
   const param = (offset: number) => ({ buffer: params, offset, stride: P });
   const grad = (offset: number) => ({ buffer: grads, offset, stride: P });
@@ -232,31 +288,30 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   const add = (op: KernelOp) => forwardBackward.push(op);
   // encode
   add(await createRowNorms(gpu, { shape, dims, params, norms: inter.norms }));
-  if (inter.xIn) {
-    const scales = upload(
-      "apply scales",
-      new Float32Array(entries.map((e) => e.applyBDecToInput ? -1 : 0)),
-    );
-    add(
-      await createAddBias(gpu, {
-        batch: M,
-        rows: B,
-        cols: D,
-        src: buffers.x,
-        bias: param(layout.bDec),
-        scales,
-        dst: inter.xIn,
-        label: "x − b_dec",
-      }),
-    );
-  }
+  // x − [apply]·b_dec is read inside the products (A_SHIFT), never stored.
+  const xIn = {
+    a: { buffer: buffers.x, stride: B * D },
+    ...(anyApply
+      ? {
+        shift: {
+          buffer: params,
+          offset: layout.bDec,
+          stride: P,
+          scales: upload(
+            "apply scales",
+            new Float32Array(entries.map((e) => e.applyBDecToInput ? 1 : 0)),
+          ),
+        },
+      }
+      : {}),
+  };
   add(
     await createMatmul(gpu, {
       batch: M,
       rows: B,
       cols: S,
       inner: D,
-      a: { buffer: xIn, stride: B * D },
+      ...xIn,
       b: param(layout.wEnc),
       bias: { offset: layout.bEnc, stride: P },
       c: { buffer: inter.acts, stride: B * S },
@@ -265,22 +320,46 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     }),
   );
   // per-term decode
-  add(
-    await createMaskActs(gpu, { ...common, acts: inter.acts, stack: inter.stack, backward: false }),
-  );
-  add(
-    await createMatmul(gpu, {
-      batch: M,
-      rows: T * B,
-      cols: D,
-      inner: S,
-      a: { buffer: inter.stack, stride: T * B * S },
-      b: param(layout.wDec),
-      c: { buffer: inter.rg, stride: T * B * D },
-      ...variant,
-      label: "stack·W_dec",
-    }),
-  );
+  if (terms) {
+    // Term t decodes latents [0, end_t) of acts directly (every model shares the term's range).
+    for (const [t, term] of terms.entries()) {
+      add(
+        await createMatmul(gpu, {
+          batch: M,
+          rows: B,
+          cols: D,
+          inner: term.end,
+          a: { buffer: inter.acts, stride: B * S, ld: S },
+          b: param(layout.wDec),
+          c: { buffer: inter.rg, offset: t * B * D, stride: T * B * D },
+          ...variant,
+          label: `acts[:, :${term.end}]·W_dec (term ${t})`,
+        }),
+      );
+    }
+  } else {
+    add(
+      await createMaskActs(gpu, {
+        ...common,
+        acts: inter.acts,
+        stack: inter.stack!,
+        backward: false,
+      }),
+    );
+    add(
+      await createMatmul(gpu, {
+        batch: M,
+        rows: T * B,
+        cols: D,
+        inner: S,
+        a: { buffer: inter.stack!, stride: T * B * S },
+        b: param(layout.wDec),
+        c: { buffer: inter.rg, stride: T * B * D },
+        ...variant,
+        label: "stack·W_dec",
+      }),
+    );
+  }
   // loss
   add(
     await createSparsityForward(gpu, {
@@ -289,37 +368,14 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       norms: inter.norms,
       gv,
       gradActs: inter.gradActs,
-      losses: buffers.losses,
+      termRows,
     }),
   );
-  add(
-    await createReconLoss(gpu, {
-      ...common,
-      x: buffers.x,
-      params,
-      rg: inter.rg,
-      losses: buffers.losses,
-    }),
-  );
+  add(await createReconLoss(gpu, { ...common, x: buffers.x, params, rg: inter.rg, termRows }));
+  add(await createLossTotal(gpu, { ...common, termRows, losses: buffers.losses }));
   // backward
-  add(
-    await createMaskActs(gpu, { ...common, acts: inter.acts, stack: inter.stack, backward: true }),
-  );
-  add(
-    await createMatmul(gpu, {
-      batch: M,
-      rows: S,
-      cols: D,
-      inner: T * B,
-      transA: true,
-      a: { buffer: inter.stack, stride: T * B * S },
-      b: { buffer: inter.rg, stride: T * B * D },
-      c: grad(layout.wDec),
-      ...variant,
-      label: "stackᵀ·g_r",
-    }),
-  );
-  if (anyByNorm) {
+  const decoderGradient = async () => {
+    if (!anyByNorm) return;
     add(
       await createSparsityDecoderGrad(gpu, {
         ...common,
@@ -330,22 +386,88 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
         grads,
       }),
     );
+  };
+  if (terms) {
+    // grads W_dec starts cleared (encode below); each term adds its live rows [detach_t, end_t)
+    // and its part of ∂loss/∂acts over the same latents.
+    for (const [t, { end, detachBelow: lo }] of terms.entries()) {
+      if (end === lo) continue;
+      add(
+        await createMatmul(gpu, {
+          batch: M,
+          rows: end - lo,
+          cols: D,
+          inner: B,
+          transA: true,
+          accumulate: true,
+          a: { buffer: inter.acts, offset: lo, stride: B * S, ld: S },
+          b: { buffer: inter.rg, offset: t * B * D, stride: T * B * D },
+          c: { buffer: grads, offset: layout.wDec + lo * D, stride: P },
+          ...variant,
+          label: `acts[:, ${lo}:${end}]ᵀ·g_r (term ${t})`,
+        }),
+      );
+    }
+    await decoderGradient();
+    for (const [t, { end, detachBelow: lo }] of terms.entries()) {
+      if (end === lo) continue;
+      add(
+        await createMatmul(gpu, {
+          batch: M,
+          rows: B,
+          cols: end - lo,
+          inner: D,
+          transB: true,
+          accumulate: true,
+          a: { buffer: inter.rg, offset: t * B * D, stride: T * B * D },
+          b: { buffer: params, offset: layout.wDec + lo * D, stride: P },
+          c: { buffer: inter.gradActs, offset: lo, stride: B * S, ld: S },
+          ...variant,
+          label: `g_r·W_dec[${lo}:${end}]ᵀ (term ${t})`,
+        }),
+      );
+    }
+  } else {
+    add(
+      await createMaskActs(gpu, {
+        ...common,
+        acts: inter.acts,
+        stack: inter.stack!,
+        backward: true,
+      }),
+    );
+    add(
+      await createMatmul(gpu, {
+        batch: M,
+        rows: S,
+        cols: D,
+        inner: T * B,
+        transA: true,
+        a: { buffer: inter.stack!, stride: T * B * S },
+        b: { buffer: inter.rg, stride: T * B * D },
+        c: grad(layout.wDec),
+        ...variant,
+        label: "stackᵀ·g_r",
+      }),
+    );
+    await decoderGradient();
+    const gradStack = own("gradStack", M * T * B * S);
+    add(
+      await createMatmul(gpu, {
+        batch: M,
+        rows: T * B,
+        cols: S,
+        inner: D,
+        transB: true,
+        a: { buffer: inter.rg, stride: T * B * D },
+        b: param(layout.wDec),
+        c: { buffer: gradStack, stride: T * B * S },
+        ...variant,
+        label: "g_r·W_decᵀ",
+      }),
+    );
+    add(await createMaskSum(gpu, { ...common, gradStack, gradActs: inter.gradActs }));
   }
-  add(
-    await createMatmul(gpu, {
-      batch: M,
-      rows: T * B,
-      cols: S,
-      inner: D,
-      transB: true,
-      a: { buffer: inter.rg, stride: T * B * D },
-      b: param(layout.wDec),
-      c: { buffer: gradStack, stride: T * B * S },
-      ...variant,
-      label: "g_r·W_decᵀ",
-    }),
-  );
-  add(await createMaskSum(gpu, { ...common, gradStack, gradActs: inter.gradActs }));
   add(
     await createReluBackward(gpu, {
       count: M * B * S,
@@ -361,7 +483,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       cols: S,
       inner: B,
       transA: true,
-      a: { buffer: xIn, stride: B * D },
+      ...xIn,
       b: { buffer: gradPre, stride: B * S },
       c: grad(layout.wEnc),
       ...variant,
@@ -398,10 +520,19 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     shape,
     buffers,
     intermediates: inter,
-    dispatches: { forwardBackward: forwardBackward.length, step: step.length },
+    dispatches: {
+      forwardBackward: forwardBackward.reduce((n, op) => n + op.dispatches, 0),
+      step: step.reduce((n, op) => n + op.dispatches, 0),
+    },
     ops: step,
-    encodeForwardBackward: (encoder) => encodeOps(encoder, forwardBackward, "forward-backward"),
-    encodeStep: (encoder) => encodeOps(encoder, step, "training step"),
+    encodeForwardBackward(encoder) {
+      if (terms) encoder.clearBuffer(grads);
+      encodeOps(encoder, forwardBackward, "forward-backward");
+    },
+    encodeStep(encoder) {
+      if (terms) encoder.clearBuffer(grads);
+      encodeOps(encoder, step, "training step");
+    },
     destroy: () => {
       for (const op of step) op.destroy();
       for (const buffer of owned) buffer.destroy();
