@@ -225,7 +225,10 @@ fn adam(
   if (status[m] != 0u) {
     return;
   }
-  let info = models[m];
+  // Only the fields used: copying the whole ModelInfo (its term table) per invocation is slow.
+  let beta1 = models[m].beta1;
+  let beta2 = models[m].beta2;
+  let eps = models[m].eps;
   let coef = dims.models * norm_chunks() + m * COEF_WORDS;
   let clip = scratch[coef];
   let step_size = scratch[coef + 1u];
@@ -242,11 +245,11 @@ fn adam(
       g *= clip;
       grads[at] = g;
     }
-    let mom = adam_m[at] + (1.0 - info.beta1) * (g - adam_m[at]);
-    let vel = info.beta2 * adam_v[at] + (1.0 - info.beta2) * g * g;
+    let mom = adam_m[at] + (1.0 - beta1) * (g - adam_m[at]);
+    let vel = beta2 * adam_v[at] + (1.0 - beta2) * g * g;
     adam_m[at] = mom;
     adam_v[at] = vel;
-    params[at] -= step_size * mom / (sqrt(vel) / bias2_sqrt + info.eps);
+    params[at] -= step_size * mom / (sqrt(vel) / bias2_sqrt + eps);
   }
 }
 

@@ -14,7 +14,8 @@ import { lossPlan } from "../src/sae/loss_plan.ts";
 import { paramLayout } from "../src/sae/layout.ts";
 import { LOSS_WORDS, lossL1Slot, lossReconSlot, type ModelEntry } from "../src/sae/model_table.ts";
 import type { OptimizerSettings } from "../src/sae/train_settings.ts";
-import { createKernelStep, type KernelStep } from "../src/sae/kernel_step.ts";
+import { createKernelStep, kernelLoopIterations, type KernelStep } from "../src/sae/kernel_step.ts";
+import { LOOP_LIMIT } from "../src/kernels/kernel_op.ts";
 import { referenceLossAndGrad } from "../src/reference/sae_reference.ts";
 import { referenceOptimizerStep } from "../src/reference/optimizer_reference.ts";
 
@@ -275,4 +276,19 @@ gpuTest("the notebook's step records 20 dispatches, 16 of them forward-backward"
     assert.deepEqual(step.dispatches, want, `stacked ${stacked}`);
     step.destroy();
   }
+});
+
+gpuTest("a step whose kernels would loop past Mesa's limit is refused by name", async (gpu) => {
+  const entry = entryOf(resolveSaeConfig({ dIn: 8, dSae: 8, matryoshkaSteps: [4, 8] }));
+  // Two prefixes and the outer loss: 3 terms. T·B = 27,000 rows: the stacked products' k-loop
+  // and bdec_grad's row loop stay under the limit.
+  const fits = kernelLoopIterations({ models: 1, batch: 9_000, dIn: 8, dSae: 8, terms: 3 });
+  assert.ok(Object.values(fits).every((n) => n <= LOOP_LIMIT));
+  // 40,000 rows: bdec_grad alone would loop 120,008 times per invocation.
+  const over = kernelLoopIterations({ models: 1, batch: 40_000, dIn: 8, dSae: 8, terms: 3 });
+  assert.equal(over.bdec_grad, 120_008);
+  await assert.rejects(
+    createKernelStep(gpu, { models: [entry], batch: 40_000, dIn: 8, dSae: 8 }),
+    /kernel set: matmul would run \d+ loop iterations per invocation for batch 40000, dIn 8, dSae 8 and 3 terms; Mesa's CPU adapters stop an invocation after 65535/,
+  );
 });

@@ -13,6 +13,12 @@ import { checkInteger } from "../check_value.ts";
 /** Invocations per workgroup of the one-dimensional kernels (a power of two). */
 export const WORKGROUP = 64;
 
+/**
+ * Loop iterations one invocation may run on Mesa's CPU adapters (llvmpipe, lavapipe): past it
+ * every loop of the invocation stops, silently (nested loops share the count).
+ */
+export const LOOP_LIMIT = 65_535;
+
 /** One kernel invocation whose pipeline, bind group and workgroup count are fixed at creation. */
 export interface KernelOp {
   /** Pipeline label, for profiling and errors. */

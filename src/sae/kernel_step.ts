@@ -53,7 +53,14 @@ import type { Gpu } from "../gpu/device.ts";
 import { createStorage, uploadStorage } from "../gpu/buffers.ts";
 import { type ParamLayout, paramLayout } from "./layout.ts";
 import { LOSS_WORDS, MAX_TERMS, type ModelEntry, packModelTable } from "./model_table.ts";
-import { encodeOps, type KernelOp, requirePositive, requireWords } from "../kernels/kernel_op.ts";
+import {
+  encodeOps,
+  type KernelOp,
+  LOOP_LIMIT,
+  requirePositive,
+  requireWords,
+  WORKGROUP,
+} from "../kernels/kernel_op.ts";
 import { createStepDims, type StepShape } from "../kernels/step_dims.ts";
 import { createMatmul, type MatmulVariant } from "../kernels/matmul.ts";
 import { createReduceRows } from "../kernels/bias.ts";
@@ -75,6 +82,7 @@ import {
   createFinishStep,
   createGradNorm,
   createRemoveParallel,
+  NORM_CHUNK,
   normScratchWords,
 } from "../kernels/optimizer.ts";
 import type { Schedule } from "./train_settings.ts";
@@ -202,6 +210,48 @@ export function sharedTermRanges(entries: readonly ModelEntry[]): TermRange[] | 
 }
 
 /**
+ * The most loop iterations one invocation of each kernel of the step runs, from the trip counts
+ * listed in the shaders' headers (exact functions of the sizes, nested loops counted in full as
+ * Mesa counts them, loops of compile-time length included in case the compiler keeps them):
+ * {@link createKernelStep} refuses a shape where any exceeds {@link LOOP_LIMIT}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { kernelLoopIterations } from "./kernel_step.ts";
+ * const loops = kernelLoopIterations({ models: 1, batch: 128, dIn: 256, dSae: 64, terms: 2 });
+ * assert.equal(loops.bdec_grad, 2 * 128 + 64);
+ * ```
+ */
+export function kernelLoopIterations(shape: StepShape): Record<string, number> {
+  const { batch: B, dIn: D, dSae: S, terms: T } = shape;
+  const log2Wg = Math.log2(WORKGROUP);
+  // matmul_blocked per k-block of 4: the RB + CB loads, RB·CB products (RB = CB = 2), then the
+  // stores; matmul_block: one iteration per inner index. The largest inner of a step is D or B
+  // (T·B on the stacked path).
+  const inner = Math.max(D, T * B, S);
+  const matmul = Math.max(Math.ceil(inner / 4) * 9 + 4 * 5, inner);
+  return {
+    matmul,
+    row_norms: D,
+    sparsity_forward: 2 * S + 2 * T * S,
+    sparsity_decoder_grad: B + D,
+    recon_loss: 2 * D,
+    loss_total: MAX_TERMS + 2 * T * (Math.ceil(B / WORKGROUP) + log2Wg),
+    mask_acts: 0,
+    mask_sum: T,
+    relu_backward: 0,
+    reduce_rows: B,
+    bdec_grad: T * B + S,
+    remove_parallel: 2 * D,
+    grad_norm_partial: NORM_CHUNK / WORKGROUP + log2Wg,
+    grad_norm: Math.ceil(Math.ceil(paramLayout(D, S).size / NORM_CHUNK) / WORKGROUP) + log2Wg + 64,
+    adam: 4,
+    finish_step: 2 * D,
+  };
+}
+
+/**
  * Builds the pipelines, buffers and bind groups of one training step of `options.models`.
  *
  * @throws {RangeError} for invalid sizes, a model with more than MAX_TERMS terms, a term outside
@@ -232,6 +282,15 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     throw new RangeError(`models: at most ${MAX_TERMS} loss terms per model, got ${T}`);
   }
   const shape: StepShape = { models: M, batch: B, dIn: D, dSae: S, terms: T };
+  for (const [kernel, loops] of Object.entries(kernelLoopIterations(shape))) {
+    if (loops > LOOP_LIMIT) {
+      throw new RangeError(
+        `kernel set: ${kernel} would run ${loops} loop iterations per invocation for batch ${B}, ` +
+          `dIn ${D}, dSae ${S} and ${T} terms; Mesa's CPU adapters stop an invocation after ` +
+          `${LOOP_LIMIT}: use a smaller batch, dIn or dSae`,
+      );
+    }
+  }
   const terms = options.stacked ? null : sharedTermRanges(entries);
   const layout = paramLayout(D, S);
   const P = layout.size;
