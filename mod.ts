@@ -358,5 +358,8 @@ export {
   LARGE_TOY_SHAPE,
   NOTEBOOK_SHAPE,
   SYNTH_SHAPE,
+  SYNTHBENCH_SHAPE,
+  synthBenchTree,
+  zipfProbability,
 } from "./src/bench/shapes.ts";
 export { defaultPython, type TorchVersions } from "./src/bench/torch_runner.ts";

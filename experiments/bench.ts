@@ -24,6 +24,7 @@ import {
   runBench,
   runMain,
   SYNTH_SHAPE,
+  SYNTHBENCH_SHAPE,
   ToyModel,
   unbalancedTree,
   UsageError,
@@ -37,6 +38,7 @@ const SHAPES: Record<string, BenchShape> = {
   notebook: NOTEBOOK_SHAPE,
   large: LARGE_TOY_SHAPE,
   synth: SYNTH_SHAPE,
+  synthbench: SYNTHBENCH_SHAPE,
 };
 
 const USAGE = `Usage: deno task bench [options]

@@ -11,6 +11,7 @@ import { trainToySaes } from "../src/sae/train.ts";
 import { ToyModel } from "../src/toy/toy_model.ts";
 import { balancedTree, unbalancedTree } from "../src/toy/notebook_trees.ts";
 import { TreeFeatureGenerator } from "../src/toy/tree.ts";
+import { largeToyTree } from "../src/bench/shapes.ts";
 
 const CONFIGS: Partial<SaeConfig>[] = [
   { useDeltaLoss: true },
@@ -132,4 +133,53 @@ gpuTest("trainToySaes frees every GPU buffer it made, on either path", async (gp
   } finally {
     device.createBuffer = create;
   }
+});
+
+gpuTest("a 64-latent SAE on 64 features trains with warm-up and decay", async (gpu) => {
+  // The larger toy's tree (8 parents × 7 children) in 128 dimensions, prefixes [8, 64].
+  const tree = largeToyTree();
+  const model = new ToyModel({ nFeatures: 64, hiddenDim: 128, seed: 4 });
+  const steps = 400;
+  const train = async (schedule: { warmupSteps?: number; decaySteps?: number }) => {
+    const sae = new MatryoshkaSAE({
+      ...NOTEBOOK_SAE_CONFIG,
+      dIn: 128,
+      dSae: 64,
+      matryoshkaSteps: [8, 64],
+      matryoshkaInnerLossMultipliers: [0.25, 1],
+    });
+    initSaeRandom(sae, 8);
+    const losses = new Map<number, number>();
+    const params = new Map<number, Float32Array>();
+    await trainToySaes([{ sae, model, tree }], {
+      steps,
+      lr: 3e-3,
+      seed: 2,
+      quiet: true,
+      progressEvery: 20,
+      progressParams: true,
+      onProgress: (u) => {
+        losses.set(u.step, u.losses[0]!);
+        params.set(u.step, u.params![0]!);
+      },
+      ...schedule,
+    }, gpu);
+    // How far the parameters moved over the last 20 steps.
+    const a = params.get(steps - 20)!, b = params.get(steps)!;
+    const moved = Math.hypot(...a.map((v, i) => v - b[i]!));
+    return { losses, moved };
+  };
+  const scheduled = await train({ warmupSteps: 50, decaySteps: 200 });
+  const constant = await train({});
+  assert.equal(scheduled.losses.size, steps / 20);
+  assert.ok(
+    scheduled.losses.get(steps)! < 0.5 * scheduled.losses.get(20)!,
+    `the loss falls: ${scheduled.losses.get(20)} → ${scheduled.losses.get(steps)}`,
+  );
+  // At the end of the decay the learning rate is lr/10: the last steps move the parameters far
+  // less than at a constant rate.
+  assert.ok(
+    scheduled.moved < 0.5 * constant.moved,
+    `decayed ${scheduled.moved} vs constant ${constant.moved}`,
+  );
 });

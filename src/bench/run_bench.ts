@@ -96,6 +96,7 @@ export function shapeData(shape: BenchShape): ShapeData {
     nFeatures: tree.nFeatures,
     hiddenDim: shape.dIn,
     seed: shape.toyModelSeed,
+    ...(shape.randomEmbedding ? { steps: 0 } : {}),
   });
   return { shape, tree, embedding: model.embedding };
 }
@@ -131,6 +132,7 @@ async function measureShape(
   torch: TorchRunner | { skipped: string },
   log: (line: string) => void,
 ): Promise<ShapeResult> {
+  if (shape.gpuOnly) return await measureGpuOnlyShape(gpu, shape, options, log);
   log(`${shape.id}: building the tree and toy model`);
   const data = shapeData(shape);
   const timing = { repSeconds: options.repSeconds, repetitions: options.repetitions };
@@ -172,6 +174,76 @@ async function measureShape(
     gpuBytesPerModel: gpuBytesPerModel(shape.dIn, shape.dSae),
     rows,
   };
+}
+
+/** Samples SAELens quotes for one SynthSAEBench-16k SAE, and its time on an H100 (minutes). */
+export const SAELENS_SYNTHBENCH = Object.freeze({ samples: 200e6, minutes: [15, 20] as const });
+
+/**
+ * A GPU-only shape ({@link BenchShape.gpuOnly}): skipped on a CPU adapter; on a GPU, trainToySaes
+ * at its model counts, each cell's note projecting 200M samples per SAE against SAELens's quote.
+ */
+async function measureGpuOnlyShape(
+  gpu: Gpu,
+  shape: BenchShape,
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<ShapeResult> {
+  const models = shape.gpuOnly!.models;
+  const result = (rows: BenchRow[], nFeatures: number): ShapeResult => ({
+    id: shape.id,
+    title: shape.title,
+    dIn: shape.dIn,
+    dSae: shape.dSae,
+    prefixes: [...shape.prefixes],
+    batch: shape.batch,
+    nFeatures,
+    paramsPerModel: paramLayout(shape.dIn, shape.dSae).size,
+    gpuBytesPerModel: gpuBytesPerModel(shape.dIn, shape.dSae),
+    rows,
+  });
+  const noColumn = skippedCell(
+    `not measured at this scale: compared with SAELens's quoted ${SAELENS_SYNTHBENCH.minutes[0]}–` +
+      `${SAELENS_SYNTHBENCH.minutes[1]} min per SAE for 200M samples on an H100`,
+  );
+  if (gpu.summary.isFallback) {
+    const why = skippedCell(
+      `skipped: GPU adapters only (this is a CPU adapter, ${gpu.summary.name}; one step ` +
+        `of one SAE is about 25G multiply-adds)`,
+    );
+    log(`${shape.id}: ${why.reason}`);
+    return result(
+      models.map((m) => ({
+        models: m,
+        gpu: why,
+        cpu: noColumn,
+        torchLoop: noColumn,
+        torchBatched: noColumn,
+      })),
+      0,
+    );
+  }
+  log(`${shape.id}: building the tree and random feature directions`);
+  const data = shapeData(shape);
+  const timing = { repSeconds: options.repSeconds, repetitions: options.repetitions };
+  const steps = Math.ceil(SAELENS_SYNTHBENCH.samples / shape.batch);
+  const rows: BenchRow[] = [];
+  for (const m of models) {
+    let cell = await measureGpuCell(gpu, data, m, timing);
+    if (cell.status === "ok") {
+      const minutes = steps * m / cell.rate / 60;
+      const speedup = m * SAELENS_SYNTHBENCH.minutes[0] / minutes;
+      cell = {
+        ...cell,
+        note: `200M samples (${steps.toLocaleString("en-US")} steps) per SAE: ` +
+          `${minutes.toFixed(1)} min for the ${m} together, ${speedup.toFixed(1)}× ` +
+          `SAELens's quoted rate for one (${SAELENS_SYNTHBENCH.minutes[0]} min per SAE)`,
+      };
+    }
+    log(`${shape.id} M=${m} GPU: ${describe(cell)}`);
+    rows.push({ models: m, gpu: cell, cpu: noColumn, torchLoop: noColumn, torchBatched: noColumn });
+  }
+  return result(rows, data.tree.nFeatures);
 }
 
 async function measureBalanced(

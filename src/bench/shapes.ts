@@ -7,7 +7,7 @@
  */
 import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "../sae/config.ts";
 import { balancedTree } from "../toy/notebook_trees.ts";
-import { TreeFeatureGenerator } from "../toy/tree.ts";
+import { TreeFeatureGenerator, type TreeSpec } from "../toy/tree.ts";
 
 /**
  * One benchmarked shape: the SAE, its data and the toy model that embeds the data.
@@ -49,6 +49,16 @@ export interface BenchShape {
   tree: () => TreeFeatureGenerator;
   /** Seed of the toy model's embedding. */
   toyModelSeed: number;
+  /**
+   * Unit Gaussian feature directions without the published orthogonalisation (which grows as
+   * n² · d and would take days at 16,384 features; default false).
+   */
+  randomEmbedding?: boolean;
+  /**
+   * Measured on GPU adapters only, at these model counts, against SAELens's quoted rate (no CPU
+   * reference or PyTorch columns); on a CPU adapter the row says why it was skipped.
+   */
+  gpuOnly?: { models: number[] };
 }
 
 /** Active probability of each parent of {@link largeToyTree} (about one parent per sample). */
@@ -153,6 +163,100 @@ export const SYNTH_SHAPE: Readonly<BenchShape> = Object.freeze({
   batch: 1024,
   tree: () => largeToyTree(32, 7, SYNTH_TREE_PARENT_PROB),
   toyModelSeed: 0,
+});
+
+/** Firing probability of the synthbench world's features, Zipfian by rank (SynthSAEBench-16k). */
+export const SYNTHBENCH_ZIPF = Object.freeze({ exponent: 0.5, max: 0.4, min: 5e-4 });
+
+/**
+ * The firing probability of the feature of rank `i` of `n` (0 fires most): Zipf's `(i + 1)^−a`
+ * mapped linearly so that rank 0 fires with `max` and rank n − 1 with `min`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { zipfProbability } from "./shapes.ts";
+ * const zipf = { exponent: 0.5, max: 0.4, min: 5e-4 };
+ * assert.equal(zipfProbability(0, 100, zipf), 0.4);
+ * assert.ok(Math.abs(zipfProbability(99, 100, zipf) - 5e-4) < 1e-12);
+ * ```
+ */
+export function zipfProbability(
+  i: number,
+  n: number,
+  zipf: { exponent: number; max: number; min: number },
+): number {
+  const raw = (r: number) => (r + 1) ** -zipf.exponent;
+  const lo = raw(n - 1);
+  return zipf.min + (zipf.max - zipf.min) * (raw(i) - lo) / (1 - lo);
+}
+
+/**
+ * A SynthSAEBench-16k-shaped world built in code (until a world generator exists): `roots`
+ * hierarchies of depth `depth` with `branching` mutually exclusive children per parent, the other
+ * features independent, 16,384 features in all. Every feature's firing probability is Zipfian by
+ * its rank in pre-order ({@link SYNTHBENCH_ZIPF}); a hierarchy's root fires with its own, and a
+ * child given its parent with its probability divided by its parent's (capped at 1), which an
+ * exclusive parent uses as the weights of its children.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { synthBenchTree } from "./shapes.ts";
+ * const tree = synthBenchTree({ features: 100, roots: 2, branching: 3, depth: 2 });
+ * assert.equal(tree.nFeatures, 100); // 2 × (1 + 3) in hierarchies, 92 independent
+ * ```
+ */
+export function synthBenchTree(
+  { features = 16_384, roots = 128, branching = 4, depth = 3 } = {},
+): TreeFeatureGenerator {
+  let rank = 0;
+  const prob = () => zipfProbability(rank++, features, SYNTHBENCH_ZIPF);
+  const node = (level: number, parentProb: number): TreeSpec => {
+    const p = prob();
+    const children = level < depth
+      ? Array.from({ length: branching }, () => node(level + 1, p))
+      : [];
+    return {
+      activeProb: Math.min(1, p / parentProb),
+      ...(children.length > 0 ? { children, mutuallyExclusiveChildren: true } : {}),
+    };
+  };
+  const hierarchies = Array.from({ length: roots }, () => node(1, 1));
+  const independent = Array.from({ length: features - rank }, () => ({ activeProb: prob() }));
+  return new TreeFeatureGenerator({
+    activeProb: 1,
+    isReadOut: false,
+    children: [...hierarchies, ...independent],
+  });
+}
+
+/**
+ * `synthbench`: SynthSAEBench-16k's scale, 16,384 features in 768 dimensions (random directions,
+ * in superposition), d_sae 4,096, batch 1,024, prefixes [128, 512, 2048, 4096], a hierarchy of
+ * 128 roots × branching 4 × depth 3, all mutually exclusive ({@link synthBenchTree}). GPU
+ * adapters only, at M = 1 and 8.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SYNTHBENCH_SHAPE } from "./shapes.ts";
+ * assert.deepEqual(SYNTHBENCH_SHAPE.gpuOnly, { models: [1, 8] });
+ * ```
+ */
+export const SYNTHBENCH_SHAPE: Readonly<BenchShape> = Object.freeze({
+  id: "synthbench",
+  title: "synthbench: d_in 768, d_sae 4096, prefixes [128, 512, 2048, 4096], batch 1024, " +
+    "16,384 features (128 roots × branching 4 × depth 3, mutually exclusive; Zipfian firing " +
+    "0.4 → 5e-4, exponent 0.5) in 768 dimensions",
+  dIn: 768,
+  dSae: 4096,
+  prefixes: [128, 512, 2048, 4096],
+  batch: 1024,
+  tree: () => synthBenchTree(),
+  toyModelSeed: 0,
+  randomEmbedding: true,
+  gpuOnly: { models: [1, 8] },
 });
 
 /**
