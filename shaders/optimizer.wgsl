@@ -42,6 +42,8 @@
 //   grad_norm_partial: one workgroup per (chunk, model), chunks = ceil(P / NORM_CHUNK): M·chunks;
 //   grad_norm:       one workgroup per model (WG a power of two): M workgroups;
 //   adam:            one invocation per 4 parameters of a model: ceil(M·ceil(P/4) / WG) workgroups;
+//   adam4:           the same update on vec4s when P is a multiple of 4 (bindings 2–5 read as
+//                    vectors): ceil(M·P/4 / WG) workgroups;
 //   finish_step:     one invocation per (m, j): ceil(M·S / WG) workgroups (at least 1).
 
 @group(0) @binding(0) var<uniform> dims: StepDims;
@@ -54,6 +56,11 @@
 @group(0) @binding(7) var<storage, read_write> status: array<u32>;
 @group(0) @binding(8) var<storage, read_write> counter: array<u32>;
 @group(0) @binding(9) var<uniform> schedule: LrSchedule;
+// The same buffers as vectors, for adam4 (P a multiple of 4).
+@group(0) @binding(2) var<storage, read_write> params4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> grads4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> adam_m4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> adam_v4: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> scratch: array<f32>;
 
 override WG: u32 = 64u;
@@ -208,6 +215,38 @@ fn grad_norm(
   scratch[coef + 2u] = sqrt(1.0 - pow_int(info.beta2, t));
 }
 
+/** One model's Adam coefficients for this step (written by grad_norm). */
+struct AdamCoefs {
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  clip: f32,
+  step_size: f32,
+  bias2_sqrt: f32,
+}
+
+fn adam_coefs(m: u32) -> AdamCoefs {
+  // Only the fields used: copying the whole ModelInfo (its term table) per invocation is slow.
+  let at = dims.models * norm_chunks() + m * COEF_WORDS;
+  return AdamCoefs(
+    models[m].beta1,
+    models[m].beta2,
+    models[m].eps,
+    scratch[at],
+    scratch[at + 1u],
+    scratch[at + 2u],
+  );
+}
+
+/** The Adam update of four parameters: new (g clipped, m, v, p). */
+fn adam_quad(c: AdamCoefs, g0: vec4<f32>, m0: vec4<f32>, v0: vec4<f32>, p0: vec4<f32>) -> mat4x4<f32> {
+  let g = g0 * min(c.clip, 1.0);
+  let mom = m0 + (1.0 - c.beta1) * (g - m0);
+  let vel = c.beta2 * v0 + (1.0 - c.beta2) * g * g;
+  let p = p0 - c.step_size * mom / (sqrt(vel) / c.bias2_sqrt + c.eps);
+  return mat4x4<f32>(g, mom, vel, p);
+}
+
 @compute @workgroup_size(WG)
 fn adam(
   @builtin(workgroup_id) wid: vec3<u32>,
@@ -225,14 +264,7 @@ fn adam(
   if (status[m] != 0u) {
     return;
   }
-  // Only the fields used: copying the whole ModelInfo (its term table) per invocation is slow.
-  let beta1 = models[m].beta1;
-  let beta2 = models[m].beta2;
-  let eps = models[m].eps;
-  let coef = dims.models * norm_chunks() + m * COEF_WORDS;
-  let clip = scratch[coef];
-  let step_size = scratch[coef + 1u];
-  let bias2_sqrt = scratch[coef + 2u];
+  let c = adam_coefs(m);
   let q = i - m * quarter;
   for (var part = 0u; part < 4u; part++) {
     let k = q + part * quarter;
@@ -240,17 +272,47 @@ fn adam(
       break;
     }
     let at = m * dims.param_size + k;
-    var g = grads[at];
-    if (clip < 1.0) {
-      g *= clip;
-      grads[at] = g;
+    let z = vec3<f32>(0.0);
+    let u = adam_quad(
+      c,
+      vec4<f32>(grads[at], z),
+      vec4<f32>(adam_m[at], z),
+      vec4<f32>(adam_v[at], z),
+      vec4<f32>(params[at], z),
+    );
+    if (c.clip < 1.0) {
+      grads[at] = u[0].x;
     }
-    let mom = adam_m[at] + (1.0 - beta1) * (g - adam_m[at]);
-    let vel = beta2 * adam_v[at] + (1.0 - beta2) * g * g;
-    adam_m[at] = mom;
-    adam_v[at] = vel;
-    params[at] -= step_size * mom / (sqrt(vel) / bias2_sqrt + eps);
+    adam_m[at] = u[1].x;
+    adam_v[at] = u[2].x;
+    params[at] = u[3].x;
   }
+}
+
+@compute @workgroup_size(WG)
+fn adam4(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  // P is a multiple of 4: invocation i updates parameters 4i..4i+3, all of one model.
+  let i = linear_id(wid, nwg, lid);
+  let quads = dims.param_size / 4u;
+  if (i >= dims.models * quads) {
+    return;
+  }
+  let m = i / quads;
+  if (status[m] != 0u) {
+    return;
+  }
+  let c = adam_coefs(m);
+  let u = adam_quad(c, grads4[i], adam_m4[i], adam_v4[i], params4[i]);
+  if (c.clip < 1.0) {
+    grads4[i] = u[0];
+  }
+  adam_m4[i] = u[1];
+  adam_v4[i] = u[2];
+  params4[i] = u[3];
 }
 
 @compute @workgroup_size(WG)

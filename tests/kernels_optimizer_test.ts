@@ -35,6 +35,15 @@ gpuTest("optimizer kernels clip, apply Adam at step t and renormalise like torch
   await checkOptimizerStep(gpu, { models: 3, batch: 1, dIn: 50, dSae: 7, terms: 1 }, CONSTANT, 4);
 });
 
+gpuTest(
+  "optimizer kernels update four parameters at a time when P is a multiple of 4",
+  async (gpu) => {
+    const shape: StepShape = { models: 3, batch: 1, dIn: 52, dSae: 8, terms: 1 };
+    assert.equal(paramLayout(52, 8).size % 4, 0, "adam4");
+    await checkOptimizerStep(gpu, shape, CONSTANT, 4);
+  },
+);
+
 gpuTest("optimizer kernels sum the norm over several chunks of one model", async (gpu) => {
   const shape: StepShape = { models: 3, batch: 1, dIn: 60, dSae: 70, terms: 1 };
   assert.ok(paramLayout(60, 70).size > 2 * NORM_CHUNK, "three chunks per model");

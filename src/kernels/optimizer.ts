@@ -190,10 +190,11 @@ export function createAdam(gpu: Gpu, spec: OptimizerBuffers): Promise<KernelOp> 
       "createAdam: normScratch is required (the buffer given to createGradNorm)",
     );
   }
+  const vec4 = P % 4 === 0;
   return createStepOp(gpu, {
     file: FILE,
     extraFiles: [SCHEDULE_FILE],
-    entryPoint: "adam",
+    entryPoint: vec4 ? "adam4" : "adam",
     shape: spec.shape,
     ...dimsOf(spec),
     bindings: {
@@ -206,6 +207,7 @@ export function createAdam(gpu: Gpu, spec: OptimizerBuffers): Promise<KernelOp> 
       10: ["normScratch", spec.normScratch, normScratchWords(spec.shape)],
     },
     workgroups: groupsFor(M * Math.ceil(P / 4)),
+    label: vec4 ? "adam (vec4)" : "adam",
   });
 }
 
