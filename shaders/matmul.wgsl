@@ -49,6 +49,12 @@ struct MatmulDims {
   c_ld: u32,
   shift_offset: u32,
   shift_stride: u32,
+  // The MSE epilogue's fields (matmul_blocked.wgsl only): the uniform's layout is shared.
+  resid_offset: u32,
+  resid_stride: u32,
+  resid_ld: u32,
+  sq_offset: u32,
+  sq_stride: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: MatmulDims;

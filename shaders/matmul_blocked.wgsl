@@ -3,6 +3,8 @@
 //   C[m] = op(A[m]) · op(B[m])           (or C[m] += … with ACCUMULATE)
 //   C[m] = max(op(A[m]) · op(B[m]) + bias[m], 0)   with BIAS_RELU (the encoder's epilogue)
 //   A[m] − shift_scale[m] · shift[m] in place of A[m]  with A_SHIFT (the encoder's x − b_dec)
+//   C[m] = resid_scale[m] · (op(A[m])·op(B[m]) + bias[m] − R[m]), Σ e² per row  with RESIDUAL
+//   (a decoded term's MSE gradient 2·mult/B · e and its loss, in the product's epilogue)
 //
 // with the storage conventions of shaders/matmul.wgsl (A[m] [rows][inner] or [inner][rows] with
 // TRANS_A; B[m] [inner][cols] or [cols][inner] with TRANS_B; C[m] [rows][cols]; matrix m of an
@@ -25,6 +27,9 @@
 //   3 c     storage rw     C (vec4)
 //   4 shift        storage read  shift vectors (vec4), [stored width of A] at shift_offset + m·shift_stride
 //   5 shift_scale  storage read  [M] f32 (A_SHIFT only)
+//   6 resid        storage read  R (vec4), the target of the MSE epilogue (RESIDUAL only)
+//   7 resid_scale  storage read  [M] f32 gradient coefficient (RESIDUAL only)
+//   8 row_sq       storage rw    Σ e² per row and block column (RESIDUAL only)
 //
 // Entry point and dispatch (linear workgroup id = wid.x + wid.y * nwg.x, bounds-checked):
 //   matmul_blocked: one invocation per block, blocks in [M][row blocks][col blocks] order,
@@ -49,6 +54,11 @@ struct MatmulDims {
   c_ld: u32,
   shift_offset: u32,
   shift_stride: u32,
+  resid_offset: u32,
+  resid_stride: u32,
+  resid_ld: u32,
+  sq_offset: u32,
+  sq_stride: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: MatmulDims;
@@ -57,11 +67,20 @@ struct MatmulDims {
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> shift: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> shift_scale: array<f32>;
+@group(0) @binding(6) var<storage, read> resid: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> resid_scale: array<f32>;
+@group(0) @binding(8) var<storage, read_write> row_sq: array<f32>;
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override ACCUMULATE: bool = false;
 override BIAS_RELU: bool = false;
+/**
+ * The MSE epilogue: e = op(A)·op(B) + bias[m] − R[m] (R = resid, [rows][cols] at resid_offset +
+ * m·resid_stride, pitch resid_ld); C = resid_scale[m] · e; and Σ e² over each invocation's columns
+ * of each row into row_sq[sq_offset + m·sq_stride + r·col_blocks + block column].
+ */
+override RESIDUAL: bool = false;
 /** Read A − shift_scale[m] · shift[m] (the shift subtracted from every stored row of A[m]). */
 override A_SHIFT: bool = false;
 /** Register blocks per invocation along rows and columns, 1 or 2 (the arrays below hold 2). */
@@ -103,20 +122,30 @@ fn load_b(base: u32, k0: u32, n0: u32) -> mat4x4<f32> {
   return transpose(mat4x4<f32>(b[i], b[i + s], b[i + 2u * s], b[i + 3u * s]));
 }
 
-/** Stores a 4×4 block (rows as vectors) at rows r..r+3, columns n..n+3 of C[m]. */
-fn store_block(c_base: u32, r: u32, n: u32, rows: mat4x4<f32>, bias: vec4<f32>) {
+/**
+ * Stores a 4×4 block (rows as vectors) at rows r..r+3, columns n..n+3 of C[m]; returns each row's
+ * Σ e² (RESIDUAL) or 0.
+ */
+fn store_block(m: u32, c_base: u32, r: u32, n: u32, rows: mat4x4<f32>, bias: vec4<f32>) -> vec4<f32> {
   let s = dims.c_ld / 4u;
   let i = c_base + r * s + n / 4u;
+  var sq = vec4<f32>(0.0);
   for (var j = 0u; j < 4u; j++) {
     var v = rows[j];
     if (BIAS_RELU) {
       v = max(v + bias, vec4<f32>(0.0));
+    }
+    if (RESIDUAL) {
+      let e = v + bias - resid[(dims.resid_offset + m * dims.resid_stride + (r + j) * dims.resid_ld + n) / 4u];
+      sq[j] = dot(e, e);
+      v = resid_scale[m] * e;
     }
     if (ACCUMULATE) {
       v += c[i + j * s];
     }
     c[i + j * s] = v;
   }
+  return sq;
 }
 
 @compute @workgroup_size(WG)
@@ -166,15 +195,22 @@ fn matmul_blocked(
     if (r0 + 4u * x >= dims.rows) {
       continue;
     }
+    var sq = vec4<f32>(0.0);
     for (var y = 0u; y < CB; y++) {
       if (n0 + 4u * y >= dims.cols) {
         continue;
       }
       var bias = vec4<f32>(0.0);
-      if (BIAS_RELU) {
+      if (BIAS_RELU || RESIDUAL) {
         bias = b[bias_base + n[y] / 4u];
       }
-      store_block(c_base, r[x], n[y], transpose(acc[x * CB + y]), bias);
+      sq += store_block(m, c_base, r[x], n[y], transpose(acc[x * CB + y]), bias);
+    }
+    if (RESIDUAL) {
+      let at = dims.sq_offset + m * dims.sq_stride + r[x] * col_blocks + block % col_blocks;
+      for (var j = 0u; j < 4u; j++) {
+        row_sq[at + j * col_blocks] = sq[j];
+      }
     }
   }
 }

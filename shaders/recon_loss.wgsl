@@ -13,7 +13,8 @@
 //   bdec_grad:  grads b_dec[m][d] = Σ_{rows} rg[m][row][d]  (every term adds b_dec, including
 //               the end-0 b_dec term)  − [apply_b_dec_to_input] · Σ_j W_enc[m][d][j] · grads b_enc[m][j]
 //               (x_in = x − b_dec: Σ_b ∂L/∂x_in = W_enc · ∂L/∂b_enc; needs grads b_enc first).
-// Loop trip counts: 2·D per recon_loss invocation, 2T·ceil(B / WG) per loss_total thread (plus MAX_TERMS), T·B + S
+// Loop trip counts: 2·D per recon_loss invocation, 2T·ceil(B·RECON_PARTS / WG) per loss_total
+// thread (plus MAX_TERMS), T·B + S
 // per bdec_grad invocation.
 //
 // Bindings (group 0; each entry point uses the ones it names):
@@ -26,6 +27,8 @@
 //   6 grads     storage rw    [M][P]                     (bdec_grad)
 //   7 term_rows storage rw    [M][2T][B] per-row recon (t) and sparsity (T + t) values
 //                                                        (recon_loss, loss_total)
+//   8 recon_parts storage rw  [M][T][B][RECON_PARTS] Σ e² partial sums of the FUSED_TERMS
+//                                                        (loss_total)
 //
 // Dispatch (linear workgroup id = wid.x + wid.y * nwg.x, bounds-checked):
 //   recon_loss: one invocation per (m, t, b): ceil(M·T·B / WG) workgroups;
@@ -40,8 +43,16 @@
 @group(0) @binding(5) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(6) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(7) var<storage, read_write> term_rows: array<f32>;
+@group(0) @binding(8) var<storage, read_write> recon_parts: array<f32>;
 
 override WG: u32 = 64u;
+/**
+ * Terms (bit t) whose rows the decode product's MSE epilogue already finished (matmul_blocked
+ * RESIDUAL): recon_loss leaves them alone and loss_total sums their RECON_PARTS partial sums per
+ * row from recon_parts [M][T][B][RECON_PARTS] instead of term_rows.
+ */
+override FUSED_TERMS: u32 = 0u;
+override RECON_PARTS: u32 = 1u;
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -62,6 +73,9 @@ fn recon_loss(
   let b = row - t * dims.batch;
   let base = i * dims.d_in;
   let out = (m * 2u * dims.terms + t) * dims.batch + b;
+  if (((FUSED_TERMS >> t) & 1u) != 0u) {
+    return;
+  }
   if (t >= models[m].num_terms) {
     for (var d = 0u; d < dims.d_in; d++) {
       rg[base + d] = 0.0;
@@ -127,7 +141,12 @@ fn loss_total(
     let t = slot % dims.terms;
     let l1 = slot >= dims.terms;
     var sum = 0.0;
-    if (t < num_terms) {
+    if (t < num_terms && !l1 && ((FUSED_TERMS >> t) & 1u) != 0u) {
+      let parts = (m * dims.terms + t) * dims.batch * RECON_PARTS;
+      for (var k = lid; k < dims.batch * RECON_PARTS; k += WG) {
+        sum += recon_parts[parts + k];
+      }
+    } else if (t < num_terms) {
       let rows = (m * 2u * dims.terms + select(0u, dims.terms, l1) + t) * dims.batch;
       for (var b = lid; b < dims.batch; b += WG) {
         sum += term_rows[rows + b];

@@ -14,7 +14,12 @@ import { lossPlan } from "../src/sae/loss_plan.ts";
 import { paramLayout } from "../src/sae/layout.ts";
 import { LOSS_WORDS, lossL1Slot, lossReconSlot, type ModelEntry } from "../src/sae/model_table.ts";
 import type { OptimizerSettings } from "../src/sae/train_settings.ts";
-import { createKernelStep, kernelLoopIterations, type KernelStep } from "../src/sae/kernel_step.ts";
+import {
+  createKernelStep,
+  kernelLoopIterations,
+  type KernelStep,
+  sharedTermRanges,
+} from "../src/sae/kernel_step.ts";
 import { LOOP_LIMIT } from "../src/kernels/kernel_op.ts";
 import { referenceLossAndGrad } from "../src/reference/sae_reference.ts";
 import { referenceOptimizerStep } from "../src/reference/optimizer_reference.ts";
@@ -103,6 +108,30 @@ async function checkForwardBackward(gpu: Gpu, configs: SaeConfig[], batch: numbe
   }
   step.destroy();
 }
+
+gpuTest(
+  "forward-backward of the direct path (shared term ranges, MSE epilogues) matches the reference",
+  async (gpu) => {
+    // Multiples of 4: the decodes are blocked products; the two prefix terms are MSE for every
+    // model (fused into the products' epilogue), the outer term L2 for one model (recon_loss).
+    const base = { dIn: 32, dSae: 16, l1Coefficient: 0.05, matryoshkaSteps: [4, 16] };
+    const configs = [
+      resolveSaeConfig({ ...base, useDeltaLoss: true, skipOuterLoss: false }),
+      resolveSaeConfig({
+        ...base,
+        useDeltaLoss: true,
+        skipOuterLoss: false,
+        reconstructionLoss: "L2",
+        matryoshkaInnerLossMultipliers: [0.25, 1],
+        applyBDecToInput: false,
+      }),
+      resolveSaeConfig({ ...base, useDeltaLoss: true, skipOuterLoss: false, lpNorm: 2 }),
+    ];
+    const entries = configs.map((c) => entryOf(c));
+    assert.notEqual(sharedTermRanges(entries), null, "the direct path");
+    for (const batch of [36, 4]) await checkForwardBackward(gpu, configs, batch);
+  },
+);
 
 gpuTest(
   "forward-backward of three differently planned models matches the reference",

@@ -13,6 +13,7 @@ import {
   blockedTiles,
   createMatmul,
   type MatmulVariant,
+  residualBlocks,
 } from "../src/kernels/matmul.ts";
 import { runOps } from "../src/kernels/kernel_op.ts";
 
@@ -316,3 +317,57 @@ gpuTest("matmul with shift reads A − scale·shift per model, in both layouts o
     }
   }
 });
+
+gpuTest(
+  "matmul's MSE epilogue writes scale·(A·B + bias − target) and Σ e² per row",
+  async (gpu) => {
+    // A decoded term: acts [B][S] (columns [0, 8) of 12) · W_dec [8][D] + b_dec − x, per model.
+    const batch = 2, rows = 12, inner = 8, cols = 20, S = 12;
+    const aData = randomFloats(16, batch * rows * S);
+    const stride = inner * cols + cols; // W_dec then the bias row, per model
+    const bData = randomFloats(17, batch * stride);
+    const target = randomFloats(18, batch * rows * cols);
+    const scales = Float32Array.from([0.5, -2]);
+    const blocks = residualBlocks(rows, cols);
+    const out = createStorage(gpu, "c", batch * rows * cols * 4);
+    const rowSq = createStorage(gpu, "rowSq", (4 + batch * rows * blocks) * 4);
+    const op = await createMatmul(gpu, {
+      batch,
+      rows,
+      cols,
+      inner,
+      a: { buffer: upload(gpu, "a", aData), stride: rows * S, ld: S },
+      b: { buffer: upload(gpu, "b", bData), stride },
+      c: { buffer: out, stride: rows * cols },
+      bias: { offset: inner * cols, stride },
+      residual: {
+        target: { buffer: upload(gpu, "target", target), stride: rows * cols },
+        scales: upload(gpu, "scales", scales),
+        rowSq: { buffer: rowSq, offset: 4, stride: rows * blocks },
+      },
+    });
+    await runOps(gpu, [op]);
+    const got = await readF32(gpu, out);
+    const sq = await readF32(gpu, rowSq);
+    for (let m = 0; m < batch; m++) {
+      for (let r = 0; r < rows; r++) {
+        let rowSum = 0;
+        for (let n = 0; n < cols; n++) {
+          let e = bData[m * stride + inner * cols + n]! - target[(m * rows + r) * cols + n]!;
+          for (let k = 0; k < inner; k++) {
+            e += aData[m * rows * S + r * S + k]! * bData[m * stride + k * cols + n]!;
+          }
+          rowSum += e * e;
+          const at = (m * rows + r) * cols + n;
+          assert.ok(Math.abs(got[at]! - scales[m]! * e) < 1e-5, `C m ${m} r ${r} n ${n}`);
+        }
+        const parts = sq.subarray(
+          4 + m * rows * blocks + r * blocks,
+          4 + m * rows * blocks + (r + 1) * blocks,
+        );
+        const total = parts.reduce((s, v) => s + v, 0);
+        assert.ok(Math.abs(total - rowSum) < 1e-4 * (1 + rowSum), `Σe² m ${m} r ${r}`);
+      }
+    }
+  },
+);

@@ -23,7 +23,7 @@
  * columns, 1 along a side of 4.
  */
 import type { Gpu } from "../gpu/device.ts";
-import { uploadUniform } from "../gpu/buffers.ts";
+import { createStorage, uploadUniform } from "../gpu/buffers.ts";
 import { bindGroup, getPipeline } from "../gpu/pipelines.ts";
 import matmulWgsl from "../../shaders/matmul.wgsl" with { type: "text" };
 import matmulBlockedWgsl from "../../shaders/matmul_blocked.wgsl" with { type: "text" };
@@ -56,6 +56,11 @@ export function blockedTiles(rows: number, cols: number): BlockedTiles {
   return { rows: rows >= 8 ? 2 : 1, cols: cols >= 8 ? 2 : 1 };
 }
 
+/** Block columns per row of a `blocked` product's C (the partial sums of its MSE epilogue). */
+export function residualBlocks(rows: number, cols: number): number {
+  return Math.ceil(cols / (4 * blockedTiles(rows, cols).cols));
+}
+
 /** Whether a product qualifies for `blocked`: sizes, offsets and strides multiples of 4. */
 export function blockedFits(spec: MatmulSpec): boolean {
   const operands = [
@@ -64,10 +69,13 @@ export function blockedFits(spec: MatmulSpec): boolean {
     spec.c,
     ...(spec.bias ? [spec.bias] : []),
     ...(spec.shift ? [spec.shift] : []),
+    ...(spec.residual ? [spec.residual.target] : []),
   ];
   return [spec.rows, spec.cols, spec.inner].every((v) => v % 4 === 0) &&
     operands.every((o) => (o.offset ?? 0) % 4 === 0 && o.stride % 4 === 0) &&
-    [spec.a, spec.b, spec.c].every((o) => (o.ld ?? 0) % 4 === 0);
+    [spec.a, spec.b, spec.c, ...(spec.residual ? [spec.residual.target] : [])].every((o) =>
+      (o.ld ?? 0) % 4 === 0
+    );
 }
 
 /** One operand: matrix m starts at `offset + m * stride` floats of `buffer`. */
@@ -118,6 +126,17 @@ export interface MatmulSpec {
    * encoder input x − b_dec of the models that apply b_dec; not with `tiled`).
    */
   shift?: { buffer: GPUBuffer; offset?: number; stride: number; scales: GPUBuffer };
+  /**
+   * `blocked` only, with `bias`: the MSE epilogue. e = op(A)·op(B) + bias[m] − target[m]
+   * (target `[rows][cols]`, pitch `ld`); C = `scales[m]` · e; and Σ e² over each invocation's
+   * `4 · tiles.cols` columns of each row into `rowSq` at `offset + m · stride + r · blocks + k`
+   * for block column k of {@link residualBlocks} (a decoded term's gradient and loss in one pass).
+   */
+  residual?: {
+    target: MatrixOperand;
+    scales: GPUBuffer;
+    rowSq: { buffer: GPUBuffer; offset?: number; stride: number };
+  };
   /** Formulation (default `blocked` where {@link blockedFits}, else `block`). */
   variant?: MatmulVariant;
   /** Register blocking of `blocked` (default {@link blockedTiles}). */
@@ -187,22 +206,36 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
   }
   const variant = spec.variant ?? (blockedFits(spec) ? "blocked" : "block");
   const accumulate = spec.accumulate ?? false;
-  const biasRelu = spec.bias !== undefined;
   if (variant === "blocked" && !blockedFits(spec)) {
     throw new RangeError(
       `matmul "blocked": rows, cols, inner and every offset and stride must be multiples of 4 ` +
         `(got ${rows}×${inner}·${inner}×${cols}); use variant "block"`,
     );
   }
-  if (biasRelu && (accumulate || variant === "tiled")) {
+  if (spec.bias && (accumulate || variant === "tiled")) {
     throw new RangeError(`matmul: bias is not available with accumulate or variant "tiled"`);
   }
   if (spec.shift && variant === "tiled") {
     throw new RangeError(`matmul: shift is not available with variant "tiled"`);
   }
+  const residual = spec.residual;
+  if (residual && (variant !== "blocked" || !spec.bias || accumulate || spec.tiles)) {
+    throw new RangeError(
+      `matmul: residual needs variant "blocked", a bias, no accumulate and the default tiles`,
+    );
+  }
+  const biasRelu = spec.bias !== undefined && !residual;
+  const blocks = residualBlocks(rows, cols);
+  const residLd = residual ? pitchOf("residual target", residual.target, cols) : 0;
+  if (residual) {
+    checkOperand("residual target", residual.target, batch, span(rows, cols, residLd));
+    requireWords("residual scales", residual.scales, batch);
+    checkOperand("residual rowSq", residual.rowSq, batch, rows * blocks);
+  }
   const tiles = spec.tiles ?? blockedTiles(rows, cols);
   const flags = `${transA ? "T" : "N"}${transB ? "T" : "N"}${accumulate ? "+" : ""}` +
-    (biasRelu ? " +bias,relu" : "") + (spec.shift ? " A−shift" : "");
+    (biasRelu ? " +bias,relu" : "") + (spec.shift ? " A−shift" : "") +
+    (residual ? " MSE" : "");
   const label = spec.label ?? `matmul ${flags}`;
   const pipeline = await getPipeline(gpu, {
     label: `matmul_${variant} ${flags}`,
@@ -215,7 +248,9 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
       ...(variant === "tiled"
         ? {}
         : { WG: WORKGROUP, BIAS_RELU: biasRelu ? 1 : 0, A_SHIFT: spec.shift ? 1 : 0 }),
-      ...(variant === "blocked" ? { RB: tiles.rows, CB: tiles.cols } : {}),
+      ...(variant === "blocked"
+        ? { RB: tiles.rows, CB: tiles.cols, RESIDUAL: residual ? 1 : 0 }
+        : {}),
     },
   });
   const uniform = uploadUniform(
@@ -239,16 +274,35 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
       cLd,
       spec.shift?.offset ?? 0,
       spec.shift?.stride ?? 0,
+      residual?.target.offset ?? 0,
+      residual?.target.stride ?? 0,
+      residLd,
+      residual?.rowSq.offset ?? 0,
+      residual?.rowSq.stride ?? 0,
     ]),
   );
+  // Bindings the shader names but this product does not read stand in: A for the read-only ones,
+  // a buffer of the op's own for row_sq (written only with RESIDUAL).
+  const owned = [uniform];
+  let rowSq = residual?.rowSq.buffer;
+  if (variant === "blocked" && !rowSq) {
+    rowSq = createStorage(gpu, `${label} (no row sums)`, 16);
+    owned.push(rowSq);
+  }
   const group = bindGroup(gpu, pipeline, {
     0: uniform,
     1: spec.a.buffer,
     2: spec.b.buffer,
     3: spec.c.buffer,
-    // Without a shift the shader still names its bindings (static use): A stands in, unread.
     4: spec.shift?.buffer ?? spec.a.buffer,
     5: spec.shift?.scales ?? spec.a.buffer,
+    ...(variant === "blocked"
+      ? {
+        6: residual?.target.buffer ?? spec.a.buffer,
+        7: residual?.scales ?? spec.a.buffer,
+        8: rowSq!,
+      }
+      : {}),
   }, label);
   const workgroups = variant === "blocked"
     ? Math.ceil(
@@ -257,5 +311,5 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
     : variant === "block"
     ? Math.ceil(batch * Math.ceil(rows / 4) * Math.ceil(cols / 4) / WORKGROUP)
     : batch * Math.ceil(rows / TILE) * Math.ceil(cols / TILE);
-  return kernelOp(gpu, label, pipeline, group, workgroups, [uniform]);
+  return kernelOp(gpu, label, pipeline, group, workgroups, owned);
 }

@@ -4,6 +4,7 @@
  * from the per-row values of both losses ({@link createLossTotal}), and the `b_dec` gradient.
  */
 import type { Gpu } from "../gpu/device.ts";
+import { createStorage } from "../gpu/buffers.ts";
 import { LOSS_WORDS, MODEL_INFO_WORDS } from "../sae/model_table.ts";
 import reconLossWgsl from "../../shaders/recon_loss.wgsl" with { type: "text" };
 import type { KernelOp } from "./kernel_op.ts";
@@ -30,6 +31,8 @@ export function createReconLoss(
     params: GPUBuffer;
     rg: GPUBuffer;
     termRows: GPUBuffer;
+    /** Terms whose rows the decode's MSE epilogue finished (left alone here). */
+    fusedTerms?: readonly number[];
   },
 ): Promise<KernelOp> {
   const { models: M, batch: B, dIn: D, terms: T } = spec.shape;
@@ -37,6 +40,7 @@ export function createReconLoss(
   return createStepOp(gpu, {
     file: FILE,
     entryPoint: "recon_loss",
+    constants: { FUSED_TERMS: termMask(spec.fusedTerms) },
     shape: spec.shape,
     ...(spec.dims ? { dims: spec.dims } : {}),
     bindings: {
@@ -50,12 +54,18 @@ export function createReconLoss(
   });
 }
 
+/** The FUSED_TERMS bit mask of a list of term slots. */
+function termMask(terms: readonly number[] = []): number {
+  return terms.reduce((mask, t) => (mask | (1 << t)) >>> 0, 0);
+}
+
 /**
  * The loss record of every model from `termRows` (written by {@link createReconLoss} and
- * sparsity_forward): recon and l1 slots (each term's multiplier times its mean over rows) and the
- * total.
+ * sparsity_forward) and, for the terms the decode's MSE epilogue finished, from their partial
+ * sums `reconParts` (`[M][T][B][parts]`): recon and l1 slots (each term's multiplier times its
+ * mean over rows) and the total.
  */
-export function createLossTotal(
+export async function createLossTotal(
   gpu: Gpu,
   spec: {
     shape: StepShape;
@@ -63,21 +73,34 @@ export function createLossTotal(
     models: GPUBuffer;
     termRows: GPUBuffer;
     losses: GPUBuffer;
+    fused?: { terms: readonly number[]; parts: number; reconParts: GPUBuffer };
   },
 ): Promise<KernelOp> {
-  const M = spec.shape.models;
-  return createStepOp(gpu, {
+  const { models: M, batch: B, terms: T } = spec.shape;
+  // Without fused terms the shader's recon_parts is unread: a buffer of the op's own stands in.
+  const spare = spec.fused ? null : createStorage(gpu, "loss_total (no fused terms)", 16);
+  const parts = spec.fused?.parts ?? 1;
+  const op = await createStepOp(gpu, {
     file: FILE,
     entryPoint: "loss_total",
+    constants: { FUSED_TERMS: termMask(spec.fused?.terms), RECON_PARTS: parts },
     shape: spec.shape,
     ...(spec.dims ? { dims: spec.dims } : {}),
     bindings: {
       1: ["models", spec.models, M * MODEL_INFO_WORDS],
       5: ["losses", spec.losses, M * LOSS_WORDS],
       7: ["termRows", spec.termRows, termRowsWords(spec.shape)],
+      8: ["reconParts", spec.fused?.reconParts ?? spare!, spec.fused ? M * T * B * parts : 4],
     },
     workgroups: M,
   });
+  return {
+    ...op,
+    destroy() {
+      op.destroy();
+      spare?.destroy();
+    },
+  };
 }
 
 /**

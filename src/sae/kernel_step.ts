@@ -62,7 +62,13 @@ import {
   WORKGROUP,
 } from "../kernels/kernel_op.ts";
 import { createStepDims, type StepShape } from "../kernels/step_dims.ts";
-import { createMatmul, type MatmulVariant } from "../kernels/matmul.ts";
+import {
+  blockedFits,
+  createMatmul,
+  type MatmulSpec,
+  type MatmulVariant,
+  residualBlocks,
+} from "../kernels/matmul.ts";
 import { createReduceRows } from "../kernels/bias.ts";
 import { createReluBackward } from "../kernels/relu.ts";
 import {
@@ -379,22 +385,46 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     }),
   );
   // per-term decode
+  const fusedTerms: number[] = [];
+  const reconParts = residualBlocks(B, D);
+  const reconPartsBuffer = terms ? own("reconParts", M * T * B * reconParts) : null;
   if (terms) {
     // Term t decodes latents [0, end_t) of acts directly (every model shares the term's range).
+    // Where every model's term t is an MSE and the sizes allow `blocked`, the product's epilogue
+    // also forms e = decoded + b_dec − x, writes ∂loss/∂r_t = 2·mult/B · e and Σ e² per row.
     for (const [t, term] of terms.entries()) {
-      add(
-        await createMatmul(gpu, {
-          batch: M,
-          rows: B,
-          cols: D,
-          inner: term.end,
-          a: { buffer: inter.acts, stride: B * S, ld: S },
-          b: param(layout.wDec),
-          c: { buffer: inter.rg, offset: t * B * D, stride: T * B * D },
-          ...variant,
-          label: `acts[:, :${term.end}]·W_dec (term ${t})`,
-        }),
-      );
+      const decode: MatmulSpec = {
+        batch: M,
+        rows: B,
+        cols: D,
+        inner: term.end,
+        a: { buffer: inter.acts, stride: B * S, ld: S },
+        b: param(layout.wDec),
+        c: { buffer: inter.rg, offset: t * B * D, stride: T * B * D },
+        ...variant,
+        label: `acts[:, :${term.end}]·W_dec (term ${t})`,
+      };
+      const mse = entries.every((e) => (e.plan.terms[t]?.reconKind ?? "mse") === "mse");
+      if (mse && (options.matmulVariant ?? "blocked") === "blocked" && blockedFits(decode)) {
+        fusedTerms.push(t);
+        Object.assign(decode, {
+          bias: { offset: layout.bDec, stride: P },
+          residual: {
+            target: { buffer: buffers.x, stride: B * D },
+            scales: upload(
+              `MSE coefficients (term ${t})`,
+              new Float32Array(entries.map((e) => 2 * (e.plan.terms[t]?.reconMult ?? 0) / B)),
+            ),
+            rowSq: {
+              buffer: reconPartsBuffer!,
+              offset: t * B * reconParts,
+              stride: T * B * reconParts,
+            },
+          },
+          label: `acts[:, :${term.end}]·W_dec + b_dec − x (term ${t}, MSE)`,
+        });
+      }
+      add(await createMatmul(gpu, decode));
     }
   } else {
     add(
@@ -430,8 +460,28 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       termRows,
     }),
   );
-  add(await createReconLoss(gpu, { ...common, x: buffers.x, params, rg: inter.rg, termRows }));
-  add(await createLossTotal(gpu, { ...common, termRows, losses: buffers.losses }));
+  if (fusedTerms.length < T) {
+    add(
+      await createReconLoss(gpu, {
+        ...common,
+        x: buffers.x,
+        params,
+        rg: inter.rg,
+        termRows,
+        fusedTerms,
+      }),
+    );
+  }
+  add(
+    await createLossTotal(gpu, {
+      ...common,
+      termRows,
+      losses: buffers.losses,
+      ...(fusedTerms.length > 0
+        ? { fused: { terms: fusedTerms, parts: reconParts, reconParts: reconPartsBuffer! } }
+        : {}),
+    }),
+  );
   // backward
   const decoderGradient = async () => {
     if (!anyByNorm) return;
