@@ -5,6 +5,7 @@
 //   A[m] − shift_scale[m] · shift[m] in place of A[m]  with A_SHIFT (the encoder's x − b_dec)
 //   C[m] = resid_scale[m] · (op(A[m])·op(B[m]) + bias[m] − R[m]), Σ e² per row  with RESIDUAL
 //   (a decoded term's MSE gradient 2·mult/B · e and its loss, in the product's epilogue)
+//   C[m] (+)= op(A[m])·op(B[m]) · [R[m] > 0]  with GATE (∂loss/∂acts through the ReLU)
 //
 // with the storage conventions of shaders/matmul.wgsl (A[m] [rows][inner] or [inner][rows] with
 // TRANS_A; B[m] [inner][cols] or [cols][inner] with TRANS_B; C[m] [rows][cols]; matrix m of an
@@ -27,7 +28,7 @@
 //   3 c     storage rw     C (vec4)
 //   4 shift        storage read  shift vectors (vec4), [stored width of A] at shift_offset + m·shift_stride
 //   5 shift_scale  storage read  [M] f32 (A_SHIFT only)
-//   6 resid        storage read  R (vec4), the target of the MSE epilogue (RESIDUAL only)
+//   6 resid        storage read  R (vec4): the MSE epilogue's target or the gate (RESIDUAL, GATE)
 //   7 resid_scale  storage read  [M] f32 gradient coefficient (RESIDUAL only)
 //   8 row_sq       storage rw    Σ e² per row and block column (RESIDUAL only)
 //
@@ -81,6 +82,11 @@ override BIAS_RELU: bool = false;
  * of each row into row_sq[sq_offset + m·sq_stride + r·col_blocks + block column].
  */
 override RESIDUAL: bool = false;
+/**
+ * Gate the product by the sign of R (binding 6, laid out like C): C (+)= op(A)·op(B) · [R > 0]
+ * (the ReLU's backward mask applied where ∂loss/∂acts is formed).
+ */
+override GATE: bool = false;
 /** Read A − shift_scale[m] · shift[m] (the shift subtracted from every stored row of A[m]). */
 override A_SHIFT: bool = false;
 /** Register blocks per invocation along rows and columns, 1 or 2 (the arrays below hold 2). */
@@ -135,10 +141,15 @@ fn store_block(m: u32, c_base: u32, r: u32, n: u32, rows: mat4x4<f32>, bias: vec
     if (BIAS_RELU) {
       v = max(v + bias, vec4<f32>(0.0));
     }
-    if (RESIDUAL) {
-      let e = v + bias - resid[(dims.resid_offset + m * dims.resid_stride + (r + j) * dims.resid_ld + n) / 4u];
-      sq[j] = dot(e, e);
-      v = resid_scale[m] * e;
+    if (RESIDUAL || GATE) {
+      let at = (dims.resid_offset + m * dims.resid_stride + (r + j) * dims.resid_ld + n) / 4u;
+      if (RESIDUAL) {
+        let e = v + bias - resid[at];
+        sq[j] = dot(e, e);
+        v = resid_scale[m] * e;
+      } else {
+        v = select(vec4<f32>(0.0), v, resid[at] > vec4<f32>(0.0));
+      }
     }
     if (ACCUMULATE) {
       v += c[i + j * s];

@@ -70,12 +70,13 @@ export function blockedFits(spec: MatmulSpec): boolean {
     ...(spec.bias ? [spec.bias] : []),
     ...(spec.shift ? [spec.shift] : []),
     ...(spec.residual ? [spec.residual.target] : []),
+    ...(spec.gate ? [spec.gate] : []),
   ];
   return [spec.rows, spec.cols, spec.inner].every((v) => v % 4 === 0) &&
     operands.every((o) => (o.offset ?? 0) % 4 === 0 && o.stride % 4 === 0) &&
-    [spec.a, spec.b, spec.c, ...(spec.residual ? [spec.residual.target] : [])].every((o) =>
-      (o.ld ?? 0) % 4 === 0
-    );
+    [spec.a, spec.b, spec.c, ...(spec.residual ? [spec.residual.target] : [])]
+      .concat(spec.gate ? [spec.gate] : [])
+      .every((o) => (o.ld ?? 0) % 4 === 0);
 }
 
 /** One operand: matrix m starts at `offset + m * stride` floats of `buffer`. */
@@ -137,6 +138,11 @@ export interface MatmulSpec {
     scales: GPUBuffer;
     rowSq: { buffer: GPUBuffer; offset?: number; stride: number };
   };
+  /**
+   * `blocked` only: C (+)= op(A)·op(B) · [gate > 0], gate laid out like C (`[rows][cols]`, pitch
+   * `ld`): the ReLU's backward mask where ∂loss/∂acts is formed (not with `residual`).
+   */
+  gate?: MatrixOperand;
   /** Formulation (default `blocked` where {@link blockedFits}, else `block`). */
   variant?: MatmulVariant;
   /** Register blocking of `blocked` (default {@link blockedTiles}). */
@@ -224,9 +230,15 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
       `matmul: residual needs variant "blocked", a bias, no accumulate and the default tiles`,
     );
   }
+  const gate = spec.gate;
+  if (gate && (variant !== "blocked" || residual)) {
+    throw new RangeError(`matmul: gate needs variant "blocked" and no residual`);
+  }
   const biasRelu = spec.bias !== undefined && !residual;
   const blocks = residualBlocks(rows, cols);
-  const residLd = residual ? pitchOf("residual target", residual.target, cols) : 0;
+  const rOperand = residual?.target ?? gate;
+  const residLd = rOperand ? pitchOf(residual ? "residual target" : "gate", rOperand, cols) : 0;
+  if (gate) checkOperand("gate", gate, batch, span(rows, cols, residLd));
   if (residual) {
     checkOperand("residual target", residual.target, batch, span(rows, cols, residLd));
     requireWords("residual scales", residual.scales, batch);
@@ -235,7 +247,7 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
   const tiles = spec.tiles ?? blockedTiles(rows, cols);
   const flags = `${transA ? "T" : "N"}${transB ? "T" : "N"}${accumulate ? "+" : ""}` +
     (biasRelu ? " +bias,relu" : "") + (spec.shift ? " A−shift" : "") +
-    (residual ? " MSE" : "");
+    (residual ? " MSE" : "") + (gate ? " gated" : "");
   const label = spec.label ?? `matmul ${flags}`;
   const pipeline = await getPipeline(gpu, {
     label: `matmul_${variant} ${flags}`,
@@ -249,7 +261,7 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
         ? {}
         : { WG: WORKGROUP, BIAS_RELU: biasRelu ? 1 : 0, A_SHIFT: spec.shift ? 1 : 0 }),
       ...(variant === "blocked"
-        ? { RB: tiles.rows, CB: tiles.cols, RESIDUAL: residual ? 1 : 0 }
+        ? { RB: tiles.rows, CB: tiles.cols, RESIDUAL: residual ? 1 : 0, GATE: gate ? 1 : 0 }
         : {}),
     },
   });
@@ -274,8 +286,8 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
       cLd,
       spec.shift?.offset ?? 0,
       spec.shift?.stride ?? 0,
-      residual?.target.offset ?? 0,
-      residual?.target.stride ?? 0,
+      rOperand?.offset ?? 0,
+      rOperand?.stride ?? 0,
       residLd,
       residual?.rowSq.offset ?? 0,
       residual?.rowSq.stride ?? 0,
@@ -298,7 +310,7 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
     5: spec.shift?.scales ?? spec.a.buffer,
     ...(variant === "blocked"
       ? {
-        6: residual?.target.buffer ?? spec.a.buffer,
+        6: rOperand?.buffer ?? spec.a.buffer,
         7: residual?.scales ?? spec.a.buffer,
         8: rowSq!,
       }

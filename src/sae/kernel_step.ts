@@ -21,11 +21,13 @@
  *   backward        direct: grads cleared before the pass; per term, over its live latents
  *                   L_t = [detach_t, end_t):
  *                   T × matmul TN +=    grads W_dec[L_t] += acts[:, L_t]ᵀ · rg_t
- *                   T × matmul NT +=    g_acts[:, L_t]   += rg_t · W_dec[L_t]ᵀ
+ *                   T × matmul NT +=    g_acts[:, L_t]   += rg_t · W_dec[L_t]ᵀ (· [acts > 0])
  *                   stacked: mask_acts (bwd), matmul TN (grads W_dec = stackᵀ·rg), matmul NT
  *                   (g_stack = rg·W_decᵀ), mask_sum (g_acts += Σ_t masked g_stack_t)
  *                   sparsity_dec_grad?  grads W_dec     += (Σ_b gv·acts) · W_dec[j]/‖W_dec[j]‖
- *                   relu_backward       g_pre [B][S]     = g_acts · [acts > 0]
+ *                   relu_backward?      g_pre [B][S]     = g_acts · [acts > 0] (none where the
+ *                                       direct path's products gate g_acts by acts > 0 as they
+ *                                       add to it: g_acts is then g_pre)
  *                   matmul TN           grads W_enc      = xinᵀ · g_pre
  *                   reduce_rows         grads b_enc      = Σ_b g_pre
  *                   bdec_grad           grads b_dec      = Σ_rows rg − [apply]·W_enc·grads b_enc
@@ -123,7 +125,7 @@ export interface KernelStepIntermediates {
   stack?: GPUBuffer;
   /** `[M][T·B][dIn]` decoded terms, then ∂loss/∂r_t. */
   rg: GPUBuffer;
-  /** `[M][B][dSae]` ∂loss/∂acts. */
+  /** `[M][B][dSae]` ∂loss/∂acts (∂loss/∂pre where the direct path gates its products). */
   gradActs: GPUBuffer;
 }
 
@@ -341,7 +343,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   };
   const gv = own("gv", M * B * S);
   const termRows = own("termRows", termRowsWords(shape));
-  const gradPre = own("gradPre", M * B * S);
+  let gated = false;
   const dims = createStepDims(gpu, shape);
   const { params, grads } = buffers;
   const variant = options.matmulVariant ? { variant: options.matmulVariant } : {};
@@ -518,23 +520,33 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       );
     }
     await decoderGradient();
-    for (const [t, { end, detachBelow: lo }] of terms.entries()) {
-      if (end === lo) continue;
-      add(
-        await createMatmul(gpu, {
-          batch: M,
-          rows: B,
-          cols: end - lo,
-          inner: D,
-          transB: true,
-          accumulate: true,
-          a: { buffer: inter.rg, offset: t * B * D, stride: T * B * D },
-          b: { buffer: params, offset: layout.wDec + lo * D, stride: P },
-          c: { buffer: inter.gradActs, offset: lo, stride: B * S, ld: S },
-          ...variant,
-          label: `g_r·W_dec[${lo}:${end}]ᵀ (term ${t})`,
-        }),
-      );
+    // ∂loss/∂acts per term; where the products are blocked each is gated by acts > 0 as it is
+    // added, so the result is already ∂loss/∂pre (the ReLU's backward needs no pass of its own).
+    const products: MatmulSpec[] = terms.flatMap(({ end, detachBelow: lo }, t) =>
+      end === lo ? [] : [{
+        batch: M,
+        rows: B,
+        cols: end - lo,
+        inner: D,
+        transB: true,
+        accumulate: true,
+        a: { buffer: inter.rg, offset: t * B * D, stride: T * B * D },
+        b: { buffer: params, offset: layout.wDec + lo * D, stride: P },
+        c: { buffer: inter.gradActs, offset: lo, stride: B * S, ld: S },
+        gate: { buffer: inter.acts, offset: lo, stride: B * S, ld: S },
+        ...variant,
+        label: `g_r·W_dec[${lo}:${end}]ᵀ·[acts > 0] (term ${t})`,
+      }]
+    );
+    gated = products.every((p) =>
+      blockedFits(p) && (options.matmulVariant ?? "blocked") === "blocked"
+    );
+    for (const product of products) {
+      if (!gated) {
+        delete product.gate;
+        product.label = product.label!.replace("·[acts > 0]", "");
+      }
+      add(await createMatmul(gpu, product));
     }
   } else {
     add(
@@ -577,14 +589,17 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     );
     add(await createMaskSum(gpu, { ...common, gradStack, gradActs: inter.gradActs }));
   }
-  add(
-    await createReluBackward(gpu, {
-      count: M * B * S,
-      gradActs: inter.gradActs,
-      acts: inter.acts,
-      gradPre,
-    }),
-  );
+  const gradPre = gated ? inter.gradActs : own("gradPre", M * B * S);
+  if (!gated) {
+    add(
+      await createReluBackward(gpu, {
+        count: M * B * S,
+        gradActs: inter.gradActs,
+        acts: inter.acts,
+        gradPre,
+      }),
+    );
+  }
   add(
     await createMatmul(gpu, {
       batch: M,
