@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { assertClose, gpuTest } from "./_gpu.ts";
-import { sharedTermRanges } from "../src/sae/kernel_step.ts";
+import { encoderFormulation, sharedTermRanges } from "../src/sae/kernel_step.ts";
 import type { ModelEntry } from "../src/sae/model_table.ts";
 import type { Gpu } from "../src/gpu/device.ts";
 import { MatryoshkaSAE } from "../src/sae/sae.ts";
@@ -33,12 +33,15 @@ interface Formulation {
   dIn: number;
   dSae: number;
   configs: Partial<SaeConfig>[];
+  /** Rows per batch (default 32). */
+  batch?: number;
 }
 
 async function checkAgainstReference(
   gpu: Gpu,
   f: Formulation,
   decode?: "direct" | "stacked",
+  encoder: "direct" | "latent" = "direct",
 ): Promise<void> {
   const tree = f.tree();
   const model = new ToyModel({ nFeatures: tree.nFeatures, hiddenDim: f.dIn, seed: 3 });
@@ -57,8 +60,10 @@ async function checkAgainstReference(
   if (decode) {
     const ranges = sharedTermRanges(saes.map((sae) => ({ plan: sae.lossPlan() })) as ModelEntry[]);
     assert.equal(ranges === null ? "stacked" : "direct", decode, "the path this case exercises");
+    const formulation = encoderFormulation({ batch: f.batch ?? 32, dIn: f.dIn }, tree.nFeatures);
+    assert.equal(formulation, encoder, "the encoder this case exercises");
   }
-  const batch = 32;
+  const batch = f.batch ?? 32;
   const seed = 9;
   const options: TrainOptions = {
     steps: STEPS,
@@ -112,25 +117,37 @@ gpuTest(
   "the kernel set's stacked path with warm-up and decay equals the CPU reference",
   async (gpu) => {
     // Different term ranges per model: decoded through the masked [T·B] stack.
-    await checkAgainstReference(gpu, {
-      engine: "kernels",
-      tree: balancedTree,
-      dIn: 50,
-      dSae: 4,
-      configs: [{}, { useDeltaLoss: true }, { skipOuterLoss: false, reconstructionLoss: "L2" }],
-    }, "stacked");
+    await checkAgainstReference(
+      gpu,
+      {
+        engine: "kernels",
+        tree: balancedTree,
+        dIn: 50,
+        dSae: 4,
+        configs: [{}, { useDeltaLoss: true }, { skipOuterLoss: false, reconstructionLoss: "L2" }],
+      },
+      "stacked",
+      "latent",
+    );
   },
 );
 
 gpuTest("the kernel set's direct path, block products, equals the CPU reference", async (gpu) => {
   // Shared term ranges [0, 1), [0, 4); sizes not multiples of 4.
-  await checkAgainstReference(gpu, {
-    engine: "kernels",
-    tree: balancedTree,
-    dIn: 50,
-    dSae: 4,
-    configs: [{}, { matryoshkaInnerLossMultipliers: [0.25, 1], lpNorm: 2 }, { l1Coefficient: 0.1 }],
-  }, "direct");
+  await checkAgainstReference(
+    gpu,
+    {
+      engine: "kernels",
+      tree: balancedTree,
+      dIn: 50,
+      dSae: 4,
+      configs: [{}, { matryoshkaInnerLossMultipliers: [0.25, 1], lpNorm: 2 }, {
+        l1Coefficient: 0.1,
+      }],
+    },
+    "direct",
+    "latent",
+  );
 });
 
 gpuTest("the kernel set's direct path, blocked products, equals the CPU reference", async (gpu) => {
@@ -164,3 +181,25 @@ gpuTest(
     }, "stacked");
   },
 );
+
+gpuTest("the kernel set's latent encoder (x = f·E) equals the CPU reference", async (gpu) => {
+  // 16 features in 256 dimensions, batch 64: f·(E·W_enc) needs under half the multiply-adds.
+  const shared = { matryoshkaSteps: [4, 16] };
+  await checkAgainstReference(
+    gpu,
+    {
+      engine: "kernels",
+      tree: () => largeToyTree(2, 7),
+      dIn: 256,
+      dSae: 16,
+      batch: 64,
+      configs: [
+        shared,
+        { ...shared, applyBDecToInput: false, matryoshkaInnerLossMultipliers: [0.25, 1] },
+        { ...shared, lpNorm: 2, l1Coefficient: 0.1 },
+      ],
+    },
+    "direct",
+    "latent",
+  );
+});

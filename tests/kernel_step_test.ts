@@ -321,3 +321,74 @@ gpuTest("a step whose kernels would loop past Mesa's limit is refused by name", 
     /kernel set: matmul would run \d+ loop iterations per invocation for batch 40000, dIn 8, dSae 8 and 3 terms; Mesa's CPU adapters stop an invocation after 65535/,
   );
 });
+
+gpuTest(
+  "the latent encoder f·(E·W_enc) gives the reference's losses and gradients",
+  async (gpu) => {
+    // x = f·E with sparse non-negative f; models with and without b_dec applied to the input.
+    const dIn = 32, dSae = 16, F = 12, batch = 20;
+    const base = { dIn, dSae, l1Coefficient: 0.05, matryoshkaSteps: [4, 16] };
+    const configs = [
+      resolveSaeConfig({ ...base }),
+      resolveSaeConfig({
+        ...base,
+        applyBDecToInput: false,
+        matryoshkaInnerLossMultipliers: [0.5, 1],
+      }),
+    ];
+    const M = configs.length;
+    const entries = configs.map((c) => entryOf(c));
+    const layout = paramLayout(dIn, dSae);
+    const params = randomFloats(71, M * layout.size, -0.4, 0.4);
+    const embedding = randomFloats(72, M * F * dIn);
+    const features = randomFloats(73, M * batch * F, -2, 1).map((v) => Math.max(v, 0));
+    const x = new Float32Array(M * batch * dIn);
+    for (let m = 0; m < M; m++) {
+      for (let b = 0; b < batch; b++) {
+        for (let d = 0; d < dIn; d++) {
+          let v = 0;
+          for (let f = 0; f < F; f++) {
+            v += features[(m * batch + b) * F + f]! * embedding[(m * F + f) * dIn + d]!;
+          }
+          x[(m * batch + b) * dIn + d] = v;
+        }
+      }
+    }
+    const step = await createKernelStep(gpu, {
+      models: entries,
+      batch,
+      dIn,
+      dSae,
+      latent: { nFeatures: F, embedding },
+      encoder: "latent",
+    });
+    gpu.device.queue.writeBuffer(step.buffers.params, 0, params);
+    gpu.device.queue.writeBuffer(step.buffers.x, 0, x);
+    gpu.device.queue.writeBuffer(step.buffers.features!, 0, features);
+    await run(gpu, step, "forwardBackward");
+    const grads = await readF32(gpu, step.buffers.grads);
+    const losses = await readF32(gpu, step.buffers.losses);
+    const P = layout.size;
+    for (let m = 0; m < M; m++) {
+      const want = referenceLossAndGrad(
+        params.subarray(m * P, (m + 1) * P),
+        layout,
+        entries[m]!.plan,
+        entries[m]!.applyBDecToInput,
+        x.subarray(m * batch * dIn, (m + 1) * batch * dIn),
+        batch,
+      );
+      assertClose([losses[m * LOSS_WORDS]!], [want.loss], {
+        atol: 1e-5,
+        rtol: 1e-4,
+        label: `loss ${m}`,
+      });
+      assertClose(grads.subarray(m * P, (m + 1) * P), want.grad, {
+        atol: 2e-5,
+        rtol: 1e-3,
+        label: `model ${m} gradient`,
+      });
+    }
+    step.destroy();
+  },
+);

@@ -15,7 +15,7 @@ import { GpuTreeSampler } from "../toy/gpu_sampler.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
 import { decodeFusedState } from "./fused_records.ts";
 import { createFusedStep, FusedShapeError, fusedUnsupportedReason } from "./fused_step.ts";
-import { createKernelStep } from "./kernel_step.ts";
+import { createKernelStep, encoderFormulation } from "./kernel_step.ts";
 import type { ModelEntry } from "./model_table.ts";
 import type { Schedule } from "./train_settings.ts";
 import { type DataGroup, packWorld } from "./world.ts";
@@ -153,7 +153,22 @@ async function fusedEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
 async function kernelEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
   const { models, groups, batch, dIn, dSae, schedule } = options;
   const M = models.length;
-  const step = await createKernelStep(gpu, { models, batch, dIn, dSae, schedule });
+  // The toy's structure: when the latent encoder pays (encoderFormulation), each model's input
+  // slot also gets its rows' feature values and the step its group's embedding.
+  const nFeatures = Math.max(...groups.map((g) => g.tree.nFeatures));
+  const latent = encoderFormulation({ batch, dIn }, nFeatures) === "latent";
+  const embedding = latent ? new Float32Array(M * nFeatures * dIn) : null;
+  models.forEach((model, m) => {
+    embedding?.set(groups[model.dataGroup]!.embedding, m * nFeatures * dIn);
+  });
+  const step = await createKernelStep(gpu, {
+    models,
+    batch,
+    dIn,
+    dSae,
+    schedule,
+    ...(embedding ? { latent: { nFeatures, embedding } } : {}),
+  });
   let sampler: GpuTreeSampler;
   try {
     sampler = await GpuTreeSampler.create(gpu, {
@@ -167,6 +182,7 @@ async function kernelEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
     throw error;
   }
   const rowBytes = batch * dIn * 4;
+  const featureBytes = batch * nFeatures * 4;
   return {
     name: "kernels",
     params: step.buffers.params,
@@ -184,6 +200,15 @@ async function kernelEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
             m * rowBytes,
             rowBytes,
           );
+          if (step.buffers.features) {
+            encoder.copyBufferToBuffer(
+              sampler.features,
+              model.dataGroup * featureBytes,
+              step.buffers.features,
+              m * featureBytes,
+              featureBytes,
+            );
+          }
         });
         step.encodeStep(encoder);
       }

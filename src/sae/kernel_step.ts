@@ -72,6 +72,7 @@ import {
   residualBlocks,
 } from "../kernels/matmul.ts";
 import { createReduceRows } from "../kernels/bias.ts";
+import { createLatentBias, createLatentWEncFix, latentEncoderWords } from "../kernels/latent.ts";
 import { createReluBackward } from "../kernels/relu.ts";
 import {
   createRowNorms,
@@ -113,6 +114,8 @@ export interface KernelStepBuffers {
   status: GPUBuffer;
   /** `[1]` u32: steps completed (Adam's t is this + 1). */
   counter: GPUBuffer;
+  /** `[M][B][F]` f32 feature values of the rows (with `options.latent` only). */
+  features?: GPUBuffer;
 }
 
 /** Intermediates owned by the step, allocated once. */
@@ -143,6 +146,14 @@ export interface KernelStepOptions {
   buffers?: Partial<KernelStepBuffers>;
   /** Learning-rate schedule shared by the models (default constant). */
   schedule?: Schedule;
+  /**
+   * The toy's structure, x = f·E: each model's `[F][dIn]` embedding (`[M][F][dIn]` floats) and F.
+   * With it the step takes `buffers.features` (`[M][B][F]`, the rows' feature values) and may
+   * encode in latent form ({@link encoderFormulation}).
+   */
+  latent?: { nFeatures: number; embedding: Float32Array };
+  /** `direct` (x·W_enc), `latent` (f·(E·W_enc)) or `auto` (default: by {@link encoderFormulation}). */
+  encoder?: "auto" | "direct" | "latent";
   /** Decode through the masked `[T·B]` stack even when the models share their term ranges. */
   stacked?: boolean;
   /** Matmul formulation (default per product: `blocked` where the sizes allow, else `block`). */
@@ -231,13 +242,13 @@ export function sharedTermRanges(entries: readonly ModelEntry[]): TermRange[] | 
  * assert.equal(loops.bdec_grad, 2 * 128 + 64);
  * ```
  */
-export function kernelLoopIterations(shape: StepShape): Record<string, number> {
+export function kernelLoopIterations(shape: StepShape, nFeatures = 0): Record<string, number> {
   const { batch: B, dIn: D, dSae: S, terms: T } = shape;
   const log2Wg = Math.log2(WORKGROUP);
   // matmul_blocked per k-block of 4: the RB + CB loads, RB·CB products (RB = CB = 2), then the
   // stores; matmul_block: one iteration per inner index. The largest inner of a step is D or B
-  // (T·B on the stacked path).
-  const inner = Math.max(D, T * B, S);
+  // (T·B on the stacked path), or F in the latent encoder.
+  const inner = Math.max(D, T * B, S, nFeatures);
   const matmul = Math.max(Math.ceil(inner / 4) * 9 + 4 * 5, inner);
   return {
     matmul,
@@ -256,7 +267,32 @@ export function kernelLoopIterations(shape: StepShape): Record<string, number> {
     grad_norm: Math.ceil(Math.ceil(paramLayout(D, S).size / NORM_CHUNK) / WORKGROUP) + log2Wg + 64,
     adam: 4,
     finish_step: 2 * D,
+    latent_bias: D,
+    latent_wenc_fix: S,
   };
+}
+
+/**
+ * How the step encodes, from the multiply-adds of the encoder and its W_enc gradient: `direct`
+ * (x·W_enc and xᵀ·g_pre: 2·B·D·S) or `latent` (E·W_enc and Eᵀ·(Fᵀ·g_pre) with the rows' features:
+ * 2·F·S·(D + B), plus two small passes). Latent when it needs at most half the multiply-adds,
+ * F·(D + B) ≤ B·D / 2: it pays when the input is much wider than the features (SAELens-style toy
+ * worlds of 16–32 features in hundreds of dimensions), not at the bench's larger toy (F 64,
+ * D 256, B 128: 24,576 vs 16,384).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encoderFormulation } from "./kernel_step.ts";
+ * assert.equal(encoderFormulation({ batch: 1024, dIn: 768 }, 32), "latent");
+ * assert.equal(encoderFormulation({ batch: 128, dIn: 256 }, 64), "direct");
+ * ```
+ */
+export function encoderFormulation(
+  shape: { batch: number; dIn: number },
+  nFeatures: number,
+): "direct" | "latent" {
+  return nFeatures * (shape.dIn + shape.batch) <= shape.batch * shape.dIn / 2 ? "latent" : "direct";
 }
 
 /**
@@ -290,7 +326,8 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     throw new RangeError(`models: at most ${MAX_TERMS} loss terms per model, got ${T}`);
   }
   const shape: StepShape = { models: M, batch: B, dIn: D, dSae: S, terms: T };
-  for (const [kernel, loops] of Object.entries(kernelLoopIterations(shape))) {
+  const nFeatures = options.latent?.nFeatures ?? 0;
+  for (const [kernel, loops] of Object.entries(kernelLoopIterations(shape, nFeatures))) {
     if (loops > LOOP_LIMIT) {
       throw new RangeError(
         `kernel set: ${kernel} would run ${loops} loop iterations per invocation for batch ${B}, ` +
@@ -324,6 +361,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     losses: state("losses", M * LOSS_WORDS),
     status: state("status", M),
     counter: state("counter", 1),
+    ...(options.latent ? { features: state("features", M * B * options.latent.nFeatures) } : {}),
   };
   const upload = (label: string, data: Float32Array<ArrayBuffer> | Uint32Array<ArrayBuffer>) => {
     const buffer = uploadStorage(gpu, label, data);
@@ -372,20 +410,74 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       }
       : {}),
   };
-  add(
-    await createMatmul(gpu, {
-      batch: M,
-      rows: B,
-      cols: S,
-      inner: D,
-      ...xIn,
-      b: param(layout.wEnc),
-      bias: { offset: layout.bEnc, stride: P },
-      c: { buffer: inter.acts, stride: B * S },
-      ...variant,
-      label: "ReLU(xin·W_enc + b_enc)",
-    }),
-  );
+  const F = options.latent?.nFeatures ?? 0;
+  const encoder = options.encoder === "latent" || options.encoder === "direct"
+    ? options.encoder
+    : options.latent
+    ? encoderFormulation({ batch: B, dIn: D }, F)
+    : "direct";
+  if (encoder === "latent" && !options.latent) {
+    throw new RangeError(`encoder "latent" needs options.latent (the embedding and F)`);
+  }
+  let latentOps: { embedding: GPUBuffer; ew: GPUBuffer; h: GPUBuffer } | null = null;
+  if (encoder === "latent") {
+    // acts = ReLU(f·(E·W_enc) + b_enc − [apply]·b_dec·W_enc): E·W_enc and its bias row per model.
+    const { embedding } = options.latent!;
+    if (embedding.length !== M * F * D) {
+      throw new RangeError(
+        `latent.embedding: expected M·F·dIn = ${M * F * D} floats, got ${embedding.length}`,
+      );
+    }
+    const perModel = latentEncoderWords(F, S);
+    latentOps = {
+      embedding: upload("embeddings [M][F][D]", Float32Array.from(embedding)),
+      ew: own("E·W_enc and bias [M][F + 1][S]", M * perModel),
+      h: own("Fᵀ·g_pre [M][F][S]", M * F * S),
+    };
+    add(
+      await createMatmul(gpu, {
+        batch: M,
+        rows: F,
+        cols: S,
+        inner: D,
+        a: { buffer: latentOps.embedding, stride: F * D },
+        b: param(layout.wEnc),
+        c: { buffer: latentOps.ew, stride: perModel },
+        ...variant,
+        label: "E·W_enc",
+      }),
+    );
+    add(await createLatentBias(gpu, { ...common, params, ew: latentOps.ew, nFeatures: F }));
+    add(
+      await createMatmul(gpu, {
+        batch: M,
+        rows: B,
+        cols: S,
+        inner: F,
+        a: { buffer: buffers.features!, stride: B * F },
+        b: { buffer: latentOps.ew, stride: perModel },
+        bias: { offset: F * S, stride: perModel },
+        c: { buffer: inter.acts, stride: B * S },
+        ...variant,
+        label: "ReLU(f·(E·W_enc) + b)",
+      }),
+    );
+  } else {
+    add(
+      await createMatmul(gpu, {
+        batch: M,
+        rows: B,
+        cols: S,
+        inner: D,
+        ...xIn,
+        b: param(layout.wEnc),
+        bias: { offset: layout.bEnc, stride: P },
+        c: { buffer: inter.acts, stride: B * S },
+        ...variant,
+        label: "ReLU(xin·W_enc + b_enc)",
+      }),
+    );
+  }
   // per-term decode
   const fusedTerms: number[] = [];
   const reconParts = residualBlocks(B, D);
@@ -600,20 +692,52 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       }),
     );
   }
-  add(
-    await createMatmul(gpu, {
-      batch: M,
-      rows: D,
-      cols: S,
-      inner: B,
-      transA: true,
-      ...xIn,
-      b: { buffer: gradPre, stride: B * S },
-      c: grad(layout.wEnc),
-      ...variant,
-      label: "xinᵀ·g_pre",
-    }),
-  );
+  if (latentOps) {
+    // grads W_enc = Eᵀ·(Fᵀ·g_pre) − [apply]·b_dec ⊗ Σ_b g_pre.
+    add(
+      await createMatmul(gpu, {
+        batch: M,
+        rows: F,
+        cols: S,
+        inner: B,
+        transA: true,
+        a: { buffer: buffers.features!, stride: B * F },
+        b: { buffer: gradPre, stride: B * S },
+        c: { buffer: latentOps.h, stride: F * S },
+        ...variant,
+        label: "fᵀ·g_pre",
+      }),
+    );
+    add(
+      await createMatmul(gpu, {
+        batch: M,
+        rows: D,
+        cols: S,
+        inner: F,
+        transA: true,
+        a: { buffer: latentOps.embedding, stride: F * D },
+        b: { buffer: latentOps.h, stride: F * S },
+        c: grad(layout.wEnc),
+        ...variant,
+        label: "Eᵀ·(fᵀ·g_pre)",
+      }),
+    );
+  } else {
+    add(
+      await createMatmul(gpu, {
+        batch: M,
+        rows: D,
+        cols: S,
+        inner: B,
+        transA: true,
+        ...xIn,
+        b: { buffer: gradPre, stride: B * S },
+        c: grad(layout.wEnc),
+        ...variant,
+        label: "xinᵀ·g_pre",
+      }),
+    );
+  }
   add(
     await createReduceRows(gpu, {
       batch: M,
@@ -624,6 +748,9 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       label: "Σ_b g_pre",
     }),
   );
+  if (latentOps && anyApply) {
+    add(await createLatentWEncFix(gpu, { ...common, params, grads }));
+  }
   add(await createBDecGrad(gpu, { ...common, params, rg: inter.rg, grads }));
 
   const optimizer = {
