@@ -58,7 +58,9 @@ export async function measureGpuCell(
   try {
     const runs = benchRuns(data, models);
     const run = (steps: number) =>
-      timeIt(() => trainToySaes(runs, { steps, quiet: true, seed: 0 }, gpu));
+      timeIt(() =>
+        trainToySaes(runs, { steps, quiet: true, seed: 0, batchSize: data.shape.batch }, gpu)
+      );
     const reps = await calibratedRepetitions(run, models, { ...timing, startN: 4 });
     return measuredCell(reps);
   } catch (error) {
