@@ -94,6 +94,59 @@ function sweepTargets(results: Omit<BenchResults, "targets">): TargetResult[] {
   return out;
 }
 
+/**
+ * Issue 13's targets: GPU over batched PyTorch, side by side in one run, at a shape and M; and
+ * synthbench's 8 SAEs against SAELens's quoted rate for one.
+ */
+export const SHAPE_SPEEDUP_TARGETS: readonly { shape: string; models: number; min: number }[] = [
+  { shape: "large", models: 16, min: 3 },
+  { shape: "synth", models: 8, min: 2 },
+];
+/** synthbench: 8 SAEs together at ≥ this many times SAELens's quoted rate for one. */
+export const SYNTHBENCH_MIN_SPEEDUP = 8;
+
+function shapeSpeedupTargets(shapes: readonly ShapeResult[]): TargetResult[] {
+  const out: TargetResult[] = [];
+  for (const t of SHAPE_SPEEDUP_TARGETS) {
+    const target = `${t.shape} at M = ${t.models}: GPU ≥ ${t.min}× batched PyTorch`;
+    const row = shapes.find((s) => s.id === t.shape)?.rows.find((r) => r.models === t.models);
+    const gpu = rateOf(row?.gpu), torch = rateOf(row?.torchBatched);
+    if (gpu === null || torch === null) {
+      out.push({ target, measured: row ? "a cell was not measured" : "not run", status: "n/a" });
+      continue;
+    }
+    const speedup = gpu / torch;
+    out.push({
+      target,
+      measured: `${speedup.toFixed(2)}× (${gpu.toPrecision(3)} vs ${
+        torch.toPrecision(3)
+      } SAE-steps/s)`,
+      status: status(speedup >= t.min),
+    });
+  }
+  const synthbench = shapes.find((s) => s.id === "synthbench")?.rows.find((r) => r.models === 8);
+  const target = `synthbench: 8 SAEs together ≥ ${SYNTHBENCH_MIN_SPEEDUP}× SAELens's quoted rate ` +
+    `for one (15 min per 200M samples on an H100)`;
+  if (synthbench?.gpu.status === "ok") {
+    // SAELens: 200M samples of batch 1024 (195,313 steps) in 15 min for one SAE.
+    const saelens = Math.ceil(200e6 / 1024) / (15 * 60);
+    const speedup = synthbench.gpu.rate / saelens;
+    out.push({
+      target,
+      measured: `${speedup.toFixed(1)}× (${rate(synthbench.gpu.rate)} SAE-steps/s vs ` +
+        `${rate(saelens)} steps/s for one)`,
+      status: status(speedup >= SYNTHBENCH_MIN_SPEEDUP),
+    });
+  } else {
+    out.push({
+      target,
+      measured: synthbench?.gpu.status === "na" ? synthbench.gpu.reason : "not run",
+      status: "n/a",
+    });
+  }
+  return out;
+}
+
 /** Every target with its measured value and status. */
 export function evaluateTargets(results: Omit<BenchResults, "targets">): TargetResult[] {
   const targets: TargetResult[] = [];
@@ -175,6 +228,7 @@ export function evaluateTargets(results: Omit<BenchResults, "targets">): TargetR
     });
   }
 
+  targets.push(...shapeSpeedupTargets(results.shapes));
   for (const shape of results.shapes) targets.push(linearTarget(shape));
 
   for (const shape of results.shapes) {
