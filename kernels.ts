@@ -38,22 +38,29 @@ export {
 } from "./src/sae/fused_step.ts";
 export {
   createKernelStep,
+  encoderFormulation,
+  kernelLoopIterations,
   type KernelStep,
   type KernelStepBuffers,
   type KernelStepIntermediates,
   type KernelStepOptions,
+  sharedTermRanges,
+  type TermRange,
 } from "./src/sae/kernel_step.ts";
-export { type Schedule } from "./src/sae/train_settings.ts";
+export { type Schedule, scheduleLrFactor } from "./src/sae/train_settings.ts";
 export { type ModelEntry, packModelTable } from "./src/sae/model_table.ts";
 export { type DataGroup, packWorld } from "./src/sae/world.ts";
 
 // The kernel set's building blocks.
-export { encodeOps, type KernelOp, runOps } from "./src/kernels/kernel_op.ts";
+export { encodeOps, type KernelOp, LOOP_LIMIT, runOps } from "./src/kernels/kernel_op.ts";
 export {
+  type BlockedTiles,
+  blockedTiles,
   createMatmul,
   type MatmulSpec,
   type MatmulVariant,
   type MatrixOperand,
+  residualBlocks,
 } from "./src/kernels/matmul.ts";
 export { type StepShape } from "./src/kernels/step_dims.ts";
 export { ShaderCompileError } from "./src/gpu/pipelines.ts";

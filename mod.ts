@@ -356,6 +356,7 @@ export { formatMarkdown, formatText } from "./src/bench/report.ts";
 export {
   type BenchShape,
   LARGE_TOY_SHAPE,
+  largeToyTree,
   NOTEBOOK_SHAPE,
   SYNTH_SHAPE,
   SYNTHBENCH_SHAPE,

@@ -31,9 +31,9 @@ import {
   writeFileAtomic,
 } from "../mod.ts";
 
-const DEFAULT_MODELS = [1, 4, 16, 64, 256, 1024];
+const DEFAULT_MODELS = [1, 4, 8, 16, 64, 256, 1024];
 const EVALUATION_MODELS = [4, 256];
-const QUICK_MODELS = [1, 16, 256];
+const QUICK_MODELS = [1, 8, 16, 256];
 const SHAPES: Record<string, BenchShape> = {
   notebook: NOTEBOOK_SHAPE,
   large: LARGE_TOY_SHAPE,
