@@ -204,7 +204,7 @@ export interface TermRange {
  * import { resolveSaeConfig } from "./config.ts";
  * const entry = (beta: number) => ({
  *   plan: lossPlan(resolveSaeConfig({ dIn: 8, dSae: 8, matryoshkaSteps: [4, 8],
- *     matryoshkaInnerLossMultipliers: [beta, 1] })),
+ *     matryoshkaInnerLossMultipliers: [beta, 1], skipOuterLoss: true })),
  *   applyBDecToInput: true, normalizeSaeDecoder: false, dataGroup: 0,
  *   optimizer: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, clipNorm: 1 },
  * });
