@@ -93,6 +93,19 @@ override A_SHIFT: bool = false;
 override RB: u32 = 2u;
 override CB: u32 = 2u;
 override WG: u32 = 64u;
+/**
+ * Debug: every loop body counts itself; each invocation then stores its count (as f32, in all four
+ * lanes) over the first vector of its block of C instead of the product (tests check the count
+ * against kernelLoopIterations, the bound the trainer refuses shapes by).
+ */
+override COUNT_LOOPS: bool = false;
+var<private> loops: u32 = 0u;
+
+fn count_loop() {
+  if (COUNT_LOOPS) {
+    loops += 1u;
+  }
+}
 
 /** Rows r0..r0+3, inner k0..k0+3 of op(A[m]) as a matrix whose column j is inner index k0 + j. */
 fn load_a(m: u32, base: u32, r0: u32, k0: u32) -> mat4x4<f32> {
@@ -137,6 +150,7 @@ fn store_block(m: u32, c_base: u32, r: u32, n: u32, rows: mat4x4<f32>, bias: vec
   let i = c_base + r * s + n / 4u;
   var sq = vec4<f32>(0.0);
   for (var j = 0u; j < 4u; j++) {
+    count_loop();
     var v = rows[j];
     if (BIAS_RELU) {
       v = max(v + bias, vec4<f32>(0.0));
@@ -182,20 +196,26 @@ fn matmul_blocked(
   var r: array<u32, 2>;
   var n: array<u32, 2>;
   for (var x = 0u; x < RB; x++) {
+    count_loop();
     r[x] = min(r0 + 4u * x, dims.rows - 4u);
   }
   for (var y = 0u; y < CB; y++) {
+    count_loop();
     n[y] = min(n0 + 4u * y, dims.cols - 4u);
   }
   var acc: array<mat4x4<f32>, 4>; // [x * CB + y]
   for (var k = 0u; k < dims.inner; k += 4u) {
+    count_loop();
     var am: array<mat4x4<f32>, 2>;
     for (var x = 0u; x < RB; x++) {
+      count_loop();
       am[x] = load_a(m, a_base, r[x], k);
     }
     for (var y = 0u; y < CB; y++) {
+      count_loop();
       let bm = load_b(b_base, k, n[y]);
       for (var x = 0u; x < RB; x++) {
+        count_loop();
         acc[x * CB + y] += am[x] * bm;
       }
     }
@@ -203,11 +223,13 @@ fn matmul_blocked(
   let c_base = (dims.c_offset + m * dims.c_stride) / 4u;
   let bias_base = (dims.bias_offset + m * dims.bias_stride) / 4u;
   for (var x = 0u; x < RB; x++) {
+    count_loop();
     if (r0 + 4u * x >= dims.rows) {
       continue;
     }
     var sq = vec4<f32>(0.0);
     for (var y = 0u; y < CB; y++) {
+      count_loop();
       if (n0 + 4u * y >= dims.cols) {
         continue;
       }
@@ -220,8 +242,12 @@ fn matmul_blocked(
     if (RESIDUAL) {
       let at = dims.sq_offset + m * dims.sq_stride + r[x] * col_blocks + block % col_blocks;
       for (var j = 0u; j < 4u; j++) {
+        count_loop();
         row_sq[at + j * col_blocks] = sq[j];
       }
     }
+  }
+  if (COUNT_LOOPS) {
+    c[c_base + r0 * (dims.c_ld / 4u) + n0 / 4u] = vec4<f32>(f32(loops));
   }
 }

@@ -9,6 +9,7 @@ import { randomFloats, upload } from "./_kernel_data.ts";
 import type { Gpu } from "../src/gpu/device.ts";
 import { createStorage, readF32 } from "../src/gpu/buffers.ts";
 import {
+  blockedLoopIterations,
   type BlockedTiles,
   blockedTiles,
   createMatmul,
@@ -367,6 +368,68 @@ gpuTest(
         );
         const total = parts.reduce((s, v) => s + v, 0);
         assert.ok(Math.abs(total - rowSum) < 1e-4 * (1 + rowSum), `Σe² m ${m} r ${r}`);
+      }
+    }
+  },
+);
+
+gpuTest(
+  "matmul_blocked's loop iterations per invocation never exceed blockedLoopIterations",
+  async (gpu) => {
+    // The kernel counts its own loop iterations (COUNT_LOOPS); edge blocks, every blocking, the MSE
+    // epilogue. The trainer refuses shapes by this bound (kernelLoopIterations).
+    for (
+      const tiles of [{ rows: 1, cols: 1 }, { rows: 2, cols: 2 }, { rows: 2, cols: 1 }] as const
+    ) {
+      for (const residual of [false, true]) {
+        const batch = 2, rows = 12, cols = 20, inner = 36;
+        const out = createStorage(gpu, "c", batch * rows * cols * 4);
+        const b = upload(gpu, "b", randomFloats(19, batch * (inner * cols + cols)));
+        const op = await createMatmul(gpu, {
+          batch,
+          rows,
+          cols,
+          inner,
+          a: {
+            buffer: upload(gpu, "a", randomFloats(20, batch * rows * inner)),
+            stride: rows * inner,
+          },
+          b: { buffer: b, stride: inner * cols + cols },
+          c: { buffer: out, stride: rows * cols },
+          countLoops: true,
+          ...(residual
+            ? {
+              bias: { offset: inner * cols, stride: inner * cols + cols },
+              residual: {
+                target: {
+                  buffer: upload(gpu, "x", randomFloats(21, batch * rows * cols)),
+                  stride: rows * cols,
+                },
+                scales: upload(gpu, "s", Float32Array.from([1, 1])),
+                rowSq: { buffer: createStorage(gpu, "sq", 4 * batch * rows * 8), stride: rows * 8 },
+              },
+            }
+            : { tiles }),
+        });
+        await runOps(gpu, [op]);
+        const got = await readF32(gpu, out);
+        const used = residual ? { rows: 2, cols: 2 } as const : tiles;
+        const bound = blockedLoopIterations(inner, used, residual);
+        // Block (r0, n0) stores its count over C[r0][n0..n0+3].
+        let most = 0;
+        for (let m = 0; m < batch; m++) {
+          for (let r0 = 0; r0 < rows; r0 += 4 * used.rows) {
+            for (let n0 = 0; n0 < cols; n0 += 4 * used.cols) {
+              most = Math.max(most, got[m * rows * cols + r0 * cols + n0]!);
+            }
+          }
+        }
+        assert.ok(most > 9 * used.rows, "counted");
+        assert.ok(
+          most <= bound,
+          `${JSON.stringify(used)} residual ${residual}: ${most} > ${bound}`,
+        );
+        assert.equal(most, bound, "the bound is exact for a full block");
       }
     }
   },

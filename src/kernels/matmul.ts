@@ -56,6 +56,29 @@ export function blockedTiles(rows: number, cols: number): BlockedTiles {
   return { rows: rows >= 8 ? 2 : 1, cols: cols >= 8 ? 2 : 1 };
 }
 
+/**
+ * Loop iterations one invocation of `blocked` runs (as Mesa counts them, nested loops included):
+ * the edge clamps, `inner / 4` k-blocks of loads and products, the stores (and the MSE epilogue's
+ * row sums). `tests/kernels_matmul_test.ts` checks it against the kernel's own count
+ * (`countLoops`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { blockedLoopIterations } from "./matmul.ts";
+ * assert.equal(blockedLoopIterations(256, { rows: 2, cols: 2 }, true), 34 + 9 * 64);
+ * ```
+ */
+export function blockedLoopIterations(
+  inner: number,
+  tiles: BlockedTiles,
+  residual = false,
+): number {
+  const { rows: rb, cols: cb } = tiles;
+  const perBlock = 1 + rb + cb * (1 + rb);
+  return rb + cb + Math.ceil(inner / 4) * perBlock + rb + 5 * rb * cb + (residual ? 4 * rb : 0);
+}
+
 /** Block columns per row of a `blocked` product's C (the partial sums of its MSE epilogue). */
 export function residualBlocks(rows: number, cols: number): number {
   return Math.ceil(cols / (4 * blockedTiles(rows, cols).cols));
@@ -143,6 +166,11 @@ export interface MatmulSpec {
    * `ld`): the ReLU's backward mask where ∂loss/∂acts is formed (not with `residual`).
    */
   gate?: MatrixOperand;
+  /**
+   * Debug (`blocked` only): each invocation stores its loop-iteration count over the first vector
+   * of its block of C instead of the product (see {@link blockedLoopIterations}).
+   */
+  countLoops?: boolean;
   /** Formulation (default `blocked` where {@link blockedFits}, else `block`). */
   variant?: MatmulVariant;
   /** Register blocking of `blocked` (default {@link blockedTiles}). */
@@ -261,7 +289,13 @@ export async function createMatmul(gpu: Gpu, spec: MatmulSpec): Promise<KernelOp
         ? {}
         : { WG: WORKGROUP, BIAS_RELU: biasRelu ? 1 : 0, A_SHIFT: spec.shift ? 1 : 0 }),
       ...(variant === "blocked"
-        ? { RB: tiles.rows, CB: tiles.cols, RESIDUAL: residual ? 1 : 0, GATE: gate ? 1 : 0 }
+        ? {
+          RB: tiles.rows,
+          CB: tiles.cols,
+          RESIDUAL: residual ? 1 : 0,
+          GATE: gate ? 1 : 0,
+          ...(spec.countLoops ? { COUNT_LOOPS: 1 } : {}),
+        }
         : {}),
     },
   });

@@ -66,6 +66,7 @@ import {
 import { createStepDims, type StepShape } from "../kernels/step_dims.ts";
 import {
   blockedFits,
+  blockedLoopIterations,
   createMatmul,
   type MatmulSpec,
   type MatmulVariant,
@@ -245,11 +246,11 @@ export function sharedTermRanges(entries: readonly ModelEntry[]): TermRange[] | 
 export function kernelLoopIterations(shape: StepShape, nFeatures = 0): Record<string, number> {
   const { batch: B, dIn: D, dSae: S, terms: T } = shape;
   const log2Wg = Math.log2(WORKGROUP);
-  // matmul_blocked per k-block of 4: the RB + CB loads, RB·CB products (RB = CB = 2), then the
-  // stores; matmul_block: one iteration per inner index. The largest inner of a step is D or B
-  // (T·B on the stacked path), or F in the latent encoder.
+  // matmul_blocked: blockedLoopIterations (2 × 2 register blocks, the MSE epilogue's sums);
+  // matmul_block: one iteration per inner index. The largest inner of a step is D or B (T·B on
+  // the stacked path), or F in the latent encoder.
   const inner = Math.max(D, T * B, S, nFeatures);
-  const matmul = Math.max(Math.ceil(inner / 4) * 9 + 4 * 5, inner);
+  const matmul = Math.max(blockedLoopIterations(inner, { rows: 2, cols: 2 }, true), inner);
   return {
     matmul,
     row_norms: D,
