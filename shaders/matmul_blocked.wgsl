@@ -37,30 +37,7 @@
 //                   ceil(M · ceil(rows / (4·RB)) · ceil(cols / (4·CB)) / WG) workgroups. Blocks
 //                   past the edge of C re-read its last 4 rows or columns and store nothing there.
 
-struct MatmulDims {
-  batch: u32,
-  rows: u32,
-  cols: u32,
-  inner: u32,
-  a_offset: u32,
-  a_stride: u32,
-  b_offset: u32,
-  b_stride: u32,
-  c_offset: u32,
-  c_stride: u32,
-  bias_offset: u32,
-  bias_stride: u32,
-  a_ld: u32,
-  b_ld: u32,
-  c_ld: u32,
-  shift_offset: u32,
-  shift_stride: u32,
-  resid_offset: u32,
-  resid_stride: u32,
-  resid_ld: u32,
-  sq_offset: u32,
-  sq_stride: u32,
-}
+// struct MatmulDims: generated from MATMUL_DIMS in src/kernels/matmul.ts, included before this file.
 
 @group(0) @binding(0) var<uniform> dims: MatmulDims;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;

@@ -18,7 +18,8 @@
 //                    (rows with norm 0 untouched); invocation 0 advances the step counter.
 // The step counter (steps completed) lives on the GPU, so a step needs no upload.
 // Included after the generated model table, StepDims and LrSchedule (src/sae/model_table.ts,
-// src/kernels/step_dims.ts, src/kernels/optimizer.ts) and shaders/lib/step_dims.wgsl. Non-finite
+// src/kernels/step_dims.ts, src/kernels/optimizer.ts), shaders/lib/step_dims.wgsl and
+// shaders/lib/lr_schedule.wgsl. Non-finite
 // values are detected from the bits. Every loop's trip count is bounded whatever the sizes:
 // NORM_CHUNK / WG per invocation of grad_norm_partial, ceil(P / NORM_CHUNK) / WG of grad_norm
 // (the chunks of one model), d_in of remove_parallel and finish_step, 4 of adam.
@@ -70,7 +71,6 @@ const NORM_CHUNK: u32 = 4096u;
 /** Coefficients per model in the scratch after the partial sums. */
 const COEF_WORDS: u32 = 4u;
 
-var<workgroup> partial: array<f32, WG>;
 
 /** True for ±inf and NaN, read from the bits (the compiler may assume floats are finite). */
 fn not_finite(value: f32) -> bool {
@@ -125,28 +125,16 @@ fn norm_chunks() -> u32 {
   return (dims.param_size + NORM_CHUNK - 1u) / NORM_CHUNK;
 }
 
-/** Sums `partial[0..WG)` into `partial[0]` (all invocations of the workgroup call it). */
-fn reduce_partial(lid: u32) {
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      partial[lid] += partial[lid + s];
-    }
-    workgroupBarrier();
-  }
-}
 
-/** The learning rate's factor at 0-based step `step` (warm-up, then decay over the last steps). */
+/** The learning rate's factor at 0-based step `step` (shaders/lib/lr_schedule.wgsl). */
 fn lr_factor(step: u32) -> f32 {
-  var f = 1.0;
-  if (schedule.warmup_steps > 0u && step < schedule.warmup_steps) {
-    f = f32(step + 1u) / f32(schedule.warmup_steps);
-  }
-  if (schedule.decay_steps > 0u && step + schedule.decay_steps >= schedule.total_steps) {
-    let left = f32(schedule.total_steps - step) / f32(schedule.decay_steps);
-    f = f * (schedule.lr_end_factor + (1.0 - schedule.lr_end_factor) * left);
-  }
-  return f;
+  return schedule_lr_factor(
+    step,
+    schedule.total_steps,
+    schedule.warmup_steps,
+    schedule.decay_steps,
+    schedule.lr_end_factor,
+  );
 }
 
 @compute @workgroup_size(WG)

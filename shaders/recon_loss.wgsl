@@ -54,7 +54,6 @@ override WG: u32 = 64u;
 override FUSED_TERMS: u32 = 0u;
 override RECON_PARTS: u32 = 1u;
 
-var<workgroup> partial: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn recon_loss(
@@ -106,16 +105,6 @@ fn recon_loss(
   }
 }
 
-/** Sums `partial[0..WG)` into `partial[0]` (all invocations of the workgroup call it). */
-fn reduce_partial(lid: u32) {
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      partial[lid] += partial[lid + s];
-    }
-    workgroupBarrier();
-  }
-}
 
 @compute @workgroup_size(WG)
 fn loss_total(

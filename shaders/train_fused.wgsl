@@ -89,15 +89,13 @@ fn off_w_dec() -> u32 { return D_IN * D_SAE + D_SAE; }
 fn off_b_dec() -> u32 { return 2u * D_IN * D_SAE + D_SAE; }
 
 fn lr_factor(step: u32) -> f32 {
-  var f = 1.0;
-  if (run.warmup_steps > 0u && step < run.warmup_steps) {
-    f = f32(step + 1u) / f32(run.warmup_steps);
-  }
-  if (run.decay_steps > 0u && step + run.decay_steps >= run.total_steps) {
-    let left = f32(run.total_steps - step) / f32(run.decay_steps);
-    f = f * (run.lr_end_factor + (1.0 - run.lr_end_factor) * left);
-  }
-  return f;
+  return schedule_lr_factor(
+    step,
+    run.total_steps,
+    run.warmup_steps,
+    run.decay_steps,
+    run.lr_end_factor,
+  );
 }
 
 fn is_finite(v: f32) -> bool {

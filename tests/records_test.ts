@@ -31,6 +31,8 @@ import {
   packModelTable,
 } from "../src/sae/model_table.ts";
 import { STEP_DIMS, STEP_DIMS_STRUCT_FILE, stepDimsWords } from "../src/kernels/step_dims.ts";
+import { MATMUL_DIMS, MATMUL_DIMS_FILE } from "../src/kernels/matmul.ts";
+import { LR_SCHEDULE, LR_SCHEDULE_FILE } from "../src/kernels/optimizer.ts";
 import { FUSED_RECORDS_FILE, FUSED_RUN, FUSED_STATE } from "../src/sae/fused_records.ts";
 import { GROUP_HEADER, GROUP_WORDS, WORLD_FILE } from "../src/sae/world.ts";
 import {
@@ -55,6 +57,8 @@ const RECORDS: readonly { table: RecordTable; file: ShaderFile }[] = [
   { table: GROUP_HEADER, file: WORLD_FILE },
   { table: TREE_HEADER, file: TREE_FLAT_FILE },
   { table: TREE_NODE, file: TREE_FLAT_FILE },
+  { table: MATMUL_DIMS, file: MATMUL_DIMS_FILE },
+  { table: LR_SCHEDULE, file: LR_SCHEDULE_FILE },
 ];
 
 Deno.test("packModelTable round-trips every ModelInfo and LossTerm field by name", () => {

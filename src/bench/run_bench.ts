@@ -162,6 +162,11 @@ async function measureShape(
     log(`${shape.id} M=${models} PyTorch batched: ${describe(batched)}`);
     rows.push({ models, gpu: gpuCell, cpu: cpuCell, torchLoop: loop, torchBatched: batched });
   }
+  return shapeResult(shape, rows, data.tree.nFeatures);
+}
+
+/** A shape's table: its description and sizes, and the measured rows. */
+function shapeResult(shape: BenchShape, rows: BenchRow[], nFeatures: number): ShapeResult {
   return {
     id: shape.id,
     title: shape.title,
@@ -169,7 +174,7 @@ async function measureShape(
     dSae: shape.dSae,
     prefixes: [...shape.prefixes],
     batch: shape.batch,
-    nFeatures: data.tree.nFeatures,
+    nFeatures,
     paramsPerModel: paramLayout(shape.dIn, shape.dSae).size,
     gpuBytesPerModel: gpuBytesPerModel(shape.dIn, shape.dSae),
     rows,
@@ -190,18 +195,7 @@ async function measureGpuOnlyShape(
   log: (line: string) => void,
 ): Promise<ShapeResult> {
   const models = shape.gpuOnly!.models;
-  const result = (rows: BenchRow[], nFeatures: number): ShapeResult => ({
-    id: shape.id,
-    title: shape.title,
-    dIn: shape.dIn,
-    dSae: shape.dSae,
-    prefixes: [...shape.prefixes],
-    batch: shape.batch,
-    nFeatures,
-    paramsPerModel: paramLayout(shape.dIn, shape.dSae).size,
-    gpuBytesPerModel: gpuBytesPerModel(shape.dIn, shape.dSae),
-    rows,
-  });
+  const result = (rows: BenchRow[], nFeatures: number) => shapeResult(shape, rows, nFeatures);
   const noColumn = skippedCell(
     `not measured at this scale: compared with SAELens's quoted ${SAELENS_SYNTHBENCH.minutes[0]}–` +
       `${SAELENS_SYNTHBENCH.minutes[1]} min per SAE for 200M samples on an H100`,

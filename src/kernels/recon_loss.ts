@@ -8,7 +8,13 @@ import { createStorage } from "../gpu/buffers.ts";
 import { LOSS_WORDS, MODEL_INFO_WORDS } from "../sae/model_table.ts";
 import reconLossWgsl from "../../shaders/recon_loss.wgsl" with { type: "text" };
 import type { KernelOp } from "./kernel_op.ts";
-import { createStepOp, groupsFor, stepLayout, type StepShape } from "./step_dims.ts";
+import {
+  createStepOp,
+  groupsFor,
+  stepLayout,
+  type StepShape,
+  WORKGROUP_SUM_FILE,
+} from "./step_dims.ts";
 
 const FILE = { path: "shaders/recon_loss.wgsl", code: reconLossWgsl };
 
@@ -39,6 +45,7 @@ export function createReconLoss(
   const P = stepLayout(spec.shape).size;
   return createStepOp(gpu, {
     file: FILE,
+    extraFiles: [WORKGROUP_SUM_FILE],
     entryPoint: "recon_loss",
     constants: { FUSED_TERMS: termMask(spec.fusedTerms) },
     shape: spec.shape,
@@ -82,6 +89,7 @@ export async function createLossTotal(
   const parts = spec.fused?.parts ?? 1;
   const op = await createStepOp(gpu, {
     file: FILE,
+    extraFiles: [WORKGROUP_SUM_FILE],
     entryPoint: "loss_total",
     constants: { FUSED_TERMS: termMask(spec.fused?.terms), RECON_PARTS: parts },
     shape: spec.shape,
@@ -122,6 +130,7 @@ export function createBDecGrad(
   const P = stepLayout(spec.shape).size;
   return createStepOp(gpu, {
     file: FILE,
+    extraFiles: [WORKGROUP_SUM_FILE],
     entryPoint: "bdec_grad",
     shape: spec.shape,
     ...(spec.dims ? { dims: spec.dims } : {}),

@@ -12,6 +12,7 @@ import { defineRecord, packRecords, recordWgsl } from "../gpu/records.ts";
 import { MAX_TERMS, MODEL_TABLE_FILE } from "../sae/model_table.ts";
 import { type ParamLayout, paramLayout } from "../sae/layout.ts";
 import stepDimsWgsl from "../../shaders/lib/step_dims.wgsl" with { type: "text" };
+import workgroupSumWgsl from "../../shaders/lib/workgroup_sum.wgsl" with { type: "text" };
 import { type KernelOp, kernelOp, requirePositive, requireWords, WORKGROUP } from "./kernel_op.ts";
 
 /** The generated model table (src/sae/model_table.ts), included before every model-aware kernel. */
@@ -45,6 +46,12 @@ export const STEP_DIMS_STRUCT_FILE: ShaderFile = {
 export const STEP_DIMS_FILE: ShaderFile = {
   path: "shaders/lib/step_dims.wgsl",
   code: stepDimsWgsl,
+};
+
+/** `shaders/lib/workgroup_sum.wgsl` (`partial`, `reduce_partial`): a workgroup's sum. */
+export const WORKGROUP_SUM_FILE: ShaderFile = {
+  path: "shaders/lib/workgroup_sum.wgsl",
+  code: workgroupSumWgsl,
 };
 
 /** Sizes shared by the M models of one training step. */

@@ -21,7 +21,7 @@ import type { Gpu } from "../gpu/device.ts";
 import { createStorage, readF32, uploadStorage, uploadUniform } from "../gpu/buffers.ts";
 import { bindGroup, dispatch, getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
 import { paramLayout } from "./layout.ts";
-import type { Schedule } from "./train_settings.ts";
+import { LR_SCHEDULE_WGSL_FILE, type Schedule } from "./train_settings.ts";
 import {
   LOSS_WORDS,
   MAX_TERMS,
@@ -70,6 +70,7 @@ export function fusedFiles(shape: FusedModuleShape): readonly ShaderFile[] {
     WORLD_FILE,
     FUSED_RECORDS_FILE,
     fusedLayoutFile(shape),
+    LR_SCHEDULE_WGSL_FILE,
     { path: "shaders/train_fused.wgsl", code: fusedSrc },
   ];
 }

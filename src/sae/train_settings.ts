@@ -3,6 +3,8 @@
  * clipping) and their published defaults, and the learning-rate schedule a run shares. The GPU
  * paths (src/sae/engines.ts), the model table and the float64 reference all take these types.
  */
+import type { ShaderFile } from "../gpu/pipelines.ts";
+import lrScheduleWgsl from "../../shaders/lib/lr_schedule.wgsl" with { type: "text" };
 
 /**
  * Optimiser settings of one model: Adam (bias-corrected, no weight decay), global-norm clip.
@@ -67,8 +69,8 @@ export interface Schedule {
  * The factor the schedule applies to each model's lr at 0-based step `step`: a linear warm-up
  * `(step + 1) / warmupSteps` over the first steps, times a linear decay from 1 to `lrEndFactor`
  * over the last `decaySteps` (`lrEndFactor + (1 − lrEndFactor) · (totalSteps − step) /
- * decaySteps`). The CPU twin of `lr_factor` in shaders/optimizer.wgsl and
- * shaders/train_fused.wgsl.
+ * decaySteps`). The CPU twin of `schedule_lr_factor` ({@link LR_SCHEDULE_WGSL_FILE}), which both
+ * training paths use.
  *
  * @example
  * ```ts
@@ -91,3 +93,9 @@ export function scheduleLrFactor(schedule: Schedule, step: number): number {
   }
   return f;
 }
+
+/** `shaders/lib/lr_schedule.wgsl` (`schedule_lr_factor`), included by both training paths. */
+export const LR_SCHEDULE_WGSL_FILE: ShaderFile = {
+  path: "shaders/lib/lr_schedule.wgsl",
+  code: lrScheduleWgsl,
+};
