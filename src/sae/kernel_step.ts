@@ -148,7 +148,8 @@ export interface KernelStepOptions {
   /** Learning-rate schedule shared by the models (default constant). */
   schedule?: Schedule;
   /**
-   * The toy's structure, x = f·E: each model's `[F][dIn]` embedding (`[M][F][dIn]` floats) and F.
+   * The toy's structure, x = f·E: each model's `[F][dIn]` embedding (`[M][F][dIn]` floats, or one
+   * `[F][dIn]` shared by every model) and F.
    * With it the step takes `buffers.features` (`[M][B][F]`, the rows' feature values) and may
    * encode in latent form ({@link encoderFormulation}).
    */
@@ -421,14 +422,17 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     throw new RangeError(`encoder "latent" needs options.latent (the embedding and F)`);
   }
   let latentOps: { embedding: GPUBuffer; ew: GPUBuffer; h: GPUBuffer } | null = null;
+  let embeddingStride = 0;
   if (encoder === "latent") {
     // acts = ReLU(f·(E·W_enc) + b_enc − [apply]·b_dec·W_enc): E·W_enc and its bias row per model.
     const { embedding } = options.latent!;
-    if (embedding.length !== M * F * D) {
+    if (embedding.length !== M * F * D && embedding.length !== F * D) {
       throw new RangeError(
-        `latent.embedding: expected M·F·dIn = ${M * F * D} floats, got ${embedding.length}`,
+        `latent.embedding: expected M·F·dIn = ${M * F * D} floats (or F·dIn = ${F * D}, one ` +
+          `shared by every model), got ${embedding.length}`,
       );
     }
+    embeddingStride = embedding.length === F * D ? 0 : F * D;
     const perModel = latentEncoderWords(F, S);
     latentOps = {
       embedding: upload("embeddings [M][F][D]", Float32Array.from(embedding)),
@@ -441,7 +445,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
         rows: F,
         cols: S,
         inner: D,
-        a: { buffer: latentOps.embedding, stride: F * D },
+        a: { buffer: latentOps.embedding, stride: embeddingStride },
         b: param(layout.wEnc),
         c: { buffer: latentOps.ew, stride: perModel },
         ...variant,
@@ -716,7 +720,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
         cols: S,
         inner: F,
         transA: true,
-        a: { buffer: latentOps.embedding, stride: F * D },
+        a: { buffer: latentOps.embedding, stride: embeddingStride },
         b: { buffer: latentOps.h, stride: F * S },
         c: grad(layout.wEnc),
         ...variant,
