@@ -1,22 +1,17 @@
-// Bias add broadcast over rows, and its reduction over rows (the bias gradient), for M independent
-// [rows][cols] matrices.
+// A bias's gradient: the reduction over rows of M independent [rows][cols] matrices (adding a bias
+// is the products' epilogue, shaders/matmul_blocked.wgsl and shaders/matmul.wgsl).
 //
-//   add_bias:    dst[m][r][c] = src[m][r][c] + scales[m] · vec[m][c]
 //   reduce_rows: vec[m][c] = Σ_r src[m][r][c]           (or += with ACCUMULATE)
 //
 // where vec[m] is the per-model vector at `vec_offset + m * vec_stride` floats of its buffer
-// (stride 0: one vector shared by every m). `scales` turns the add into x − b_dec·[apply] per model.
+// (stride 0: one vector shared by every m).
 //
 // Bindings (group 0; each entry point uses the ones it names):
 //   0 dims    uniform BiasDims
-//   1 src     storage read  [M][rows][cols]            (both)
-//   2 vec_in  storage read  per-model vectors          (add_bias)
-//   3 scales  storage read  [M]                        (add_bias)
-//   4 dst     storage rw    [M][rows][cols]            (add_bias)
-//   5 vec_out storage rw    per-model vectors          (reduce_rows)
+//   1 src     storage read  [M][rows][cols]
+//   5 vec_out storage rw    per-model vectors
 //
 // Dispatch (linear workgroup id = wid.x + wid.y * nwg.x, bounds-checked):
-//   add_bias:    one invocation per element of dst: ceil(M·rows·cols / WG) workgroups;
 //   reduce_rows: one invocation per (m, c), looping over rows: ceil(M·cols / WG) workgroups.
 
 struct BiasDims {
@@ -29,29 +24,10 @@ struct BiasDims {
 
 @group(0) @binding(0) var<uniform> dims: BiasDims;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> vec_in: array<f32>;
-@group(0) @binding(3) var<storage, read> scales: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(5) var<storage, read_write> vec_out: array<f32>;
 
 override WG: u32 = 64u;
 override ACCUMULATE: bool = false;
-
-@compute @workgroup_size(WG)
-fn add_bias(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let i = (wid.x + wid.y * nwg.x) * WG + lid;
-  let per = dims.rows * dims.cols;
-  if (i >= dims.batch * per) {
-    return;
-  }
-  let m = i / per;
-  let c = i % dims.cols;
-  dst[i] = src[i] + scales[m] * vec_in[dims.vec_offset + m * dims.vec_stride + c];
-}
 
 @compute @workgroup_size(WG)
 fn reduce_rows(

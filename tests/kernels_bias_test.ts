@@ -5,44 +5,8 @@
 import { assertClose, gpuTest } from "./_gpu.ts";
 import { randomFloats, upload } from "./_kernel_data.ts";
 import { createStorage, readF32 } from "../src/gpu/buffers.ts";
-import { createAddBias, createReduceRows } from "../src/kernels/bias.ts";
+import { createReduceRows } from "../src/kernels/bias.ts";
 import { runOps } from "../src/kernels/kernel_op.ts";
-
-gpuTest("add_bias adds each model's scaled bias to every row", async (gpu) => {
-  for (const [batch, rows, cols] of [[3, 129, 7], [1, 1, 50], [3, 5, 1]] as const) {
-    const n = batch * rows * cols;
-    const src = randomFloats(1, n);
-    const stride = cols + 11; // biases live inside a larger per-model block
-    const offset = 3;
-    const bias = randomFloats(2, offset + batch * stride);
-    const scales = new Float32Array([1, -1, 0].slice(0, batch));
-    const dst = createStorage(gpu, "dst", n * 4);
-    const op = await createAddBias(gpu, {
-      batch,
-      rows,
-      cols,
-      src: upload(gpu, "src", src),
-      bias: { buffer: upload(gpu, "bias", bias), offset, stride },
-      scales: upload(gpu, "scales", scales),
-      dst,
-    });
-    await runOps(gpu, [op]);
-    const expected = new Float64Array(n);
-    for (let m = 0; m < batch; m++) {
-      for (let r = 0; r < rows; r++) {
-        for (let c = 0; c < cols; c++) {
-          const i = (m * rows + r) * cols + c;
-          expected[i] = src[i]! + scales[m]! * bias[offset + m * stride + c]!;
-        }
-      }
-    }
-    assertClose(await readF32(gpu, dst), expected, {
-      atol: 1e-7,
-      rtol: 1e-6,
-      label: `${batch}x${rows}x${cols}`,
-    });
-  }
-});
 
 gpuTest("reduce_rows writes or accumulates the column sums of each model", async (gpu) => {
   for (const accumulate of [false, true]) {

@@ -1,6 +1,6 @@
 /**
- * Wrapper of `shaders/bias.wgsl`: a per-model bias added to every row (scaled per model), and the
- * bias gradient, the sum over rows, for M independent `[rows][cols]` matrices.
+ * Wrapper of `shaders/bias.wgsl`: a bias's gradient, the sum over rows, for M independent
+ * `[rows][cols]` matrices (adding a bias is the products' epilogue, src/kernels/matmul.ts).
  */
 import type { Gpu } from "../gpu/device.ts";
 import { uploadUniform } from "../gpu/buffers.ts";
@@ -47,44 +47,6 @@ function dimsFor(gpu: Gpu, label: string, shape: RowsShape, vec: VectorOperand):
     `${label} dims`,
     new Uint32Array([shape.batch, shape.rows, shape.cols, vec.offset ?? 0, vec.stride]),
   );
-}
-
-/**
- * `dst[m][r][c] = src[m][r][c] + scales[m] · bias[m][c]`.
- *
- * @param scales `[M]` floats (ones for a plain bias add; `−[apply]` for `x − b_dec`).
- */
-export async function createAddBias(
-  gpu: Gpu,
-  spec: RowsShape & {
-    src: GPUBuffer;
-    bias: VectorOperand;
-    scales: GPUBuffer;
-    dst: GPUBuffer;
-    label?: string;
-  },
-): Promise<KernelOp> {
-  checkShape(spec);
-  const n = spec.batch * spec.rows * spec.cols;
-  requireWords("src", spec.src, n);
-  requireWords("dst", spec.dst, n);
-  requireWords("scales", spec.scales, spec.batch);
-  const label = spec.label ?? "add_bias";
-  const pipeline = await getPipeline(gpu, {
-    label: "add_bias",
-    files: [FILE],
-    entryPoint: "add_bias",
-    constants: { WG: WORKGROUP },
-  });
-  const dims = dimsFor(gpu, label, spec, spec.bias);
-  const group = bindGroup(gpu, pipeline, {
-    0: dims,
-    1: spec.src,
-    2: spec.bias.buffer,
-    3: spec.scales,
-    4: spec.dst,
-  }, label);
-  return kernelOp(gpu, label, pipeline, group, Math.ceil(n / WORKGROUP), [dims]);
 }
 
 /** `sums[m][c] (+)= Σ_r src[m][r][c]` (the gradient of a bias broadcast over rows). */

@@ -1,4 +1,4 @@
-/** Wrapper of `shaders/relu.wgsl`: ReLU forward and its backward, element-wise. */
+/** Wrapper of `shaders/relu.wgsl`: ReLU's backward, element-wise (the forward is a product epilogue). */
 import type { Gpu } from "../gpu/device.ts";
 import { uploadUniform } from "../gpu/buffers.ts";
 import { bindGroup, getPipeline } from "../gpu/pipelines.ts";
@@ -9,7 +9,7 @@ const FILE = { path: "shaders/relu.wgsl", code: reluWgsl };
 
 async function create(
   gpu: Gpu,
-  entryPoint: "relu_forward" | "relu_backward",
+  entryPoint: "relu_backward",
   count: number,
   buffers: Record<number, GPUBuffer>,
   label: string,
@@ -28,20 +28,6 @@ async function create(
   const dims = uploadUniform(gpu, `${label} dims`, new Uint32Array([count]));
   const group = bindGroup(gpu, pipeline, { 0: dims, ...buffers }, label);
   return kernelOp(gpu, label, pipeline, group, Math.ceil(count / WORKGROUP), [dims]);
-}
-
-/** `acts[i] = max(pre[i], 0)` for `count` floats. */
-export function createReluForward(
-  gpu: Gpu,
-  spec: { count: number; pre: GPUBuffer; acts: GPUBuffer; label?: string },
-): Promise<KernelOp> {
-  return create(
-    gpu,
-    "relu_forward",
-    spec.count,
-    { 1: spec.pre, 3: spec.acts },
-    spec.label ?? "relu_forward",
-  );
 }
 
 /** `gradPre[i] = gradActs[i] · [acts[i] > 0]` for `count` floats. */
