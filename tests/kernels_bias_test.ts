@@ -1,10 +1,10 @@
 /**
- * shaders/bias.wgsl against CPU loops: the per-model scaled bias add and the sum over rows, on
- * ragged shapes, with biases read from (and sums written into) a parameter-like buffer.
+ * shaders/bias.wgsl against CPU loops: the sum over rows, on ragged shapes, with sums written into
+ * (or added to) a parameter-like buffer.
  */
 import { assertClose, gpuTest } from "./_gpu.ts";
 import { randomFloats, upload } from "./_kernel_data.ts";
-import { createStorage, readF32 } from "../src/gpu/buffers.ts";
+import { readF32 } from "../src/gpu/buffers.ts";
 import { createReduceRows } from "../src/kernels/bias.ts";
 import { runOps } from "../src/kernels/kernel_op.ts";
 
