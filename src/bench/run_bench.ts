@@ -23,7 +23,12 @@ import type {
   ShapeResult,
   SweepsResult,
 } from "./results.ts";
-import { type BenchShape, NOTEBOOK_SHAPE } from "./shapes.ts";
+import {
+  type BenchShape,
+  NOTEBOOK_SHAPE,
+  SAELENS_SYNTHBENCH,
+  saelensStepsPerSecond,
+} from "./shapes.ts";
 import { BENCH_SWEEPS, type EvalTiming, timeEvaluation, timeSweep } from "./end_to_end_bench.ts";
 import { evaluateTargets } from "./targets.ts";
 import { type Cell, skippedCell } from "./timing.ts";
@@ -181,9 +186,6 @@ function shapeResult(shape: BenchShape, rows: BenchRow[], nFeatures: number): Sh
   };
 }
 
-/** Samples SAELens quotes for one SynthSAEBench-16k SAE, and its time on an H100 (minutes). */
-export const SAELENS_SYNTHBENCH = Object.freeze({ samples: 200e6, minutes: [15, 20] as const });
-
 /**
  * A GPU-only shape ({@link BenchShape.gpuOnly}): skipped on a CPU adapter; on a GPU, trainToySaes
  * at its model counts, each cell's note projecting 200M samples per SAE against SAELens's quote.
@@ -226,7 +228,7 @@ async function measureGpuOnlyShape(
     let cell = await measureGpuCell(gpu, data, m, timing);
     if (cell.status === "ok") {
       const minutes = steps * m / cell.rate / 60;
-      const speedup = m * SAELENS_SYNTHBENCH.minutes[0] / minutes;
+      const speedup = cell.rate / saelensStepsPerSecond(shape.batch);
       cell = {
         ...cell,
         note: `200M samples (${steps.toLocaleString("en-US")} steps) per SAE: ` +

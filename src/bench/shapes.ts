@@ -260,6 +260,27 @@ export const SYNTHBENCH_SHAPE: Readonly<BenchShape> = Object.freeze({
 });
 
 /**
+ * SAELens's quoted cost of one SynthSAEBench-16k SAE: 200M samples in 15–20 minutes on an H100;
+ * the `synthbench` shape is compared with it.
+ */
+export const SAELENS_SYNTHBENCH = Object.freeze({ samples: 200e6, minutes: [15, 20] as const });
+
+/**
+ * The training steps per second of SAELens's quote for one SAE at `batch` rows per step (at its
+ * faster 15 minutes): the rate `synthbench`'s SAE-steps/s are measured against.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { saelensStepsPerSecond } from "./shapes.ts";
+ * assert.equal(Math.round(saelensStepsPerSecond(1024)), 217); // 195,313 steps in 900 s
+ * ```
+ */
+export function saelensStepsPerSecond(batch: number): number {
+  return Math.ceil(SAELENS_SYNTHBENCH.samples / batch) / (SAELENS_SYNTHBENCH.minutes[0] * 60);
+}
+
+/**
  * The configuration every benchmarked SAE trains with: the notebook's shared configuration with
  * the balanced β = 0.25 (`matryoshkaInnerLossMultipliers [0.25, 1]`), at the shape's size.
  */

@@ -8,6 +8,7 @@
  */
 import type { BenchResults, ShapeResult, TargetResult } from "./results.ts";
 import type { Cell } from "./timing.ts";
+import { SAELENS_SYNTHBENCH, saelensStepsPerSecond } from "./shapes.ts";
 
 /** The balanced experiment's end-to-end budget with Mesa's shader cache warm, seconds. */
 export const BALANCED_MAX_SECONDS = 3;
@@ -124,12 +125,12 @@ function shapeSpeedupTargets(shapes: readonly ShapeResult[]): TargetResult[] {
       status: status(speedup >= t.min),
     });
   }
-  const synthbench = shapes.find((s) => s.id === "synthbench")?.rows.find((r) => r.models === 8);
+  const shape = shapes.find((s) => s.id === "synthbench");
+  const synthbench = shape?.rows.find((r) => r.models === 8);
   const target = `synthbench: 8 SAEs together ≥ ${SYNTHBENCH_MIN_SPEEDUP}× SAELens's quoted rate ` +
-    `for one (15 min per 200M samples on an H100)`;
-  if (synthbench?.gpu.status === "ok") {
-    // SAELens: 200M samples of batch 1024 (195,313 steps) in 15 min for one SAE.
-    const saelens = Math.ceil(200e6 / 1024) / (15 * 60);
+    `for one (${SAELENS_SYNTHBENCH.minutes[0]} min per 200M samples on an H100)`;
+  if (shape && synthbench?.gpu.status === "ok") {
+    const saelens = saelensStepsPerSecond(shape.batch);
     const speedup = synthbench.gpu.rate / saelens;
     out.push({
       target,

@@ -266,6 +266,7 @@ export function kernelLoopIterations(shape: StepShape, nFeatures = 0): Record<st
     bdec_grad: T * B + S,
     remove_parallel: 2 * D,
     grad_norm_partial: NORM_CHUNK / WORKGROUP + log2Wg,
+    // The chunks' partial sums, the reduction, and two pow_int loops of at most 32 (β1^t, β2^t).
     grad_norm: Math.ceil(Math.ceil(paramLayout(D, S).size / NORM_CHUNK) / WORKGROUP) + log2Wg + 64,
     adam: 4,
     finish_step: 2 * D,
@@ -328,8 +329,8 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     throw new RangeError(`models: at most ${MAX_TERMS} loss terms per model, got ${T}`);
   }
   const shape: StepShape = { models: M, batch: B, dIn: D, dSae: S, terms: T };
-  const nFeatures = options.latent?.nFeatures ?? 0;
-  for (const [kernel, loops] of Object.entries(kernelLoopIterations(shape, nFeatures))) {
+  const F = options.latent?.nFeatures ?? 0;
+  for (const [kernel, loops] of Object.entries(kernelLoopIterations(shape, F))) {
     if (loops > LOOP_LIMIT) {
       throw new RangeError(
         `kernel set: ${kernel} would run ${loops} loop iterations per invocation for batch ${B}, ` +
@@ -363,7 +364,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     losses: state("losses", M * LOSS_WORDS),
     status: state("status", M),
     counter: state("counter", 1),
-    ...(options.latent ? { features: state("features", M * B * options.latent.nFeatures) } : {}),
+    ...(options.latent ? { features: state("features", M * B * F) } : {}),
   };
   const upload = (label: string, data: Float32Array<ArrayBuffer> | Uint32Array<ArrayBuffer>) => {
     const buffer = uploadStorage(gpu, label, data);
@@ -387,6 +388,8 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   const dims = createStepDims(gpu, shape);
   const { params, grads } = buffers;
   const variant = options.matmulVariant ? { variant: options.matmulVariant } : {};
+  // The epilogues that only `blocked` has (MSE, gate) are used where every product may be blocked.
+  const blockedAllowed = (options.matmulVariant ?? "blocked") === "blocked";
   const param = (offset: number) => ({ buffer: params, offset, stride: P });
   const grad = (offset: number) => ({ buffer: grads, offset, stride: P });
   const common = { shape, dims, models };
@@ -395,8 +398,16 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   const add = (op: KernelOp) => forwardBackward.push(op);
   // encode
   add(await createRowNorms(gpu, { shape, dims, params, norms: inter.norms }));
+  const encoder = options.encoder === "latent" || options.encoder === "direct"
+    ? options.encoder
+    : options.latent
+    ? encoderFormulation({ batch: B, dIn: D }, F)
+    : "direct";
+  if (encoder === "latent" && !options.latent) {
+    throw new RangeError(`encoder "latent" needs options.latent (the embedding and F)`);
+  }
   // x − [apply]·b_dec is read inside the products (A_SHIFT), never stored.
-  const xIn = {
+  const xIn = encoder === "latent" ? null : {
     a: { buffer: buffers.x, stride: B * D },
     ...(anyApply
       ? {
@@ -412,15 +423,6 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       }
       : {}),
   };
-  const F = options.latent?.nFeatures ?? 0;
-  const encoder = options.encoder === "latent" || options.encoder === "direct"
-    ? options.encoder
-    : options.latent
-    ? encoderFormulation({ batch: B, dIn: D }, F)
-    : "direct";
-  if (encoder === "latent" && !options.latent) {
-    throw new RangeError(`encoder "latent" needs options.latent (the embedding and F)`);
-  }
   let latentOps: { embedding: GPUBuffer; ew: GPUBuffer; h: GPUBuffer } | null = null;
   let embeddingStride = 0;
   if (encoder === "latent") {
@@ -474,7 +476,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
         rows: B,
         cols: S,
         inner: D,
-        ...xIn,
+        ...xIn!,
         b: param(layout.wEnc),
         bias: { offset: layout.bEnc, stride: P },
         c: { buffer: inter.acts, stride: B * S },
@@ -486,7 +488,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   // per-term decode
   const fusedTerms: number[] = [];
   const reconParts = residualBlocks(B, D);
-  const reconPartsBuffer = terms ? own("reconParts", M * T * B * reconParts) : null;
+  let reconPartsBuffer: GPUBuffer | null = null;
   if (terms) {
     // Term t decodes latents [0, end_t) of acts directly (every model shares the term's range).
     // Where every model's term t is an MSE and the sizes allow `blocked`, the product's epilogue
@@ -504,8 +506,9 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
         label: `acts[:, :${term.end}]·W_dec (term ${t})`,
       };
       const mse = entries.every((e) => (e.plan.terms[t]?.reconKind ?? "mse") === "mse");
-      if (mse && (options.matmulVariant ?? "blocked") === "blocked" && blockedFits(decode)) {
+      if (mse && blockedAllowed && blockedFits(decode)) {
         fusedTerms.push(t);
+        reconPartsBuffer ??= own("reconParts", M * T * B * reconParts);
         Object.assign(decode, {
           bias: { offset: layout.bDec, stride: P },
           residual: {
@@ -630,18 +633,16 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
         a: { buffer: inter.rg, offset: t * B * D, stride: T * B * D },
         b: { buffer: params, offset: layout.wDec + lo * D, stride: P },
         c: { buffer: inter.gradActs, offset: lo, stride: B * S, ld: S },
-        gate: { buffer: inter.acts, offset: lo, stride: B * S, ld: S },
         ...variant,
-        label: `g_r·W_dec[${lo}:${end}]ᵀ·[acts > 0] (term ${t})`,
+        label: `g_r·W_dec[${lo}:${end}]ᵀ (term ${t})`,
       }]
     );
-    gated = products.every((p) =>
-      blockedFits(p) && (options.matmulVariant ?? "blocked") === "blocked"
-    );
+    // The gate reads acts at g_acts's offsets and pitch, so it fits wherever the product does.
+    gated = blockedAllowed && products.every((p) => blockedFits(p));
     for (const product of products) {
-      if (!gated) {
-        delete product.gate;
-        product.label = product.label!.replace("·[acts > 0]", "");
+      if (gated) {
+        product.gate = { ...product.c, buffer: inter.acts };
+        product.label += " · [acts > 0]";
       }
       add(await createMatmul(gpu, product));
     }
@@ -735,7 +736,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
         cols: S,
         inner: B,
         transA: true,
-        ...xIn,
+        ...xIn!,
         b: { buffer: gradPre, stride: B * S },
         c: grad(layout.wEnc),
         ...variant,
