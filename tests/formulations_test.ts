@@ -3,11 +3,11 @@
  * of the learning rate, ends with the parameters of the float64 CPU reference trained on the same
  * batches (the CPU twin of the GPU sampler): the fused kernel at the notebook's shape, the kernel
  * set with `block` products (sizes that are not multiples of 4) and with `blocked` products
- * (multiples of 4), each with several loss plans in one run.
+ * (multiples of 4), its latent encoder and latent decoder, each with several loss plans in one run.
  */
 import assert from "node:assert/strict";
 import { assertClose, gpuTest } from "./_gpu.ts";
-import { encoderFormulation, sharedTermRanges } from "../src/sae/kernel_step.ts";
+import { kernelFormulations, sharedTermRanges } from "../src/sae/kernel_step.ts";
 import type { ModelEntry } from "../src/sae/model_table.ts";
 import type { Gpu } from "../src/gpu/device.ts";
 import { MatryoshkaSAE } from "../src/sae/sae.ts";
@@ -42,6 +42,7 @@ async function checkAgainstReference(
   f: Formulation,
   decode?: "direct" | "stacked",
   encoder: "direct" | "latent" = "direct",
+  decoder: "direct" | "latent" = "direct",
 ): Promise<void> {
   const tree = f.tree();
   const model = new ToyModel({ nFeatures: tree.nFeatures, hiddenDim: f.dIn, seed: 3 });
@@ -58,10 +59,17 @@ async function checkAgainstReference(
   });
   const initial = saes.map((sae) => Float64Array.from(sae.params));
   if (decode) {
-    const ranges = sharedTermRanges(saes.map((sae) => ({ plan: sae.lossPlan() })) as ModelEntry[]);
+    const models = saes.map((sae) => ({ plan: sae.lossPlan() })) as ModelEntry[];
+    const ranges = sharedTermRanges(models);
     assert.equal(ranges === null ? "stacked" : "direct", decode, "the path this case exercises");
-    const formulation = encoderFormulation({ batch: f.batch ?? 32, dIn: f.dIn }, tree.nFeatures);
-    assert.equal(formulation, encoder, "the encoder this case exercises");
+    const formulation = kernelFormulations({
+      models,
+      batch: f.batch ?? 32,
+      dIn: f.dIn,
+      dSae: f.dSae,
+      nFeatures: tree.nFeatures,
+    });
+    assert.deepEqual(formulation, { encoder, decoder }, "the formulations this case exercises");
   }
   const batch = f.batch ?? 32;
   const seed = 9;
@@ -200,6 +208,53 @@ gpuTest("the kernel set's latent encoder (x = f·E) equals the CPU reference", a
       ],
     },
     "direct",
+    "latent",
+  );
+});
+
+gpuTest("the kernel set's latent decoder (x = f·E) equals the CPU reference", async (gpu) => {
+  // 16 features in 256 dimensions, batch 128: the basis W_dec, b_dec, −E (K = 36) needs a third of
+  // the direct decode's multiply-adds; encoder and decoder latent, so no x is formed at all.
+  const shared = { matryoshkaSteps: [4, 16] };
+  await checkAgainstReference(
+    gpu,
+    {
+      engine: "kernels",
+      tree: () => largeToyTree(2, 7),
+      dIn: 256,
+      dSae: 16,
+      batch: 128,
+      configs: [
+        shared,
+        { ...shared, applyBDecToInput: false, matryoshkaInnerLossMultipliers: [0.25, 1] },
+        { ...shared, normalizeSaeDecoder: true, scaleSparsityPenaltyByDecoderNorm: false },
+        { ...shared, lpNorm: 2, l1Coefficient: 0.1 },
+      ],
+    },
+    "direct",
+    "latent",
+    "latent",
+  );
+});
+
+gpuTest("the latent decoder with block products equals the CPU reference", async (gpu) => {
+  // d_sae 6 (not a multiple of 4): the Gram blocks and coefficient products run as `block`; the
+  // delta loss's detached prefix.
+  await checkAgainstReference(
+    gpu,
+    {
+      engine: "kernels",
+      tree: balancedTree,
+      dIn: 200,
+      dSae: 6,
+      batch: 64,
+      configs: [
+        { matryoshkaSteps: [1, 6], useDeltaLoss: true },
+        { matryoshkaSteps: [1, 6], useDeltaLoss: true, matryoshkaInnerLossMultipliers: [0.5, 1] },
+      ],
+    },
+    "direct",
+    "latent",
     "latent",
   );
 });

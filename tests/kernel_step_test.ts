@@ -60,7 +60,7 @@ async function checkForwardBackward(gpu: Gpu, configs: SaeConfig[], batch: numbe
   const { layout, params, x } = randomState(50 + M + batch, M, batch, dIn, dSae);
   const step = await createKernelStep(gpu, { models: entries, batch, dIn, dSae });
   gpu.device.queue.writeBuffer(step.buffers.params, 0, params);
-  gpu.device.queue.writeBuffer(step.buffers.x, 0, x);
+  gpu.device.queue.writeBuffer(step.buffers.x!, 0, x);
   await run(gpu, step, "forwardBackward");
   const grads = await readF32(gpu, step.buffers.grads);
   const losses = await readF32(gpu, step.buffers.losses);
@@ -212,7 +212,7 @@ gpuTest(
     const step = await createKernelStep(gpu, { models: entries, batch, dIn, dSae });
     const { buffers } = step;
     gpu.device.queue.writeBuffer(buffers.params, 0, params);
-    gpu.device.queue.writeBuffer(buffers.x, 0, x);
+    gpu.device.queue.writeBuffer(buffers.x!, 0, x);
     gpu.device.queue.writeBuffer(buffers.adamM, 0, adamM);
     gpu.device.queue.writeBuffer(buffers.adamV, 0, adamV);
     gpu.device.queue.writeBuffer(buffers.counter, 0, new Uint32Array([stepsDone]));
@@ -273,7 +273,7 @@ gpuTest(
     const step = await createKernelStep(gpu, { models: entries, batch, dIn, dSae });
     const { buffers } = step;
     gpu.device.queue.writeBuffer(buffers.params, 0, params);
-    gpu.device.queue.writeBuffer(buffers.x, 0, x);
+    gpu.device.queue.writeBuffer(buffers.x!, 0, x);
     await run(gpu, step, "step");
     await run(gpu, step, "step");
     assert.deepEqual(Array.from(await readU32(gpu, buffers.status)), [0, 1, 0]);
@@ -322,73 +322,90 @@ gpuTest("a step whose kernels would loop past Mesa's limit is refused by name", 
   );
 });
 
-gpuTest(
-  "the latent encoder f·(E·W_enc) gives the reference's losses and gradients",
-  async (gpu) => {
-    // x = f·E with sparse non-negative f; models with and without b_dec applied to the input.
-    const dIn = 32, dSae = 16, F = 12, batch = 20;
-    const base = { dIn, dSae, l1Coefficient: 0.05, matryoshkaSteps: [4, 16] };
-    const configs = [
-      resolveSaeConfig({ ...base }),
-      resolveSaeConfig({
-        ...base,
-        applyBDecToInput: false,
-        matryoshkaInnerLossMultipliers: [0.5, 1],
-      }),
-    ];
-    const M = configs.length;
-    const entries = configs.map((c) => entryOf(c));
-    const layout = paramLayout(dIn, dSae);
-    const params = randomFloats(71, M * layout.size, -0.4, 0.4);
-    const embedding = randomFloats(72, M * F * dIn);
-    const features = randomFloats(73, M * batch * F, -2, 1).map((v) => Math.max(v, 0));
-    const x = new Float32Array(M * batch * dIn);
-    for (let m = 0; m < M; m++) {
-      for (let b = 0; b < batch; b++) {
-        for (let d = 0; d < dIn; d++) {
-          let v = 0;
-          for (let f = 0; f < F; f++) {
-            v += features[(m * batch + b) * F + f]! * embedding[(m * F + f) * dIn + d]!;
+for (
+  const [encoder, decoder] of [["latent", "direct"], ["direct", "latent"], [
+    "latent",
+    "latent",
+  ]] as const
+) {
+  gpuTest(
+    `the ${encoder} encoder and ${decoder} decoder (x = f·E) give the reference's losses and gradients`,
+    async (gpu) => {
+      // x = f·E with sparse non-negative f; models with and without b_dec applied to the input,
+      // with unit-norm decoder rows and without L1 weighted by the decoder norm.
+      const dIn = 32, dSae = 16, F = 12, batch = 20;
+      const base = { dIn, dSae, l1Coefficient: 0.05, matryoshkaSteps: [4, 16] };
+      const configs = [
+        resolveSaeConfig({ ...base }),
+        resolveSaeConfig({
+          ...base,
+          applyBDecToInput: false,
+          matryoshkaInnerLossMultipliers: [0.5, 1],
+        }),
+        resolveSaeConfig({
+          ...base,
+          normalizeSaeDecoder: true,
+          scaleSparsityPenaltyByDecoderNorm: false,
+          matryoshkaInnerLossMultipliers: [0.25, 1],
+        }),
+      ];
+      const M = configs.length;
+      const entries = configs.map((c) => entryOf(c));
+      const layout = paramLayout(dIn, dSae);
+      const params = randomFloats(71, M * layout.size, -0.4, 0.4);
+      const embedding = randomFloats(72, M * F * dIn);
+      const features = randomFloats(73, M * batch * F, -2, 1).map((v) => Math.max(v, 0));
+      const x = new Float32Array(M * batch * dIn);
+      for (let m = 0; m < M; m++) {
+        for (let b = 0; b < batch; b++) {
+          for (let d = 0; d < dIn; d++) {
+            let v = 0;
+            for (let f = 0; f < F; f++) {
+              v += features[(m * batch + b) * F + f]! * embedding[(m * F + f) * dIn + d]!;
+            }
+            x[(m * batch + b) * dIn + d] = v;
           }
-          x[(m * batch + b) * dIn + d] = v;
         }
       }
-    }
-    const step = await createKernelStep(gpu, {
-      models: entries,
-      batch,
-      dIn,
-      dSae,
-      latent: { nFeatures: F, embedding },
-      encoder: "latent",
-    });
-    gpu.device.queue.writeBuffer(step.buffers.params, 0, params);
-    gpu.device.queue.writeBuffer(step.buffers.x, 0, x);
-    gpu.device.queue.writeBuffer(step.buffers.features!, 0, features);
-    await run(gpu, step, "forwardBackward");
-    const grads = await readF32(gpu, step.buffers.grads);
-    const losses = await readF32(gpu, step.buffers.losses);
-    const P = layout.size;
-    for (let m = 0; m < M; m++) {
-      const want = referenceLossAndGrad(
-        params.subarray(m * P, (m + 1) * P),
-        layout,
-        entries[m]!.plan,
-        entries[m]!.applyBDecToInput,
-        x.subarray(m * batch * dIn, (m + 1) * batch * dIn),
+      const step = await createKernelStep(gpu, {
+        models: entries,
         batch,
-      );
-      assertClose([losses[m * LOSS_WORDS]!], [want.loss], {
-        atol: 1e-5,
-        rtol: 1e-4,
-        label: `loss ${m}`,
+        dIn,
+        dSae,
+        latent: { nFeatures: F, embedding },
+        encoder,
+        decoder,
       });
-      assertClose(grads.subarray(m * P, (m + 1) * P), want.grad, {
-        atol: 2e-5,
-        rtol: 1e-3,
-        label: `model ${m} gradient`,
-      });
-    }
-    step.destroy();
-  },
-);
+      assert.deepEqual(step.formulation, { encoder, decoder });
+      assert.equal(step.buffers.x === undefined, encoder === "latent" && decoder === "latent");
+      gpu.device.queue.writeBuffer(step.buffers.params, 0, params);
+      if (step.buffers.x) gpu.device.queue.writeBuffer(step.buffers.x, 0, x);
+      gpu.device.queue.writeBuffer(step.buffers.features!, 0, features);
+      await run(gpu, step, "forwardBackward");
+      const grads = await readF32(gpu, step.buffers.grads);
+      const losses = await readF32(gpu, step.buffers.losses);
+      const P = layout.size;
+      for (let m = 0; m < M; m++) {
+        const want = referenceLossAndGrad(
+          params.subarray(m * P, (m + 1) * P),
+          layout,
+          entries[m]!.plan,
+          entries[m]!.applyBDecToInput,
+          x.subarray(m * batch * dIn, (m + 1) * batch * dIn),
+          batch,
+        );
+        assertClose([losses[m * LOSS_WORDS]!], [want.loss], {
+          atol: 1e-5,
+          rtol: 1e-4,
+          label: `loss ${m}`,
+        });
+        assertClose(grads.subarray(m * P, (m + 1) * P), want.grad, {
+          atol: 2e-5,
+          rtol: 1e-3,
+          label: `model ${m} gradient`,
+        });
+      }
+      step.destroy();
+    },
+  );
+}

@@ -7,8 +7,8 @@
  *   128, M = 16: 1,850 against 1,070 SAE-steps/s; d_in 768, batch 512: 500 against 114).
  * - `kernels` (src/sae/kernel_step.ts): the kernel set, about 20 dispatches per step, for any
  *   shape; the data groups' batches come from the GPU tree sampler (src/toy/gpu_sampler.ts) and
- *   are copied to each model's input slot (with the rows' feature values when the latent encoder
- *   pays, `encoderFormulation`).
+ *   are copied to each model's input slot: the rows' feature values when the latent encoder or
+ *   decoder pays (`kernelFormulations`), their embedding x = f·E unless both do.
  *
  * Both keep losses and state on the GPU and encode many steps per submit.
  */
@@ -18,7 +18,7 @@ import { GpuTreeSampler } from "../toy/gpu_sampler.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
 import { decodeFusedState } from "./fused_records.ts";
 import { createFusedStep, FusedShapeError, fusedUnsupportedReason } from "./fused_step.ts";
-import { createKernelStep, encoderFormulation } from "./kernel_step.ts";
+import { createKernelStep, kernelFormulations } from "./kernel_step.ts";
 import type { ModelEntry } from "./model_table.ts";
 import type { Schedule } from "./train_settings.ts";
 import { type DataGroup, packWorld } from "./world.ts";
@@ -156,10 +156,11 @@ async function fusedEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
 async function kernelEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
   const { models, groups, batch, dIn, dSae, schedule } = options;
   const M = models.length;
-  // The toy's structure: when the latent encoder pays (encoderFormulation), each model's input
-  // slot also gets its rows' feature values and the step its group's embedding.
+  // The toy's structure: when a latent formulation pays (kernelFormulations), each model's input
+  // slot gets its rows' feature values and the step its group's embedding.
   const nFeatures = Math.max(...groups.map((g) => g.tree.nFeatures));
-  const latent = encoderFormulation({ batch, dIn }, nFeatures) === "latent";
+  const forms = kernelFormulations({ models, batch, dIn, dSae, nFeatures });
+  const latent = forms.encoder === "latent" || forms.decoder === "latent";
   // One embedding when every model trains on the same data group, else one per model.
   const shared = models.every((model) => model.dataGroup === models[0]!.dataGroup);
   const embedding = latent ? new Float32Array((shared ? 1 : M) * nFeatures * dIn) : null;
@@ -178,10 +179,16 @@ async function kernelEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
   });
   let sampler: GpuTreeSampler;
   try {
+    // x = f·E only where a formulation reads it.
+    const x = step.buffers.x !== undefined;
     sampler = await GpuTreeSampler.create(gpu, {
-      groups: groups.map((g) => ({ tree: g.tree, seed: g.seed, embedding: g.embedding })),
+      groups: groups.map((g) => ({
+        tree: g.tree,
+        seed: g.seed,
+        ...(x ? { embedding: g.embedding } : {}),
+      })),
       batchSize: batch,
-      dIn,
+      ...(x ? { dIn } : {}),
       label: "kernel-path sampler",
     });
   } catch (error) {
@@ -200,13 +207,15 @@ async function kernelEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
         sampler.encode(encoder);
         // Each model's input slot gets its data group's batch (shared batches are copied).
         models.forEach((model, m) => {
-          encoder.copyBufferToBuffer(
-            sampler.x!,
-            model.dataGroup * rowBytes,
-            step.buffers.x,
-            m * rowBytes,
-            rowBytes,
-          );
+          if (step.buffers.x) {
+            encoder.copyBufferToBuffer(
+              sampler.x!,
+              model.dataGroup * rowBytes,
+              step.buffers.x,
+              m * rowBytes,
+              rowBytes,
+            );
+          }
           if (step.buffers.features) {
             encoder.copyBufferToBuffer(
               sampler.features,

@@ -61,6 +61,7 @@ import {
   LOOP_LIMIT,
   requirePositive,
   requireWords,
+  runOps,
   WORKGROUP,
 } from "../kernels/kernel_op.ts";
 import { createStepDims, type StepShape } from "../kernels/step_dims.ts";
@@ -73,7 +74,13 @@ import {
   residualBlocks,
 } from "../kernels/matmul.ts";
 import { createReduceRows } from "../kernels/bias.ts";
-import { createLatentBias, createLatentWEncFix, latentEncoderWords } from "../kernels/latent.ts";
+import {
+  createLatentBDecFix,
+  createLatentBias,
+  createLatentWEncFix,
+  latentEncoderWords,
+} from "../kernels/latent.ts";
+import { createLatentCoeffs, createLatentRecon, latentBasis } from "../kernels/latent_decoder.ts";
 import { createReluBackward } from "../kernels/relu.ts";
 import {
   createRowNorms,
@@ -107,15 +114,15 @@ export interface KernelStepBuffers {
   adamM: GPUBuffer;
   /** `[M][P]` f32 Adam second moments. */
   adamV: GPUBuffer;
-  /** `[M][B][dIn]` f32 inputs of the step. */
-  x: GPUBuffer;
+  /** `[M][B][dIn]` f32 inputs of the step (absent when encoder and decoder are both latent). */
+  x?: GPUBuffer;
   /** `[M][LOSS_WORDS]` f32 loss records: total, grad norm, recon per term, l1 per term. */
   losses: GPUBuffer;
   /** `[M]` u32: 0 training, s > 0 diverged at (1-based) step s and no longer updated. */
   status: GPUBuffer;
   /** `[1]` u32: steps completed (Adam's t is this + 1). */
   counter: GPUBuffer;
-  /** `[M][B][F]` f32 feature values of the rows (with `options.latent` only). */
+  /** `[M][B][F]` f32 feature values of the rows (when a formulation is latent). */
   features?: GPUBuffer;
 }
 
@@ -127,8 +134,8 @@ export interface KernelStepIntermediates {
   norms: GPUBuffer;
   /** `[M][T][B][dSae]` masked activations, forward then backward (absent on the direct path). */
   stack?: GPUBuffer;
-  /** `[M][T·B][dIn]` decoded terms, then ∂loss/∂r_t. */
-  rg: GPUBuffer;
+  /** `[M][T·B][dIn]` decoded terms, then ∂loss/∂r_t (absent with the latent decoder). */
+  rg?: GPUBuffer;
   /** `[M][B][dSae]` ∂loss/∂acts (∂loss/∂pre where the direct path gates its products). */
   gradActs: GPUBuffer;
 }
@@ -150,12 +157,19 @@ export interface KernelStepOptions {
   /**
    * The toy's structure, x = f·E: each model's `[F][dIn]` embedding (`[M][F][dIn]` floats, or one
    * `[F][dIn]` shared by every model) and F.
-   * With it the step takes `buffers.features` (`[M][B][F]`, the rows' feature values) and may
-   * encode in latent form ({@link encoderFormulation}).
+   * With it the step may encode and decode in latent form ({@link encoderFormulation},
+   * {@link decoderFormulation}); when either is, it takes `buffers.features` (`[M][B][F]`, the
+   * rows' feature values), and when both are, it reads no `buffers.x`.
    */
   latent?: { nFeatures: number; embedding: Float32Array };
   /** `direct` (x·W_enc), `latent` (f·(E·W_enc)) or `auto` (default: by {@link encoderFormulation}). */
   encoder?: "auto" | "direct" | "latent";
+  /**
+   * `direct` (acts·W_dec per term, or the stack), `latent` (the basis Gram matrix, see
+   * {@link decoderFormulation}; needs shared term ranges, MSE terms and `latent`) or `auto`
+   * (default: by {@link decoderFormulation} where it may run).
+   */
+  decoder?: "auto" | "direct" | "latent";
   /** Decode through the masked `[T·B]` stack even when the models share their term ranges. */
   stacked?: boolean;
   /** Matmul formulation (default per product: `blocked` where the sizes allow, else `block`). */
@@ -172,6 +186,8 @@ export interface KernelStep {
   readonly buffers: KernelStepBuffers;
   /** Intermediates of the latest step (for tests and inspection). */
   readonly intermediates: KernelStepIntermediates;
+  /** How the step encodes and decodes (`direct` decoding includes the stacked path). */
+  readonly formulation: { encoder: "direct" | "latent"; decoder: "direct" | "latent" };
   /** Dispatches recorded by {@link encodeForwardBackward} and by {@link encodeStep}. */
   readonly dispatches: { forwardBackward: number; step: number };
   /** The labelled ops of a whole step in dispatch order (for profiling). */
@@ -242,15 +258,23 @@ export function sharedTermRanges(entries: readonly ModelEntry[]): TermRange[] | 
  * import { kernelLoopIterations } from "./kernel_step.ts";
  * const loops = kernelLoopIterations({ models: 1, batch: 128, dIn: 256, dSae: 64, terms: 2 });
  * assert.equal(loops.bdec_grad, 2 * 128 + 64);
+ * assert.equal(kernelLoopIterations({ models: 1, batch: 128, dIn: 256, dSae: 64, terms: 2 }, 16,
+ *   "latent").latent_recon, 2 * 2 * 64 + 16 + 2);
  * ```
  */
-export function kernelLoopIterations(shape: StepShape, nFeatures = 0): Record<string, number> {
+export function kernelLoopIterations(
+  shape: StepShape,
+  nFeatures = 0,
+  decoder: "direct" | "latent" = "direct",
+): Record<string, number> {
   const { batch: B, dIn: D, dSae: S, terms: T } = shape;
   const log2Wg = Math.log2(WORKGROUP);
+  const latent = decoder === "latent";
   // matmul_blocked: blockedLoopIterations (2 × 2 register blocks, the MSE epilogue's sums);
   // matmul_block: one iteration per inner index. The largest inner of a step is D or B (T·B on
-  // the stacked path), or F in the latent encoder.
-  const inner = Math.max(D, T * B, S, nFeatures);
+  // the stacked path), or F in the latent encoder, or the basis rows K in the latent decoder.
+  const basisRows = latent ? latentBasis(S, nFeatures).rows : 0;
+  const inner = Math.max(D, T * B, S, nFeatures, basisRows);
   const matmul = Math.max(blockedLoopIterations(inner, { rows: 2, cols: 2 }, true), inner);
   return {
     matmul,
@@ -272,6 +296,9 @@ export function kernelLoopIterations(shape: StepShape, nFeatures = 0): Record<st
     finish_step: 2 * D,
     latent_bias: D,
     latent_wenc_fix: S,
+    ...(latent
+      ? { latent_recon: 2 * T * S + nFeatures + T, latent_coeffs: B + T, latent_bdec_fix: S }
+      : {}),
   };
 }
 
@@ -296,6 +323,89 @@ export function encoderFormulation(
   nFeatures: number,
 ): "direct" | "latent" {
   return nFeatures * (shape.dIn + shape.batch) <= shape.batch * shape.dIn / 2 ? "latent" : "direct";
+}
+
+/**
+ * How the step decodes its MSE terms when every model shares the term ranges `terms` (the direct
+ * path), from their multiply-adds: `direct` (acts[:, :end_t]·W_dec, its W_dec gradient over the
+ * live latents and ∂loss/∂acts: B·D·Σ_t (end_t + 2·live_t)) or `latent` (x = f·E: every residual
+ * is c·basis over the K basis rows W_dec, b_dec, −E of {@link latentBasis}; the Gram matrix
+ * basis·basisᵀ but its constant E·Eᵀ block, u = f·gram[E rows], h_t = acts[:, :end_t]·gram,
+ * actsᵀ·[acts, f], and grads [W_dec; b_dec] = coefficients·basis:
+ * (K² − F_K² + (S + 1)·K)·D + B·(F·K + S·(S + F) + Σ_t end_t²), F_K = K − eOff, plus two small
+ * passes). Latent when it needs at most half the multiply-adds: it pays when the input is wide
+ * and S + F small (F 32, S 32, D 768, B 1024: 9.9M against 94M), not at the bench's larger toy
+ * or `synth`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decoderFormulation } from "./kernel_step.ts";
+ * const terms = [{ end: 8, detachBelow: 0 }, { end: 32, detachBelow: 0 }];
+ * assert.equal(decoderFormulation({ batch: 1024, dIn: 768, dSae: 32 }, terms, 32), "latent");
+ * const toy = [{ end: 8, detachBelow: 0 }, { end: 64, detachBelow: 0 }];
+ * assert.equal(decoderFormulation({ batch: 128, dIn: 256, dSae: 64 }, toy, 64), "direct");
+ * ```
+ */
+export function decoderFormulation(
+  shape: { batch: number; dIn: number; dSae: number },
+  terms: readonly TermRange[],
+  nFeatures: number,
+): "direct" | "latent" {
+  const { batch: B, dIn: D, dSae: S } = shape;
+  const { eOff, rows: K } = latentBasis(S, nFeatures);
+  const sum = (f: (t: TermRange) => number) => terms.reduce((n, t) => n + f(t), 0);
+  const direct = B * D * sum((t) => t.end + 2 * (t.end - t.detachBelow));
+  const latent = (K * K - (K - eOff) ** 2 + (S + 1) * K) * D +
+    B * (nFeatures * K + S * (S + nFeatures) + sum((t) => t.end * t.end));
+  return latent <= direct / 2 ? "latent" : "direct";
+}
+
+/**
+ * The encoder and decoder formulations of a step: the ones asked for, or by
+ * {@link encoderFormulation} and {@link decoderFormulation} (`auto`, the default). Latent forms
+ * need the toy's features (`nFeatures` > 0); the latent decoder also needs shared term ranges
+ * (not `stacked`) and MSE terms only.
+ *
+ * @throws {RangeError} for a latent form asked for where it cannot run.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { kernelFormulations } from "./kernel_step.ts";
+ * assert.deepEqual(kernelFormulations({ models: [], batch: 128, dIn: 256, dSae: 64, nFeatures: 0 }),
+ *   { encoder: "direct", decoder: "direct" });
+ * ```
+ */
+export function kernelFormulations(
+  options: Pick<KernelStepOptions, "models" | "batch" | "dIn" | "dSae" | "stacked"> & {
+    nFeatures: number;
+    encoder?: KernelStepOptions["encoder"];
+    decoder?: KernelStepOptions["decoder"];
+  },
+): { encoder: "direct" | "latent"; decoder: "direct" | "latent" } {
+  const { batch: B, dIn: D, dSae: S, nFeatures: F } = options;
+  const terms = options.stacked ? null : sharedTermRanges(options.models);
+  const latentDecodes = F > 0 && terms !== null &&
+    options.models.every((e) => e.plan.terms.every((t) => t.reconKind === "mse"));
+  const encoder = options.encoder === "latent" || options.encoder === "direct"
+    ? options.encoder
+    : F > 0
+    ? encoderFormulation({ batch: B, dIn: D }, F)
+    : "direct";
+  const decoder = options.decoder === "latent" || options.decoder === "direct"
+    ? options.decoder
+    : latentDecodes
+    ? decoderFormulation({ batch: B, dIn: D, dSae: S }, terms!, F)
+    : "direct";
+  if ((encoder === "latent" || decoder === "latent") && F === 0) {
+    throw new RangeError(`a latent encoder or decoder needs options.latent (the embedding and F)`);
+  }
+  if (decoder === "latent" && !latentDecodes) {
+    throw new RangeError(
+      `decoder "latent" needs every model to share its term ranges (no stacked path) and MSE terms`,
+    );
+  }
+  return { encoder, decoder };
 }
 
 /**
@@ -330,7 +440,10 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   }
   const shape: StepShape = { models: M, batch: B, dIn: D, dSae: S, terms: T };
   const F = options.latent?.nFeatures ?? 0;
-  for (const [kernel, loops] of Object.entries(kernelLoopIterations(shape, F))) {
+  const terms = options.stacked ? null : sharedTermRanges(entries);
+  const { encoder, decoder } = kernelFormulations({ ...options, nFeatures: F });
+  const anyLatent = encoder === "latent" || decoder === "latent";
+  for (const [kernel, loops] of Object.entries(kernelLoopIterations(shape, F, decoder))) {
     if (loops > LOOP_LIMIT) {
       throw new RangeError(
         `kernel set: ${kernel} would run ${loops} loop iterations per invocation for batch ${B}, ` +
@@ -339,7 +452,6 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       );
     }
   }
-  const terms = options.stacked ? null : sharedTermRanges(entries);
   const layout = paramLayout(D, S);
   const P = layout.size;
   const owned: GPUBuffer[] = [];
@@ -360,11 +472,11 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     grads: state("grads", M * P),
     adamM: state("adamM", M * P),
     adamV: state("adamV", M * P),
-    x: state("x", M * B * D),
     losses: state("losses", M * LOSS_WORDS),
     status: state("status", M),
     counter: state("counter", 1),
-    ...(options.latent ? { features: state("features", M * B * F) } : {}),
+    ...(encoder === "direct" || decoder === "direct" ? { x: state("x", M * B * D) } : {}),
+    ...(anyLatent ? { features: state("features", M * B * F) } : {}),
   };
   const upload = (label: string, data: Float32Array<ArrayBuffer> | Uint32Array<ArrayBuffer>) => {
     const buffer = uploadStorage(gpu, label, data);
@@ -379,7 +491,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     acts: own("acts", M * B * S),
     norms: own("norms", M * S),
     ...(terms ? {} : { stack: own("stack", M * T * B * S) }),
-    rg: own("rg", M * T * B * D),
+    ...(decoder === "direct" ? { rg: own("rg", M * T * B * D) } : {}),
     gradActs: own("gradActs", M * B * S),
   };
   const gv = own("gv", M * B * S);
@@ -398,17 +510,9 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   const add = (op: KernelOp) => forwardBackward.push(op);
   // encode
   add(await createRowNorms(gpu, { shape, dims, params, norms: inter.norms }));
-  const encoder = options.encoder === "latent" || options.encoder === "direct"
-    ? options.encoder
-    : options.latent
-    ? encoderFormulation({ batch: B, dIn: D }, F)
-    : "direct";
-  if (encoder === "latent" && !options.latent) {
-    throw new RangeError(`encoder "latent" needs options.latent (the embedding and F)`);
-  }
   // x − [apply]·b_dec is read inside the products (A_SHIFT), never stored.
   const xIn = encoder === "latent" ? null : {
-    a: { buffer: buffers.x, stride: B * D },
+    a: { buffer: buffers.x!, stride: B * D },
     ...(anyApply
       ? {
         shift: {
@@ -423,21 +527,20 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       }
       : {}),
   };
+  const embedding = options.latent?.embedding;
+  if (anyLatent && embedding!.length !== M * F * D && embedding!.length !== F * D) {
+    throw new RangeError(
+      `latent.embedding: expected M·F·dIn = ${M * F * D} floats (or F·dIn = ${F * D}, one ` +
+        `shared by every model), got ${embedding!.length}`,
+    );
+  }
+  const embeddingStride = embedding?.length === F * D ? 0 : F * D;
   let latentOps: { embedding: GPUBuffer; ew: GPUBuffer; h: GPUBuffer } | null = null;
-  let embeddingStride = 0;
   if (encoder === "latent") {
     // acts = ReLU(f·(E·W_enc) + b_enc − [apply]·b_dec·W_enc): E·W_enc and its bias row per model.
-    const { embedding } = options.latent!;
-    if (embedding.length !== M * F * D && embedding.length !== F * D) {
-      throw new RangeError(
-        `latent.embedding: expected M·F·dIn = ${M * F * D} floats (or F·dIn = ${F * D}, one ` +
-          `shared by every model), got ${embedding.length}`,
-      );
-    }
-    embeddingStride = embedding.length === F * D ? 0 : F * D;
     const perModel = latentEncoderWords(F, S);
     latentOps = {
-      embedding: upload("embeddings [M][F][D]", Float32Array.from(embedding)),
+      embedding: upload("embeddings [M][F][D]", Float32Array.from(embedding!)),
       ew: own("E·W_enc and bias [M][F + 1][S]", M * perModel),
       h: own("Fᵀ·g_pre [M][F][S]", M * F * S),
     };
@@ -489,7 +592,82 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   const fusedTerms: number[] = [];
   const reconParts = residualBlocks(B, D);
   let reconPartsBuffer: GPUBuffer | null = null;
-  if (terms) {
+  const basis = latentBasis(S, F);
+  const K = basis.rows;
+  let latentDec: { basis: GPUBuffer; gram: GPUBuffer; u: GPUBuffer; h: GPUBuffer } | null = null;
+  if (decoder === "latent") {
+    // Each model's basis [K][D]: W_dec and b_dec (copied from params at the start of every step),
+    // zeros, −E (uploaded once), zeros; gram = basis·basisᵀ, whose E·Eᵀ block is computed once.
+    const rows = new Float32Array(M * K * D);
+    for (let m = 0; m < M; m++) {
+      const e = embedding!.subarray(embeddingStride * m, embeddingStride * m + F * D);
+      for (let i = 0; i < F * D; i++) rows[(m * K + basis.eOff) * D + i] = -e[i]!;
+    }
+    latentDec = {
+      basis: upload("decoder basis [M][K][D]", rows),
+      gram: own("basis Gram [M][K][K]", M * K * K),
+      u: own("f·gram[E rows] [M][B][K]", M * B * K),
+      h: own("acts[:, :end_t]·gram [M][T][B][S]", M * T * B * S),
+    };
+    const basisRows = (first: number): MatmulSpec["a"] => ({
+      buffer: latentDec!.basis,
+      offset: first * D,
+      stride: K * D,
+    });
+    const gramBlock = (row: number, col: number) => ({
+      buffer: latentDec!.gram,
+      offset: row * K + col,
+      stride: K * K,
+      ld: K,
+    });
+    const gramProduct = (row: number, rows: number, col: number, cols: number, label: string) =>
+      createMatmul(gpu, {
+        batch: M,
+        rows,
+        cols,
+        inner: D,
+        transB: true,
+        a: basisRows(row),
+        b: basisRows(col),
+        c: gramBlock(row, col),
+        ...variant,
+        label,
+      });
+    const fk = K - basis.eOff;
+    const once = await gramProduct(basis.eOff, fk, basis.eOff, fk, "E·Eᵀ (once)");
+    await runOps(gpu, [once], "the decoder basis's E·Eᵀ");
+    once.destroy();
+    add(await gramProduct(0, basis.eOff, 0, K, "[W_dec; b_dec]·basisᵀ"));
+    add(await gramProduct(basis.eOff, fk, 0, basis.eOff, "−E·[W_dec; b_dec]ᵀ"));
+    add(
+      await createMatmul(gpu, {
+        batch: M,
+        rows: B,
+        cols: K,
+        inner: F,
+        a: { buffer: buffers.features!, stride: B * F },
+        b: gramBlock(basis.eOff, 0),
+        c: { buffer: latentDec.u, stride: B * K },
+        ...variant,
+        label: "f·gram[E rows]",
+      }),
+    );
+    for (const [t, { end }] of terms!.entries()) {
+      add(
+        await createMatmul(gpu, {
+          batch: M,
+          rows: B,
+          cols: end,
+          inner: end,
+          a: { buffer: inter.acts, stride: B * S, ld: S },
+          b: gramBlock(0, 0),
+          c: { buffer: latentDec.h, offset: t * B * S, stride: T * B * S, ld: S },
+          ...variant,
+          label: `acts[:, :${end}]·gram[:${end}, :${end}] (term ${t})`,
+        }),
+      );
+    }
+  } else if (terms) {
     // Term t decodes latents [0, end_t) of acts directly (every model shares the term's range).
     // Where every model's term t is an MSE and the sizes allow `blocked`, the product's epilogue
     // also forms e = decoded + b_dec − x, writes ∂loss/∂r_t = 2·mult/B · e and Σ e² per row.
@@ -501,7 +679,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
         inner: term.end,
         a: { buffer: inter.acts, stride: B * S, ld: S },
         b: param(layout.wDec),
-        c: { buffer: inter.rg, offset: t * B * D, stride: T * B * D },
+        c: { buffer: inter.rg!, offset: t * B * D, stride: T * B * D },
         ...variant,
         label: `acts[:, :${term.end}]·W_dec (term ${t})`,
       };
@@ -512,7 +690,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
         Object.assign(decode, {
           bias: { offset: layout.bDec, stride: P },
           residual: {
-            target: { buffer: buffers.x, stride: B * D },
+            target: { buffer: buffers.x!, stride: B * D },
             scales: upload(
               `MSE coefficients (term ${t})`,
               new Float32Array(entries.map((e) => 2 * (e.plan.terms[t]?.reconMult ?? 0) / B)),
@@ -545,7 +723,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
         inner: S,
         a: { buffer: inter.stack!, stride: T * B * S },
         b: param(layout.wDec),
-        c: { buffer: inter.rg, stride: T * B * D },
+        c: { buffer: inter.rg!, stride: T * B * D },
         ...variant,
         label: "stack·W_dec",
       }),
@@ -562,13 +740,27 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       termRows,
     }),
   );
-  if (fusedTerms.length < T) {
+  if (latentDec) {
+    add(
+      await createLatentRecon(gpu, {
+        ...common,
+        nFeatures: F,
+        acts: inter.acts,
+        features: buffers.features!,
+        gram: latentDec.gram,
+        u: latentDec.u,
+        h: latentDec.h,
+        gradActs: inter.gradActs,
+        termRows,
+      }),
+    );
+  } else if (fusedTerms.length < T) {
     add(
       await createReconLoss(gpu, {
         ...common,
-        x: buffers.x,
+        x: buffers.x!,
         params,
-        rg: inter.rg,
+        rg: inter.rg!,
         termRows,
         fusedTerms,
       }),
@@ -598,7 +790,64 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       }),
     );
   };
-  if (terms) {
+  if (latentDec) {
+    // grads [W_dec; b_dec] = coefficients·basis (latent_decoder.wgsl) from actsᵀ·[acts, f];
+    // latent_recon already formed ∂loss/∂pre.
+    const saa = own("actsᵀ·acts [M][S][S]", M * S * S);
+    const saf = own("actsᵀ·f [M][S][F]", M * S * F);
+    const coeffs = own("decoder gradient coefficients [M][S + 1][K]", M * (S + 1) * K);
+    for (
+      const [other, width, c, label] of [
+        [inter.acts, S, saa, "actsᵀ·acts"],
+        [buffers.features!, F, saf, "actsᵀ·f"],
+      ] as const
+    ) {
+      add(
+        await createMatmul(gpu, {
+          batch: M,
+          rows: S,
+          cols: width,
+          inner: B,
+          transA: true,
+          a: { buffer: inter.acts, stride: B * S },
+          b: { buffer: other, stride: B * width },
+          c: { buffer: c, stride: S * width },
+          ...variant,
+          label,
+        }),
+      );
+    }
+    add(
+      await createLatentCoeffs(gpu, {
+        ...common,
+        nFeatures: F,
+        acts: inter.acts,
+        features: buffers.features!,
+        saa,
+        saf,
+        coeffs,
+      }),
+    );
+    // Rows [0, S) (W_dec) and row S (b_dec, contiguous after it) in two products, so the first
+    // may be blocked.
+    for (const [first, rows, label] of [[0, S, "W_dec"], [S, 1, "b_dec"]] as const) {
+      add(
+        await createMatmul(gpu, {
+          batch: M,
+          rows,
+          cols: D,
+          inner: K,
+          a: { buffer: coeffs, offset: first * K, stride: (S + 1) * K },
+          b: { buffer: latentDec.basis, stride: K * D },
+          c: { buffer: grads, offset: layout.wDec + first * D, stride: P },
+          ...variant,
+          label: `grads ${label} = coefficients·basis`,
+        }),
+      );
+    }
+    await decoderGradient();
+    gated = true;
+  } else if (terms) {
     // grads W_dec starts cleared (encode below); each term adds its live rows [detach_t, end_t)
     // and its part of ∂loss/∂acts over the same latents.
     for (const [t, { end, detachBelow: lo }] of terms.entries()) {
@@ -612,7 +861,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
           transA: true,
           accumulate: true,
           a: { buffer: inter.acts, offset: lo, stride: B * S, ld: S },
-          b: { buffer: inter.rg, offset: t * B * D, stride: T * B * D },
+          b: { buffer: inter.rg!, offset: t * B * D, stride: T * B * D },
           c: { buffer: grads, offset: layout.wDec + lo * D, stride: P },
           ...variant,
           label: `acts[:, ${lo}:${end}]ᵀ·g_r (term ${t})`,
@@ -630,7 +879,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
         inner: D,
         transB: true,
         accumulate: true,
-        a: { buffer: inter.rg, offset: t * B * D, stride: T * B * D },
+        a: { buffer: inter.rg!, offset: t * B * D, stride: T * B * D },
         b: { buffer: params, offset: layout.wDec + lo * D, stride: P },
         c: { buffer: inter.gradActs, offset: lo, stride: B * S, ld: S },
         ...variant,
@@ -663,7 +912,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
         inner: T * B,
         transA: true,
         a: { buffer: inter.stack!, stride: T * B * S },
-        b: { buffer: inter.rg, stride: T * B * D },
+        b: { buffer: inter.rg!, stride: T * B * D },
         c: grad(layout.wDec),
         ...variant,
         label: "stackᵀ·g_r",
@@ -678,7 +927,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
         cols: S,
         inner: D,
         transB: true,
-        a: { buffer: inter.rg, stride: T * B * D },
+        a: { buffer: inter.rg!, stride: T * B * D },
         b: param(layout.wDec),
         c: { buffer: gradStack, stride: T * B * S },
         ...variant,
@@ -757,7 +1006,11 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   if (latentOps && anyApply) {
     add(await createLatentWEncFix(gpu, { ...common, params, grads }));
   }
-  add(await createBDecGrad(gpu, { ...common, params, rg: inter.rg, grads }));
+  if (!latentDec) {
+    add(await createBDecGrad(gpu, { ...common, params, rg: inter.rg!, grads }));
+  } else if (anyApply) {
+    add(await createLatentBDecFix(gpu, { ...common, params, grads }));
+  }
 
   const optimizer = {
     ...buffers,
@@ -772,9 +1025,23 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   update.push(await createFinishStep(gpu, optimizer));
   const step = [...forwardBackward, ...update];
 
+  // The latent decoder's basis takes each model's W_dec and b_dec (contiguous) before the pass.
+  const copyBasis = (encoder: GPUCommandEncoder) => {
+    if (!latentDec) return;
+    for (let m = 0; m < M; m++) {
+      encoder.copyBufferToBuffer(
+        params,
+        (m * P + layout.wDec) * 4,
+        latentDec.basis,
+        m * K * D * 4,
+        (S + 1) * D * 4,
+      );
+    }
+  };
   return {
     layout,
     shape,
+    formulation: { encoder, decoder },
     buffers,
     intermediates: inter,
     dispatches: {
@@ -784,10 +1051,12 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     ops: step,
     encodeForwardBackward(encoder) {
       if (terms) encoder.clearBuffer(grads);
+      copyBasis(encoder);
       encodeOps(encoder, forwardBackward, "forward-backward");
     },
     encodeStep(encoder) {
       if (terms) encoder.clearBuffer(grads);
+      copyBasis(encoder);
       encodeOps(encoder, step, "training step");
     },
     destroy: () => {
