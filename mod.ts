@@ -361,6 +361,7 @@ export {
   SYNTH_SHAPE,
   SYNTHBENCH_SHAPE,
   synthBenchTree,
+  WIDE_SHAPE,
   zipfProbability,
 } from "./src/bench/shapes.ts";
 export { defaultPython, type TorchVersions } from "./src/bench/torch_runner.ts";

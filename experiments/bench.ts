@@ -28,6 +28,7 @@ import {
   ToyModel,
   unbalancedTree,
   UsageError,
+  WIDE_SHAPE,
   writeFileAtomic,
 } from "../mod.ts";
 
@@ -38,6 +39,7 @@ const SHAPES: Record<string, BenchShape> = {
   notebook: NOTEBOOK_SHAPE,
   large: LARGE_TOY_SHAPE,
   synth: SYNTH_SHAPE,
+  wide: WIDE_SHAPE,
   synthbench: SYNTHBENCH_SHAPE,
 };
 

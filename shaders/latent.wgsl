@@ -1,6 +1,5 @@
-// The latent-input formulation of the encoder (x = f·E, so x·W_enc = f·(E·W_enc)): the
-// per-model vectors it needs besides its products (src/sae/kernel_step.ts), and the encoder's part
-// of the b_dec gradient when the decoder is in latent form too. Included after the
+// The latent-input formulation of the encoder (x = f·E, so x·W_enc = f·(E·W_enc)): the two
+// per-model vectors it needs besides its products (src/sae/kernel_step.ts). Included after the
 // generated model table and StepDims and shaders/lib/step_dims.wgsl. F = features per row.
 //
 //   latent_bias: the encoder's bias in latent form, after E·W_enc in the scratch `ew`:
@@ -8,22 +7,18 @@
 //                ((f·E − b_dec)·W_enc + b_enc = f·(E·W_enc) + that)
 //   latent_wenc_fix: the W_enc gradient's input shift, after grads W_enc = Eᵀ·(Fᵀ·g_pre) and
 //                grads b_enc = Σ_b g_pre: grads W_enc[m][d][j] −= [apply] · b_dec[m][d] · grads b_enc[m][j]
-//   latent_bdec_fix: the b_dec gradient's encoder part, after the latent decoder wrote grads b_dec
-//                (shaders/latent_decoder.wgsl) and grads b_enc is known:
-//                grads b_dec[m][d] −= [apply] · Σ_j W_enc[m][d][j] · grads b_enc[m][j]
-// Loop trip counts: D per latent_bias invocation, S per latent_wenc_fix and latent_bdec_fix
-// invocation.
+// Loop trip counts: D per latent_bias invocation, S per latent_wenc_fix invocation.
 //
 // Bindings (group 0; each entry point uses the ones it names):
 //   0 dims    uniform StepDims
-//   1 models  storage read  [M] ModelInfo              (all)
-//   2 params  storage read  [M][P]                     (all)
+//   1 models  storage read  [M] ModelInfo              (both)
+//   2 params  storage read  [M][P]                     (both)
 //   3 ew      storage rw    [M][F·S + S]               (latent_bias)
-//   4 grads   storage rw    [M][P]                     (latent_wenc_fix, latent_bdec_fix)
+//   4 grads   storage rw    [M][P]                     (latent_wenc_fix)
 //
 // Dispatch (linear workgroup id = wid.x + wid.y * nwg.x, bounds-checked):
 //   latent_bias:     one invocation per (m, j): ceil(M·S / WG) workgroups;
-//   latent_wenc_fix, latent_bdec_fix: one invocation per (m, d): ceil(M·D / WG) workgroups.
+//   latent_wenc_fix: one invocation per (m, d): ceil(M·D / WG) workgroups.
 
 @group(0) @binding(0) var<uniform> dims: StepDims;
 @group(0) @binding(1) var<storage, read> models: array<ModelInfo>;
@@ -78,27 +73,4 @@ fn latent_wenc_fix(
   for (var j = 0u; j < dims.d_sae; j++) {
     grads[block + dims.w_enc + d * dims.d_sae + j] -= b * grads[block + dims.b_enc + j];
   }
-}
-
-@compute @workgroup_size(WG)
-fn latent_bdec_fix(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(num_workgroups) nwg: vec3<u32>,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let i = linear_id(wid, nwg, lid);
-  if (i >= dims.models * dims.d_in) {
-    return;
-  }
-  let m = i / dims.d_in;
-  let d = i - m * dims.d_in;
-  if (models[m].apply_b_dec_to_input == 0u) {
-    return;
-  }
-  let block = m * dims.param_size;
-  var input = 0.0;
-  for (var j = 0u; j < dims.d_sae; j++) {
-    input += params[block + dims.w_enc + d * dims.d_sae + j] * grads[block + dims.b_enc + j];
-  }
-  grads[block + dims.b_dec + d] -= input;
 }

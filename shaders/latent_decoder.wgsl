@@ -6,15 +6,16 @@
 //
 // Basis of model m, `[K][D]` rows: W_dec (rows [0, S)), b_dec (row S), zeros up to E_OFF, −E
 // (rows [E_OFF, E_OFF + F)), zeros up to K. Row b's coefficients are c_t = [acts masked to
-// [0, end_t), 1, 0…, f_b, 0…]: term t's residual r_t = acts[:, :end_t]·W_dec + b_dec − f·E = c_t·basis.
-// With gram = basis·basisᵀ (`[K][K]`), z = b_dec − f·E (c_z = c_t without the acts) and
-// v = c_z·gram = gram[S] + u (u = f·gram[E_OFF:E_OFF + F], a product), h_t = acts[:, :end_t]·gram[:end_t, :end_t]:
+// [0, end_t), 1, 0…, f_b, 0…]: term t's residual
+// r_t = acts[:, :end_t]·W_dec + b_dec − f·E = c_t·basis. With gram = basis·basisᵀ (`[K][K]`),
+// z = b_dec − f·E (c_z = c_t without the acts), v = c_z·gram = gram[S] + u (u = f·gram[E rows],
+// products) and h_t = acts[:, :end_t]·gram[:end_t, :end_t] (products):
 //
-//   latent_recon: one row b of model m:
-//               ‖r_t‖² = Σ_{k<end_t} acts_k (h_t[k] + 2 v[k]) + ‖z‖²,  ‖z‖² = v[S] + Σ_i f_i v[E_OFF + i]
-//               into term_rows[m][t][b] (0 for t ≥ num_terms), and
-//               g_pre[j] = [acts_j > 0] · (g_acts[j] + Σ_t 2·recon_mult_t/B · [j live in t] · (h_t[j] + v[j]))
-//               in place over g_acts (which holds ∂l1/∂acts from sparsity_forward): r_t·W_dec[j] = h_t[j] + v[j].
+//   latent_recon: one row b of model m: term_rows[m][t][b] = ‖r_t‖² (0 for t ≥ num_terms),
+//               ‖r_t‖² = Σ_{k<end_t} acts_k (h_t[k] + 2 v[k]) + ‖z‖², ‖z‖² = v[S] + Σ_i f_i v[E_OFF + i];
+//               and for each latent j, in place over g_acts (which holds ∂l1/∂acts from
+//               sparsity_forward), with r_t·W_dec[j] = h_t[j] + v[j]:
+//               g_pre[j] = [acts_j > 0] · (g_acts[j] + Σ_t 2·recon_mult_t/B · [j live in t] · (h_t[j] + v[j])).
 //   latent_coeffs: the coefficients Q `[S + 1][K]` of grads [W_dec; b_dec] = Q·basis (a product):
 //               with w_t = 2·recon_mult_t/B over the model's terms, saa = actsᵀ·acts `[S][S]`,
 //               saf = actsᵀ·f `[S][F]`, s_a = Σ_b acts, s_f = Σ_b f:
@@ -22,25 +23,33 @@
 //                              saf[j][i] (k = E_OFF + i))
 //               Q[S][k]      = Σ_t w_t · (s_a[k]·[k < end_t] (k < S), B (k = S), s_f[i] (k = E_OFF + i))
 //               and 0 in the padding columns. "j live in t": detach_below_t ≤ j < end_t.
-// Loop trip counts: 2·T·S + F + T per latent_recon invocation; B + T per latent_coeffs invocation.
+//   latent_bdec_grad: grads b_dec[m][d] = Σ_k Q[S][k]·basis[k][d]
+//               − [apply_b_dec_to_input] · Σ_j W_enc[m][d][j] · grads b_enc[m][j]
+//               (the encoder's part, as in recon_loss.wgsl's bdec_grad; needs grads b_enc first).
+// Loop trip counts: 2·T·S + F + T per latent_recon invocation; B + T per latent_coeffs invocation;
+// K + S per latent_bdec_grad invocation.
 //
 // Bindings (group 0; each entry point uses the ones it names):
 //   0 dims      uniform StepDims
-//   1 models    storage read  [M] ModelInfo                 (both)
+//   1 models    storage read  [M] ModelInfo                 (all)
 //   2 gram      storage read  [M][K][K]                     (latent_recon)
 //   3 u         storage read  [M][B][K]                     (latent_recon)
 //   4 h         storage read  [M][T][B][S]                  (latent_recon)
-//   5 acts      storage read  [M][B][S]                     (both)
-//   6 features  storage read  [M][B][F]                     (both)
+//   5 acts      storage read  [M][B][S]                     (latent_recon, latent_coeffs)
+//   6 features  storage read  [M][B][F]                     (latent_recon, latent_coeffs)
 //   7 g_acts    storage rw    [M][B][S]                     (latent_recon)
 //   8 term_rows storage rw    [M][2T][B]                    (latent_recon: rows [0, T))
 //   9 saa       storage read  [M][S][S]                     (latent_coeffs)
 //  10 saf       storage read  [M][S][F]                     (latent_coeffs)
-//  11 coeffs    storage rw    [M][S + 1][K]                 (latent_coeffs)
+//  11 coeffs    storage rw    [M][S + 1][K]                 (latent_coeffs; latent_bdec_grad reads)
+//  12 params    storage read  [M][P]                        (latent_bdec_grad)
+//  13 basis     storage read  [M][K][D]                     (latent_bdec_grad)
+//  14 grads     storage rw    [M][P]                        (latent_bdec_grad)
 //
 // Dispatch (linear workgroup id = wid.x + wid.y * nwg.x, bounds-checked):
 //   latent_recon:  one invocation per (m, b): ceil(M·B / WG) workgroups;
-//   latent_coeffs: one invocation per (m, j, k): ceil(M·(S + 1)·K / WG) workgroups.
+//   latent_coeffs: one invocation per (m, j, k): ceil(M·(S + 1)·K / WG) workgroups;
+//   latent_bdec_grad: one invocation per (m, d): ceil(M·D / WG) workgroups.
 
 @group(0) @binding(0) var<uniform> dims: StepDims;
 @group(0) @binding(1) var<storage, read> models: array<ModelInfo>;
@@ -54,6 +63,9 @@
 @group(0) @binding(9) var<storage, read> saa: array<f32>;
 @group(0) @binding(10) var<storage, read> saf: array<f32>;
 @group(0) @binding(11) var<storage, read_write> coeffs: array<f32>;
+@group(0) @binding(12) var<storage, read> params: array<f32>;
+@group(0) @binding(13) var<storage, read> basis: array<f32>;
+@group(0) @binding(14) var<storage, read_write> grads: array<f32>;
 
 override WG: u32 = 64u;
 /** Features per row F. */
@@ -170,4 +182,31 @@ fn latent_coeffs(
     }
   }
   coeffs[i] = 2.0 * weight * stat / f32(dims.batch);
+}
+
+@compute @workgroup_size(WG)
+fn latent_bdec_grad(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = linear_id(wid, nwg, lid);
+  if (i >= dims.models * dims.d_in) {
+    return;
+  }
+  let m = i / dims.d_in;
+  let d = i - m * dims.d_in;
+  let q = (m * (dims.d_sae + 1u) + dims.d_sae) * K_ROWS;
+  let rows = m * K_ROWS * dims.d_in + d;
+  var sum = 0.0;
+  for (var k = 0u; k < K_ROWS; k++) {
+    sum += coeffs[q + k] * basis[rows + k * dims.d_in];
+  }
+  let block = m * dims.param_size;
+  if (models[m].apply_b_dec_to_input != 0u) {
+    for (var j = 0u; j < dims.d_sae; j++) {
+      sum -= params[block + dims.w_enc + d * dims.d_sae + j] * grads[block + dims.b_enc + j];
+    }
+  }
+  grads[block + dims.b_dec + d] = sum;
 }

@@ -1,9 +1,10 @@
 /**
  * The shapes `deno task bench` measures: the seed notebook's (d_in 50, d_sae 4, prefixes [1, 4],
  * the balanced tree of 4 features), a larger toy (d_in 256, d_sae 64, prefixes [8, 64], a
- * two-level tree of 8 parents × 7 children = 64 features) and `synth` (256 features in 128
- * dimensions, d_sae 256, prefixes [16, 64, 256], batch 1024), each trained with the notebook's
- * L1 configuration and inner multipliers 0.25 (outer 1).
+ * two-level tree of 8 parents × 7 children = 64 features), `synth` (256 features in 128
+ * dimensions, d_sae 256, prefixes [16, 64, 256], batch 1024), `wide` (32 features in 768
+ * dimensions, d_sae 32, batch 1024: where the latent forms pay) and `synthbench` (GPU adapters
+ * only), each trained with the notebook's L1 configuration and inner multipliers 0.25 (outer 1).
  */
 import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "../sae/config.ts";
 import { balancedTree } from "../toy/notebook_trees.ts";
@@ -135,6 +136,35 @@ export const LARGE_TOY_SHAPE: Readonly<BenchShape> = Object.freeze({
   prefixes: [8, 64],
   batch: 128,
   tree: () => largeToyTree(),
+  toyModelSeed: 0,
+});
+
+/** Active probability of each parent of the `wide` shape's tree (about one parent per sample). */
+export const WIDE_TREE_PARENT_PROB = 0.25;
+
+/**
+ * `wide`: a SAELens-style toy world, 32 features in 768 dimensions (a tree of 4 parents (p 0.25) ×
+ * 7 children (p 0.15 given the parent)), d_sae 32, prefixes [8, 32], batch 1024: the input is
+ * much wider than the features, so the kernel set encodes and decodes in latent form
+ * (`encoderFormulation`, `decoderFormulation` in src/sae/kernel_step.ts).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { WIDE_SHAPE } from "./shapes.ts";
+ * assert.equal(WIDE_SHAPE.tree().nFeatures, 32);
+ * ```
+ */
+export const WIDE_SHAPE: Readonly<BenchShape> = Object.freeze({
+  id: "wide",
+  title: `wide: d_in 768, d_sae 32, prefixes [8, 32], batch 1024, tree of 4 parents ` +
+    `(p ${WIDE_TREE_PARENT_PROB}) × 7 children (p ${LARGE_TREE_CHILD_PROB}) = 32 features in ` +
+    `768 dimensions`,
+  dIn: 768,
+  dSae: 32,
+  prefixes: [8, 32],
+  batch: 1024,
+  tree: () => largeToyTree(4, 7, WIDE_TREE_PARENT_PROB),
   toyModelSeed: 0,
 });
 

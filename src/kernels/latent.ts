@@ -1,8 +1,7 @@
 /**
  * Wrapper of `shaders/latent.wgsl`: the per-model vectors of the latent-input encoder (x = f·E,
- * so x·W_enc = f·(E·W_enc)): its bias `b_enc − [apply]·b_dec·W_enc` after E·W_enc, the W_enc
- * gradient's input shift `−[apply]·b_dec ⊗ grads b_enc`, and (for the latent decoder, which forms
- * the rest of grads b_dec) the b_dec gradient's encoder part `−[apply]·W_enc·grads b_enc`.
+ * so x·W_enc = f·(E·W_enc)): its bias `b_enc − [apply]·b_dec·W_enc` after E·W_enc, and the W_enc
+ * gradient's input shift `−[apply]·b_dec ⊗ grads b_enc`.
  */
 import type { Gpu } from "../gpu/device.ts";
 import { MODEL_INFO_WORDS } from "../sae/model_table.ts";
@@ -46,31 +45,22 @@ export function createLatentBias(
   });
 }
 
-/** What {@link createLatentWEncFix} and {@link createLatentBDecFix} read and write. */
-interface GradFixSpec {
-  shape: StepShape;
-  dims?: GPUBuffer;
-  models: GPUBuffer;
-  params: GPUBuffer;
-  grads: GPUBuffer;
-}
-
 /** `grads W_enc −= [apply]·b_dec ⊗ grads b_enc` (needs grads b_enc first). */
-export function createLatentWEncFix(gpu: Gpu, spec: GradFixSpec): Promise<KernelOp> {
-  return gradFix(gpu, spec, "latent_wenc_fix");
-}
-
-/** `grads b_dec −= [apply]·W_enc·grads b_enc` (needs grads b_enc and the decoder's grads b_dec). */
-export function createLatentBDecFix(gpu: Gpu, spec: GradFixSpec): Promise<KernelOp> {
-  return gradFix(gpu, spec, "latent_bdec_fix");
-}
-
-function gradFix(gpu: Gpu, spec: GradFixSpec, entryPoint: string): Promise<KernelOp> {
+export function createLatentWEncFix(
+  gpu: Gpu,
+  spec: {
+    shape: StepShape;
+    dims?: GPUBuffer;
+    models: GPUBuffer;
+    params: GPUBuffer;
+    grads: GPUBuffer;
+  },
+): Promise<KernelOp> {
   const { models: M, dIn: D } = spec.shape;
   const P = stepLayout(spec.shape).size;
   return createStepOp(gpu, {
     file: FILE,
-    entryPoint,
+    entryPoint: "latent_wenc_fix",
     shape: spec.shape,
     ...(spec.dims ? { dims: spec.dims } : {}),
     bindings: {

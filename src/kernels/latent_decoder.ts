@@ -1,15 +1,15 @@
 /**
  * Wrapper of `shaders/latent_decoder.wgsl`: the decoder and its MSE terms in latent form (x = f·E,
  * so every residual is a combination of the basis rows W_dec, b_dec, −E): the basis geometry
- * ({@link latentBasis}), the per-row losses and ∂loss/∂pre ({@link createLatentRecon}), and the
- * coefficients of the decoder's gradient ({@link createLatentCoeffs}). The products between them
- * are built by src/sae/kernel_step.ts.
+ * ({@link latentBasis}), the per-row losses and ∂loss/∂pre ({@link createLatentRecon}), the
+ * coefficients of the decoder's gradient ({@link createLatentCoeffs}) and the b_dec gradient
+ * ({@link createLatentBDecGrad}). The products between them are built by src/sae/kernel_step.ts.
  */
 import type { Gpu } from "../gpu/device.ts";
 import { MODEL_INFO_WORDS } from "../sae/model_table.ts";
 import latentDecoderWgsl from "../../shaders/latent_decoder.wgsl" with { type: "text" };
 import type { KernelOp } from "./kernel_op.ts";
-import { createStepOp, groupsFor, type StepShape } from "./step_dims.ts";
+import { createStepOp, groupsFor, stepLayout, type StepShape } from "./step_dims.ts";
 import { termRowsWords } from "./recon_loss.ts";
 
 const FILE = { path: "shaders/latent_decoder.wgsl", code: latentDecoderWgsl };
@@ -51,7 +51,7 @@ interface LatentDecoderSpec {
   features: GPUBuffer;
 }
 
-function constants(spec: LatentDecoderSpec): Record<string, number> {
+function constants(spec: Pick<LatentDecoderSpec, "shape" | "nFeatures">): Record<string, number> {
   const { eOff, rows } = latentBasis(spec.shape.dSae, spec.nFeatures);
   return { N_FEATURES: spec.nFeatures, E_OFF: eOff, K_ROWS: rows };
 }
@@ -59,8 +59,8 @@ function constants(spec: LatentDecoderSpec): Record<string, number> {
 /**
  * Each row's reconstruction loss per term into rows `[0, T)` of `termRows`, and ∂loss/∂pre in
  * place over `gradActs` (which holds ∂l1/∂acts on entry), from the basis Gram matrix `gram`
- * (`[M][K][K]`), `u = f·gram[E rows]` (`[M][B][K]`) and `h_t = acts[:, :end_t]·gram[:end_t, :end_t]`
- * (`[M][T][B][S]`).
+ * (`[M][K][K]`), `u = f·gram[E rows]` (`[M][B][K]`) and
+ * `h_t = acts[:, :end_t]·gram[:end_t, :end_t]` (`[M][T][B][S]`).
  */
 export function createLatentRecon(
   gpu: Gpu,
@@ -120,5 +120,38 @@ export function createLatentCoeffs(
       11: ["coeffs", spec.coeffs, M * (S + 1) * K],
     },
     workgroups: groupsFor(M * (S + 1) * K),
+  });
+}
+
+/**
+ * `grads b_dec = coeffs[S]·basis − [applyBDecToInput]·W_enc·(grads b_enc)`: needs the `b_enc`
+ * gradient already in `grads`.
+ */
+export function createLatentBDecGrad(
+  gpu: Gpu,
+  spec: Omit<LatentDecoderSpec, "acts" | "features"> & {
+    coeffs: GPUBuffer;
+    basis: GPUBuffer;
+    params: GPUBuffer;
+    grads: GPUBuffer;
+  },
+): Promise<KernelOp> {
+  const { models: M, dIn: D, dSae: S } = spec.shape;
+  const K = latentBasis(S, spec.nFeatures).rows;
+  const P = stepLayout(spec.shape).size;
+  return createStepOp(gpu, {
+    file: FILE,
+    entryPoint: "latent_bdec_grad",
+    constants: constants(spec),
+    shape: spec.shape,
+    ...(spec.dims ? { dims: spec.dims } : {}),
+    bindings: {
+      1: ["models", spec.models, M * MODEL_INFO_WORDS],
+      11: ["coeffs", spec.coeffs, M * (S + 1) * K],
+      12: ["params", spec.params, M * P],
+      13: ["basis", spec.basis, M * K * D],
+      14: ["grads", spec.grads, M * P],
+    },
+    workgroups: groupsFor(M * D),
   });
 }

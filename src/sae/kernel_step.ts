@@ -74,13 +74,13 @@ import {
   residualBlocks,
 } from "../kernels/matmul.ts";
 import { createReduceRows } from "../kernels/bias.ts";
+import { createLatentBias, createLatentWEncFix, latentEncoderWords } from "../kernels/latent.ts";
 import {
-  createLatentBDecFix,
-  createLatentBias,
-  createLatentWEncFix,
-  latentEncoderWords,
-} from "../kernels/latent.ts";
-import { createLatentCoeffs, createLatentRecon, latentBasis } from "../kernels/latent_decoder.ts";
+  createLatentBDecGrad,
+  createLatentCoeffs,
+  createLatentRecon,
+  latentBasis,
+} from "../kernels/latent_decoder.ts";
 import { createReluBackward } from "../kernels/relu.ts";
 import {
   createRowNorms,
@@ -297,7 +297,11 @@ export function kernelLoopIterations(
     latent_bias: D,
     latent_wenc_fix: S,
     ...(latent
-      ? { latent_recon: 2 * T * S + nFeatures + T, latent_coeffs: B + T, latent_bdec_fix: S }
+      ? {
+        latent_recon: 2 * T * S + nFeatures + T,
+        latent_coeffs: B + T,
+        latent_bdec_grad: basisRows + S,
+      }
       : {}),
   };
 }
@@ -594,10 +598,16 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   let reconPartsBuffer: GPUBuffer | null = null;
   const basis = latentBasis(S, F);
   const K = basis.rows;
-  let latentDec: { basis: GPUBuffer; gram: GPUBuffer; u: GPUBuffer; h: GPUBuffer } | null = null;
+  let latentDec:
+    | Record<
+      "basis" | "gram" | "u" | "h" | "saa" | "saf" | "coeffs",
+      GPUBuffer
+    >
+    | null = null;
   if (decoder === "latent") {
     // Each model's basis [K][D]: W_dec and b_dec (copied from params at the start of every step),
-    // zeros, −E (uploaded once), zeros; gram = basis·basisᵀ, whose E·Eᵀ block is computed once.
+    // zeros, −E (uploaded once), zeros; gram = basis·basisᵀ: its rows [0, eOff) every step, its
+    // E·Eᵀ block once, and its block [E rows][0, eOff) never (u reads its transpose).
     const rows = new Float32Array(M * K * D);
     for (let m = 0; m < M; m++) {
       const e = embedding!.subarray(embeddingStride * m, embeddingStride * m + F * D);
@@ -608,6 +618,9 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       gram: own("basis Gram [M][K][K]", M * K * K),
       u: own("f·gram[E rows] [M][B][K]", M * B * K),
       h: own("acts[:, :end_t]·gram [M][T][B][S]", M * T * B * S),
+      saa: own("actsᵀ·acts [M][S][S]", M * S * S),
+      saf: own("actsᵀ·f [M][S][F]", M * S * F),
+      coeffs: own("decoder gradient coefficients [M][S + 1][K]", M * (S + 1) * K),
     };
     const basisRows = (first: number): MatmulSpec["a"] => ({
       buffer: latentDec!.basis,
@@ -638,20 +651,23 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     await runOps(gpu, [once], "the decoder basis's E·Eᵀ");
     once.destroy();
     add(await gramProduct(0, basis.eOff, 0, K, "[W_dec; b_dec]·basisᵀ"));
-    add(await gramProduct(basis.eOff, fk, 0, basis.eOff, "−E·[W_dec; b_dec]ᵀ"));
-    add(
-      await createMatmul(gpu, {
-        batch: M,
-        rows: B,
-        cols: K,
-        inner: F,
-        a: { buffer: buffers.features!, stride: B * F },
-        b: gramBlock(basis.eOff, 0),
-        c: { buffer: latentDec.u, stride: B * K },
-        ...variant,
-        label: "f·gram[E rows]",
-      }),
-    );
+    // u = f·gram[E rows]: columns [0, eOff) from the symmetric block above, then the E columns.
+    for (const [col, cols, transB] of [[0, basis.eOff, true], [basis.eOff, fk, false]] as const) {
+      add(
+        await createMatmul(gpu, {
+          batch: M,
+          rows: B,
+          cols,
+          inner: F,
+          transB,
+          a: { buffer: buffers.features!, stride: B * F },
+          b: transB ? gramBlock(0, basis.eOff) : gramBlock(basis.eOff, basis.eOff),
+          c: { buffer: latentDec.u, offset: col, stride: B * K, ld: K },
+          ...variant,
+          label: `f·gram[E rows, ${col}:${col + cols}]`,
+        }),
+      );
+    }
     for (const [t, { end }] of terms!.entries()) {
       add(
         await createMatmul(gpu, {
@@ -793,9 +809,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   if (latentDec) {
     // grads [W_dec; b_dec] = coefficients·basis (latent_decoder.wgsl) from actsᵀ·[acts, f];
     // latent_recon already formed ∂loss/∂pre.
-    const saa = own("actsᵀ·acts [M][S][S]", M * S * S);
-    const saf = own("actsᵀ·f [M][S][F]", M * S * F);
-    const coeffs = own("decoder gradient coefficients [M][S + 1][K]", M * (S + 1) * K);
+    const { saa, saf, coeffs } = latentDec;
     for (
       const [other, width, c, label] of [
         [inter.acts, S, saa, "actsᵀ·acts"],
@@ -828,23 +842,20 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
         coeffs,
       }),
     );
-    // Rows [0, S) (W_dec) and row S (b_dec, contiguous after it) in two products, so the first
-    // may be blocked.
-    for (const [first, rows, label] of [[0, S, "W_dec"], [S, 1, "b_dec"]] as const) {
-      add(
-        await createMatmul(gpu, {
-          batch: M,
-          rows,
-          cols: D,
-          inner: K,
-          a: { buffer: coeffs, offset: first * K, stride: (S + 1) * K },
-          b: { buffer: latentDec.basis, stride: K * D },
-          c: { buffer: grads, offset: layout.wDec + first * D, stride: P },
-          ...variant,
-          label: `grads ${label} = coefficients·basis`,
-        }),
-      );
-    }
+    // grads b_dec (coefficient row S) is formed with the encoder's part at the end.
+    add(
+      await createMatmul(gpu, {
+        batch: M,
+        rows: S,
+        cols: D,
+        inner: K,
+        a: { buffer: coeffs, stride: (S + 1) * K },
+        b: { buffer: latentDec.basis, stride: K * D },
+        c: { buffer: grads, offset: layout.wDec, stride: P },
+        ...variant,
+        label: "grads W_dec = coefficients[:S]·basis",
+      }),
+    );
     await decoderGradient();
     gated = true;
   } else if (terms) {
@@ -1008,8 +1019,17 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   }
   if (!latentDec) {
     add(await createBDecGrad(gpu, { ...common, params, rg: inter.rg!, grads }));
-  } else if (anyApply) {
-    add(await createLatentBDecFix(gpu, { ...common, params, grads }));
+  } else {
+    add(
+      await createLatentBDecGrad(gpu, {
+        ...common,
+        nFeatures: F,
+        coeffs: latentDec.coeffs,
+        basis: latentDec.basis,
+        params,
+        grads,
+      }),
+    );
   }
 
   const optimizer = {
