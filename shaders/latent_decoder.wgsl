@@ -149,7 +149,7 @@ fn latent_coeffs(
   let j = (i - m * per_model) / K_ROWS;
   let k = i - m * per_model - j * K_ROWS;
   let is_feature = k >= E_OFF && k < E_OFF + N_FEATURES;
-  if ((k > S && !is_feature) || k >= K_ROWS) {
+  if (k > S && !is_feature) {
     coeffs[i] = 0.0;
     return;
   }

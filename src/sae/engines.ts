@@ -175,7 +175,10 @@ async function kernelEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
     dIn,
     dSae,
     schedule,
+    // The step takes the formulations decided here rather than deciding again.
     ...(embedding ? { latent: { nFeatures, embedding } } : {}),
+    encoder: forms.encoder,
+    decoder: forms.decoder,
   });
   let sampler: GpuTreeSampler;
   try {
