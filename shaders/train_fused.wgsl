@@ -36,14 +36,17 @@
 // P = 2 D_IN D_SAE + D_SAE + D_IN.
 // Bindings:
 //   0 params   [M][P]          f32 rw  W_enc [D_IN][D_SAE], b_enc, W_dec [D_SAE][D_IN], b_dec
-//   1 opt      [M][3][P]       f32 rw  gradient, Adam first moment, Adam second moment
+//   1 opt      [M][P]        vec4f rw  per parameter: gradient, Adam first moment, Adam second
+//                                      moment, 0 (one access per parameter in Adam)
 //   2 models   [M]             ModelInfo (src/sae/model_table.ts)
 //   3 tree_nodes               u32 r   groups [G][GROUP_WORDS] (GroupHeader, src/sae/world.ts),
 //                                      trees, embeddings [n][D_IN] (f32 bits)
 //   4 losses   [M][LOSS_WORDS] f32 rw  the latest step's loss record
 //   5 state    [M][STATE_WORDS] + 1 u32 rw  per model (steps done, status: 0 or the 1-based step
 //                                      that diverged), then the data step counter
-//   6 scratch  [chunk][S]      f32 rw  per-model Gram quantities, row values and statistics
+//   6 scratch  [chunk][S/4]  vec4f rw  per-model Gram quantities, row values and statistics (floats
+//                                      at scratch_at / scratch_put; the Gram quantities, statistics
+//                                      and their per-thread partials move as vec4s)
 //   7 features [K][G] blocks of 1 + BATCH (N_FEAT + 1) f32 rw: distinct-row count, then rows
 //                                      (N_FEAT values and the row's multiplicity)
 //   8 run      uniform Run
@@ -70,12 +73,12 @@ override COUNT_LOOPS: bool = false;
 // struct Run (uniform `run`) and the STATE_* offsets: generated from src/sae/fused_records.ts.
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
-@group(0) @binding(1) var<storage, read_write> opt: array<f32>;
+@group(0) @binding(1) var<storage, read_write> opt: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> models: array<ModelInfo>;
 @group(0) @binding(3) var<storage, read> tree_nodes: array<u32>;
 @group(0) @binding(4) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(5) var<storage, read_write> state: array<u32>;
-@group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
+@group(0) @binding(6) var<storage, read_write> scratch: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> features: array<f32>;
 @group(0) @binding(8) var<uniform> run: Run;
 
@@ -87,6 +90,10 @@ fn p_count() -> u32 { return 2u * D_IN * D_SAE + D_SAE + D_IN; }
 fn off_b_enc() -> u32 { return D_IN * D_SAE; }
 fn off_w_dec() -> u32 { return D_IN * D_SAE + D_SAE; }
 fn off_b_dec() -> u32 { return 2u * D_IN * D_SAE + D_SAE; }
+
+/** Float i of the scratch (every segment offset and scratch_size() are multiples of 4). */
+fn scratch_at(i: u32) -> f32 { return scratch[i / 4u][i % 4u]; }
+fn scratch_put(i: u32, v: f32) { scratch[i / 4u][i % 4u] = v; }
 
 fn lr_factor(step: u32) -> f32 {
   return schedule_lr_factor(
@@ -189,7 +196,7 @@ struct Model {
   info: ModelInfo,
   m: u32,           // model index
   pb: u32,          // params[pb ..]: this model's P parameters
-  gb: u32,          // opt[gb ..]: gradient [P], first moment [P], second moment [P]
+  gb: u32,          // opt[gb ..]: [P] (gradient, first moment, second moment, 0)
   sb: u32,          // scratch[sb ..]: this model's scratch_size() floats
   group: u32,       // data group
   nf: u32,          // read-out features of the group's tree (<= N_FEAT)
@@ -205,7 +212,7 @@ fn model_of(m: u32, local: u32) -> Model {
     info,
     m,
     m * p_count(),
-    m * 3u * p_count(),
+    m * p_count(),
     local * scratch_size(),
     group,
     tree_nodes[group * GROUP_WORDS + GROUP_N_FEATURES],
@@ -218,7 +225,7 @@ fn model_of(m: u32, local: u32) -> Model {
 // State shared by the phase functions of one invocation (module-scope private: every phase reads
 // them without pointer parameters, which some backends copy in and out).
 var<private> md: Model;                          // this invocation's model
-var<private> gr: array<f32, N_GRAM>;             // this thread's copy of the Gram quantities
+var<private> gr: array<f32, N_GRAM4 * 4u>;       // this thread's copy of the Gram quantities
 // The row being visited (row_phase, row_values), each value scaled by the row's multiplicity:
 var<private> row_f: array<f32, N_FEAT>;          // feature values [N_FEAT]
 var<private> row_a: array<f32, D_SAE>;           // acts [D_SAE]
@@ -227,28 +234,45 @@ var<private> row_dw: array<f32, D_SAE>;          // dL/d||W_dec[j]|| [D_SAE]
 var<private> row_c: array<f32, T_MAX>;           // dL/dr scale per term [T_MAX]
 var<private> row_recon: array<f32, T_MAX>;       // reconstruction loss per term
 var<private> row_l1: array<f32, T_MAX>;          // sparsity loss per term
-var<private> st: array<f32, N_STATS>;            // this thread's partial statistics (PRIVATE_STATS)
+var<private> st: array<f32, N_STATS4 * 4u>;      // this thread's partial statistics (PRIVATE_STATS)
 // Working arrays of the phases. Module-scope private, not function-local: WGSL zero-initialises a
 // function's `var` on every call (naga emits the store at function entry), which costs a few
 // hundred stores per row or per step on CPU adapters; private arrays are zeroed once per dispatch.
-var<private> gram_acc: array<f32, N_GRAM>;       // gram_phase: this thread's partial Gram sums
+var<private> gram_acc: array<f32, N_GRAM4 * 4u>; // gram_phase: this thread's partial Gram sums
 var<private> col_e: array<f32, N_FEAT>;          // gram, gradient: E[f][d] of the column d
 var<private> col_w: array<f32, D_SAE>;           // gram, gradient: W_dec[l][d] of the column d
 var<private> col_we: array<f32, D_SAE>;          // gram: W_enc[d][l] of the column d
 var<private> row_h: array<f32, D_SAE>;           // row_values: x . W_i
 var<private> row_am: array<f32, D_SAE>;          // row_values: acts masked to a term's latents
 var<private> row_q: array<f32, D_SAE>;           // row_values: e_t . W_i
-var<private> stats: array<f32, N_STATS>;         // gradient_phase: the statistics s_*()
+var<private> stats: array<f32, N_STATS4 * 4u>;   // gradient_phase: the statistics s_*()
 
 /** E[f][d] of the model's group, 0 for features past the tree's own. */
 fn embedding_at(f: u32, d: u32) -> f32 {
   return select(0.0, bitcast<f32>(tree_nodes[md.eb + min(f, md.nf - 1u) * D_IN + d]), f < md.nf);
 }
 
+// The per-thread arrays move in groups of four (loops of N_GRAM4 or N_STATS4 iterations, which
+// the shader compiler unrolls when short, keeping the arrays in registers; a loop over every
+// entry would index them dynamically and send them to memory).
+fn gram_acc_group(q: u32) -> vec4<f32> {
+  return vec4(gram_acc[4u * q], gram_acc[4u * q + 1u], gram_acc[4u * q + 2u], gram_acc[4u * q + 3u]);
+}
+fn st_group(q: u32) -> vec4<f32> {
+  return vec4(st[4u * q], st[4u * q + 1u], st[4u * q + 2u], st[4u * q + 3u]);
+}
+
 // gram_phase: threads over input columns d (strided by WG). Reads params and E; writes this
-// thread's partial Gram sums to scratch p_gram() [n_gram][WG] (loops of compile-time length).
+// thread's partial Gram sums to scratch p_gram() [WG][n_gram4] vec4s (loops of compile-time
+// length).
 fn gram_phase(tid: u32) {
-  for (var e = 0u; e < n_gram(); e++) { tick(LOOP_GRAM); gram_acc[e] = 0.0; }
+  for (var q = 0u; q < N_GRAM4; q++) {
+    tick(LOOP_GRAM);
+    gram_acc[4u * q] = 0.0;
+    gram_acc[4u * q + 1u] = 0.0;
+    gram_acc[4u * q + 2u] = 0.0;
+    gram_acc[4u * q + 3u] = 0.0;
+  }
   for (var d = tid; d < D_IN; d += WG) {
     tick(LOOP_GRAM);
     for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRAM); col_e[f] = embedding_at(f, d); }
@@ -285,29 +309,38 @@ fn gram_phase(tid: u32) {
     }
     gram_acc[g_bb()] += bdd * bdd;
   }
-  for (var e = 0u; e < n_gram(); e++) {
+  let part = (md.sb + p_gram()) / 4u + tid * N_GRAM4;
+  for (var q = 0u; q < N_GRAM4; q++) {
     tick(LOOP_GRAM);
-    scratch[md.sb + p_gram() + e * WG + tid] = gram_acc[e];
+    scratch[part + q] = gram_acc_group(q);
   }
 }
 
-// gram_reduce_phase: threads over Gram entries. Sums the WG partials of gram_phase into the
-// Gram quantities scratch g_*() [n_gram].
+// gram_reduce_phase: threads over groups of four Gram entries. Sums the WG partials of
+// gram_phase into the Gram quantities scratch g_*() [n_gram4] vec4s.
 fn gram_reduce_phase(tid: u32) {
-  for (var e = tid; e < n_gram(); e += WG) {
+  let part = (md.sb + p_gram()) / 4u;
+  for (var q = tid; q < N_GRAM4; q += WG) {
     tick(LOOP_GRAM);
-    var acc = 0.0;
+    var acc = vec4(0.0);
     for (var w = 0u; w < WG; w++) {
       tick(LOOP_GRAM);
-      acc += scratch[md.sb + p_gram() + e * WG + w];
+      acc += scratch[part + w * N_GRAM4 + q];
     }
-    scratch[md.sb + e] = acc;
+    scratch[md.sb / 4u + q] = acc;
   }
 }
 
 /** This thread's copy of the Gram quantities [n_gram], read per row with uniform indices. */
 fn load_gram() {
-  for (var e = 0u; e < n_gram(); e++) { tick(LOOP_GRAM); gr[e] = scratch[md.sb + e]; }
+  for (var q = 0u; q < N_GRAM4; q++) {
+    tick(LOOP_GRAM);
+    let v = scratch[md.sb / 4u + q];
+    gr[4u * q] = v.x;
+    gr[4u * q + 1u] = v.y;
+    gr[4u * q + 2u] = v.z;
+    gr[4u * q + 3u] = v.w;
+  }
 }
 
 
@@ -477,26 +510,32 @@ fn add_row_stats() {
 fn store_row(b: u32) {
   for (var t = 0u; t < T_MAX; t++) {
     tick(LOOP_ROWS);
-    scratch[md.sb + r_c() + t * BATCH + b] = row_c[t];
-    scratch[md.sb + r_loss() + t * BATCH + b] = row_recon[t];
-    scratch[md.sb + r_loss() + (T_MAX + t) * BATCH + b] = row_l1[t];
+    scratch_put(md.sb + r_c() + t * BATCH + b, row_c[t]);
+    scratch_put(md.sb + r_loss() + t * BATCH + b, row_recon[t]);
+    scratch_put(md.sb + r_loss() + (T_MAX + t) * BATCH + b, row_l1[t]);
   }
   for (var j = 0u; j < D_SAE; j++) {
     tick(LOOP_ROWS);
-    scratch[md.sb + r_a() + j * BATCH + b] = row_a[j];
-    scratch[md.sb + r_dpre() + j * BATCH + b] = row_dact[j];
-    scratch[md.sb + r_dw() + j * BATCH + b] = row_dw[j];
+    scratch_put(md.sb + r_a() + j * BATCH + b, row_a[j]);
+    scratch_put(md.sb + r_dpre() + j * BATCH + b, row_dact[j]);
+    scratch_put(md.sb + r_dw() + j * BATCH + b, row_dw[j]);
   }
 }
 
 // row_phase: threads over the batch rows of step k (strided by WG): row_values, then either
-// add_row_stats and this thread's partial statistics to scratch p_part() [n_stats][WG]
+// add_row_stats and this thread's partial statistics to scratch p_part() [WG][n_stats4] vec4s
 // (PRIVATE_STATS: only the distinct rows) or store_row (every row index, to zero the rest).
 fn row_phase(k: u32, tid: u32) {
   // Zeroed explicitly: a declaration in a loop body is not re-initialised per iteration by every
   // WGSL compiler.
   if (PRIVATE_STATS) {
-    for (var e = 0u; e < n_stats(); e++) { tick(LOOP_ROWS); st[e] = 0.0; }
+    for (var q = 0u; q < N_STATS4; q++) {
+      tick(LOOP_ROWS);
+      st[4u * q] = 0.0;
+      st[4u * q + 1u] = 0.0;
+      st[4u * q + 2u] = 0.0;
+      st[4u * q + 3u] = 0.0;
+    }
   }
   let n_rows = u32(features[rows_base(k, md.group)]);
   let row_end = select(BATCH, n_rows, PRIVATE_STATS);
@@ -528,16 +567,17 @@ fn row_phase(k: u32, tid: u32) {
     }
   }
   if (PRIVATE_STATS) {
-    for (var s = 0u; s < n_stats(); s++) {
+    let part = (md.sb + p_part()) / 4u + tid * N_STATS4;
+    for (var q = 0u; q < N_STATS4; q++) {
       tick(LOOP_ROWS);
-      scratch[md.sb + p_part() + s * WG + tid] = st[s];
+      scratch[part + q] = st_group(q);
     }
   }
 }
 
 // ---- The statistics (not PRIVATE_STATS), one function per segment of s_*(): entry r of the
 // segment, each a sum over rows b of a row product weighted by the c_t of the terms that train it.
-fn row_at(column: u32, b: u32) -> f32 { return scratch[md.sb + column + b]; }
+fn row_at(column: u32, b: u32) -> f32 { return scratch_at(md.sb + column + b); }
 
 /** Q_AA[j][i] = sum_b a_j a_i sum_{t: detach <= j < end, i < end} c_t */
 fn stat_aa(r: u32) -> f32 {
@@ -650,18 +690,27 @@ fn stat_column(column: u32) -> f32 {
   return acc;
 }
 
-// stats_phase: threads over the statistics s_*() [n_stats]. PRIVATE_STATS: sums the WG partials
-// of row_phase; otherwise each entry's segment function over the stored row columns.
+// stats_phase: PRIVATE_STATS: threads over groups of four statistics s_*() [n_stats4], summing
+// the WG partials of row_phase; otherwise threads over the statistics, each entry's segment
+// function over the stored row columns.
 fn stats_phase(k: u32, tid: u32) {
+  if (PRIVATE_STATS) {
+    let part = (md.sb + p_part()) / 4u;
+    for (var q = tid; q < N_STATS4; q += WG) {
+      tick(LOOP_STATS);
+      var acc = vec4(0.0);
+      for (var w = 0u; w < WG; w++) {
+        tick(LOOP_STATS);
+        acc += scratch[part + w * N_STATS4 + q];
+      }
+      scratch[(md.sb + s_aa()) / 4u + q] = acc;
+    }
+    return;
+  }
   for (var e = tid; e < n_stats(); e += WG) {
     tick(LOOP_STATS);
     var acc = 0.0;
-    if (PRIVATE_STATS) {
-      for (var w = 0u; w < WG; w++) {
-        tick(LOOP_STATS);
-        acc += scratch[md.sb + p_part() + e * WG + w];
-      }
-    } else {
+    {
       switch (stat_segment(e)) {
         case STAT_AA: { acc = stat_aa(e); }
         case STAT_A: { acc = stat_a(e - q_a()); }
@@ -675,7 +724,7 @@ fn stats_phase(k: u32, tid: u32) {
         default: { acc = stat_column(r_loss() + (e - q_loss()) * BATCH); } // STAT_LOSS
       }
     }
-    scratch[md.sb + s_aa() + e] = acc;
+    scratch_put(md.sb + s_aa() + e, acc);
   }
 }
 
@@ -683,14 +732,21 @@ fn stats_phase(k: u32, tid: u32) {
 // registers: loops of compile-time length), params, E and gr; writes every parameter's gradient
 // to opt[gb ..] [P]; returns this thread's partial sum of squared gradients.
 fn gradient_phase(tid: u32) -> f32 {
-  for (var e = 0u; e < n_stats(); e++) { tick(LOOP_GRADIENT); stats[e] = scratch[md.sb + s_aa() + e]; }
+  for (var q = 0u; q < N_STATS4; q++) {
+    tick(LOOP_GRADIENT);
+    let v = scratch[(md.sb + s_aa()) / 4u + q];
+    stats[4u * q] = v.x;
+    stats[4u * q + 1u] = v.y;
+    stats[4u * q + 2u] = v.z;
+    stats[4u * q + 3u] = v.w;
+  }
   let pb = md.pb;
   let gb = md.gb;
   var sumsq = 0.0;
   for (var j = tid; j < D_SAE; j += WG) {
     tick(LOOP_GRADIENT);
     let g = stats[q_d() + j]; // b_enc[j] = S_D[j]
-    opt[gb + off_b_enc() + j] = g;
+    opt[gb + off_b_enc() + j].x = g;
     sumsq += g * g;
   }
   for (var d = tid; d < D_IN; d += WG) {
@@ -712,7 +768,7 @@ fn gradient_phase(tid: u32) -> f32 {
         tick(LOOP_GRADIENT);
         ge += col_e[f] * stats[q_fd() + f * D_SAE + j];
       }
-      opt[gb + d * D_SAE + j] = ge;
+      opt[gb + d * D_SAE + j].x = ge;
       sumsq += ge * ge;
       // W_dec[j][d] = sum_l Q_AA[j][l] W_dec[l][d] + Q_A[j] b_dec[d] - sum_f Q_AF[j][f] E[f][d]
       //             + DW[j] W_dec[j][d] / ||W_dec[j]||
@@ -724,12 +780,12 @@ fn gradient_phase(tid: u32) -> f32 {
       }
       let norm = sqrt(gr[g_ww() + j * D_SAE + j]);
       if (md.by_norm && norm > 0.0) { gd += stats[q_dw() + j] * col_w[j] / norm; }
-      opt[gb + off_w_dec() + j * D_IN + d] = gd;
+      opt[gb + off_w_dec() + j * D_IN + d].x = gd;
       sumsq += gd * gd;
       gb_dec += stats[q_pa() + j] * col_w[j] - md.apply_bdec * params[pb + d * D_SAE + j] * stats[q_d() + j];
     }
     for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRADIENT); gb_dec -= stats[q_pf() + f] * col_e[f]; }
-    opt[gb + off_b_dec() + d] = gb_dec;
+    opt[gb + off_b_dec() + d].x = gb_dec;
     sumsq += gb_dec * gb_dec;
   }
   return sumsq;
@@ -743,8 +799,8 @@ fn project_phase(tid: u32) {
     let row = md.pb + off_w_dec() + j * D_IN;
     let grow = md.gb + off_w_dec() + j * D_IN;
     var dot = 0.0;
-    for (var d = 0u; d < D_IN; d++) { tick(LOOP_PROJECT); dot += opt[grow + d] * params[row + d]; }
-    for (var d = 0u; d < D_IN; d++) { tick(LOOP_PROJECT); opt[grow + d] -= dot * params[row + d]; }
+    for (var d = 0u; d < D_IN; d++) { tick(LOOP_PROJECT); dot += opt[grow + d].x * params[row + d]; }
+    for (var d = 0u; d < D_IN; d++) { tick(LOOP_PROJECT); opt[grow + d].x -= dot * params[row + d]; }
   }
 }
 
@@ -753,7 +809,8 @@ fn gradient_sumsq(tid: u32) -> f32 {
   var again = 0.0;
   for (var i = tid; i < p_count(); i += WG) {
     tick(LOOP_PROJECT);
-    again += opt[md.gb + i] * opt[md.gb + i];
+    let g = opt[md.gb + i].x;
+    again += g * g;
   }
   return again;
 }
@@ -771,7 +828,7 @@ fn adam_phase(step: u32, tid: u32) {
   for (var i = 0u; i < WG; i++) { tick(LOOP_ADAM); total_sq += partial[i]; }
   let grad_norm = sqrt(total_sq);
   var loss = 0.0;
-  for (var s = 0u; s < 2u * T_MAX; s++) { tick(LOOP_ADAM); loss += scratch[md.sb + s_loss() + s]; }
+  for (var s = 0u; s < 2u * T_MAX; s++) { tick(LOOP_ADAM); loss += scratch_at(md.sb + s_loss() + s); }
   let ok = is_finite(loss) && is_finite(grad_norm);
   if (tid == 0u) {
     let lb = md.m * LOSS_WORDS;
@@ -782,8 +839,8 @@ fn adam_phase(step: u32, tid: u32) {
       var recon = 0.0;
       var l1 = 0.0;
       if (t < T_MAX) {
-        recon = scratch[md.sb + s_loss() + t];
-        l1 = scratch[md.sb + s_loss() + T_MAX + t];
+        recon = scratch_at(md.sb + s_loss() + t);
+        l1 = scratch_at(md.sb + s_loss() + T_MAX + t);
       }
       losses[lb + LOSS_RECON + t] = recon;
       losses[lb + LOSS_L1 + t] = l1;
@@ -804,11 +861,11 @@ fn adam_phase(step: u32, tid: u32) {
         tick(LOOP_ADAM);
         let i = i0 + u;
         if (i < P) {
-          let g = opt[gb + i] * clip;
-          let mo = info.beta1 * opt[gb + P + i] + (1.0 - info.beta1) * g;
-          let ve = info.beta2 * opt[gb + 2u * P + i] + (1.0 - info.beta2) * g * g;
-          opt[gb + P + i] = mo;
-          opt[gb + 2u * P + i] = ve;
+          let o = opt[gb + i]; // gradient, first moment, second moment
+          let g = o.x * clip;
+          let mo = info.beta1 * o.y + (1.0 - info.beta1) * g;
+          let ve = info.beta2 * o.z + (1.0 - info.beta2) * g * g;
+          opt[gb + i] = vec4(o.x, mo, ve, 0.0);
           params[pb + i] -= step_size * mo / (sqrt(ve) / sqrt_bc2 + info.eps);
         }
       }
@@ -879,7 +936,7 @@ fn train(
   if (tid == 0u) { state[md.m * STATE_WORDS + STATE_STEPS_DONE] = t0 + done; }
   if (COUNT_LOOPS) {
     for (var p = 0u; p < LOOP_PHASES; p++) {
-      scratch[md.sb + tid * LOOP_PHASES + p] = f32(loop_counts[p]);
+      scratch_put(md.sb + tid * LOOP_PHASES + p, f32(loop_counts[p]));
     }
   }
 }

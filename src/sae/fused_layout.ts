@@ -112,8 +112,9 @@ export function fusedStatCount(dSae: number, nFeatures: number, tMax: number): n
 
 /**
  * Floats of per-model scratch (`scratch_size()` in the shader): Gram quantities, row values,
- * statistics, then per-thread partial statistics [n_stats][W] (PRIVATE_STATS only) and per-thread
- * partial Gram quantities [n_gram][W].
+ * statistics, then per-thread partial statistics [W][n_stats] (PRIVATE_STATS only) and per-thread
+ * partial Gram quantities [W][n_gram]; the Gram quantities, the statistics and each thread's
+ * partials start at multiples of 4 floats and are padded to them (they move as vec4s).
  */
 export function fusedScratchFloats(
   batch: number,
@@ -124,10 +125,15 @@ export function fusedScratchFloats(
   workgroupSize: number,
 ): number {
   const dims = dimsOf(dSae, nFeatures, tMax, batch, workgroupSize);
-  const stats = sumSizes(STAT_SEGMENTS, dims);
-  const gram = sumSizes(GRAM_SEGMENTS, dims);
-  return gram + sumSizes(ROW_SEGMENTS, dims) + stats + (privateStats ? stats * workgroupSize : 0) +
-    gram * workgroupSize;
+  const stats = up4(sumSizes(STAT_SEGMENTS, dims));
+  const gram = up4(sumSizes(GRAM_SEGMENTS, dims));
+  return up4(gram + sumSizes(ROW_SEGMENTS, dims)) + stats +
+    (privateStats ? stats * workgroupSize : 0) + gram * workgroupSize;
+}
+
+/** n rounded up to a multiple of 4 (the scratch moves Gram quantities and statistics as vec4s). */
+function up4(n: number): number {
+  return Math.ceil(n / 4) * 4;
 }
 
 /**
@@ -175,26 +181,28 @@ export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopP
   const { workgroupSize: W, batch: B, dIn: D, dSae: S, terms: T, maxFeatures: F } = shape;
   const per = (n: number) => Math.ceil(n / W);
   const P = 2 * D * S + S + D;
-  const G = fusedGramCount(S, F);
   const N = fusedStatCount(S, F, T);
+  // Vec4 groups of the Gram quantities and of the statistics.
+  const G4 = Math.ceil(fusedGramCount(S, F) / 4);
+  const N4 = Math.ceil(N / 4);
   const normalize = shape.normalizeDecoder ?? true;
-  // gram: zero [G]; per column d: load E [F], W [S]; products F (S + 1 + F) + S (1 + S + F);
-  // store [G]; reduce: per(G) × W; copy [G] into registers.
+  // gram: zero [G4]; per column d: load E [F], W [S]; products F (S + 1 + F) + S (1 + S + F);
+  // store [G4]; reduce: per(G4) × W; copy [G4] into registers.
   const column = F + S + F * (S + 1 + F) + S * (1 + S + F);
-  const gram = G + per(D) * (1 + column) + G + per(G) * (1 + W) + G;
-  // rows: zero the private statistics [N]; per row: features F, x·x F (1 + F), encode S (1 + F),
+  const gram = G4 + per(D) * (1 + column) + G4 + per(G4) * (1 + W) + G4;
+  // rows: zero the private statistics [N4]; per row: features F, x·x F (1 + F), encode S (1 + F),
   // per term T (mask S, q S (1 + S), l1 2S), ReLU S; then the private statistics or the stores.
   const row = F + F * (1 + F) + S * (1 + F) + T * (1 + S + S * (1 + S) + 2 * S) + S;
   const rowStats = T * (1 + S * (1 + S + F) + F) + F * (1 + S) + S + T;
   const rowStore = T + S;
   const visited = shape.privateStats ? shape.distinctRows : B;
-  const rows = (shape.privateStats ? N : 0) +
+  const rows = (shape.privateStats ? N4 : 0) +
     per(visited) * (1 + row + (shape.privateStats ? rowStats : rowStore)) +
-    (shape.privateStats ? 0 : per(B) * (T + S)) + (shape.privateStats ? N : 0);
-  // stats: private: per(N) × W partial sums; else per entry at most T terms × B rows.
-  const stats = shape.privateStats ? per(N) * (1 + W) : per(N) * (1 + T * (1 + B));
-  // gradient: copy [N]; b_enc per(S); per column: E F, W S, per latent (F + S + F), F.
-  const gradient = N + per(S) + per(D) * (1 + F + S + S * (1 + F + S + F) + F);
+    (shape.privateStats ? 0 : per(B) * (T + S)) + (shape.privateStats ? N4 : 0);
+  // stats: private: per(N4) × W partial sums; else per entry at most T terms × B rows.
+  const stats = shape.privateStats ? per(N4) * (1 + W) : per(N) * (1 + T * (1 + B));
+  // gradient: copy [N4]; b_enc per(S); per column: E F, W S, per latent (F + S + F), F.
+  const gradient = N4 + per(S) + per(D) * (1 + F + S + S * (1 + F + S + F) + F);
   // project: per row j: two loops over D; then the norm over per(P).
   const project = normalize ? per(S) * (1 + 2 * D) + per(P) : 0;
   // adam: norm over W, loss slots 2T, record MAX_TERMS, Adam per(4P) × 4.
@@ -253,23 +261,26 @@ export function fusedLayoutWgsl(shape: FusedModuleShape): string {
     `const N_FEAT: u32 = ${F}u;`,
     `const T_MAX: u32 = ${T}u;`,
     `const MAX_WG: u32 = ${FUSED_LIMITS.MAX_WG}u;`,
-    "// Lengths of the per-thread arrays of Gram quantities and statistics.",
+    "// Gram quantities and statistics, and the vec4s they move in (the last one zero-padded).",
     `const N_GRAM: u32 = ${fusedGramCount(S, F)}u;`,
     `const N_STATS: u32 = ${fusedStatCount(S, F, T)}u;`,
+    `const N_GRAM4: u32 = ${up4(fusedGramCount(S, F)) / 4}u;`,
+    `const N_STATS4: u32 = ${up4(fusedStatCount(S, F, T)) / 4}u;`,
     "// Gram quantities (phase gram):",
     wgslSegments("g", GRAM_SEGMENTS, "0u"),
     "fn n_gram() -> u32 { return N_GRAM; }",
     "// Row values (phase rows), column-major [column][B]:",
-    wgslSegments("r", ROW_SEGMENTS, "g_end()"),
-    "// Row statistics (phase stats):",
-    wgslSegments("s", STAT_SEGMENTS, "r_end()"),
+    wgslSegments("r", ROW_SEGMENTS, "N_GRAM4 * 4u"),
+    "// Row statistics (phase stats), from a multiple of 4:",
+    wgslSegments("s", STAT_SEGMENTS, "(r_end() + 3u) / 4u * 4u"),
     "fn n_stats() -> u32 { return N_STATS; }",
     "// Offset of each statistic segment within the statistics (the per-thread copies' layout):",
     ...STAT_SEGMENTS.map((seg) => `fn q_${seg.name}() -> u32 { return s_${seg.name}() - s_aa(); }`),
-    "// Per-thread partial statistics [n_stats][WG] (PRIVATE_STATS), then Gram partials [n_gram][WG].",
-    "fn p_part() -> u32 { return s_end(); }",
-    "fn p_gram() -> u32 { return p_part() + select(0u, n_stats() * WG, PRIVATE_STATS); }",
-    "fn scratch_size() -> u32 { return p_gram() + n_gram() * WG; }",
+    "// Per-thread partial statistics [WG][n_stats4] vec4s (PRIVATE_STATS), then Gram partials",
+    "// [WG][n_gram4] vec4s.",
+    "fn p_part() -> u32 { return s_aa() + N_STATS4 * 4u; }",
+    "fn p_gram() -> u32 { return p_part() + select(0u, N_STATS4 * 4u * WG, PRIVATE_STATS); }",
+    "fn scratch_size() -> u32 { return p_gram() + N_GRAM4 * 4u * WG; }",
     "// Statistic segments, in layout order, and the segment of statistic e (0 <= e < n_stats()).",
     ...statIds,
     `fn stat_segment(e: u32) -> u32 { return ${starts.join(" + ")}; }`,

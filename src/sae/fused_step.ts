@@ -128,7 +128,7 @@ export interface FusedStepOptions {
 export interface FusedBuffers {
   /** [M][P] parameters (src/sae/layout.ts). */
   params: GPUBuffer;
-  /** [M][3][P]: gradient, Adam first and second moments. */
+  /** [M][P] vec4s: per parameter its gradient, Adam first and second moments, and 0. */
   opt: GPUBuffer;
   /** [M][LOSS_WORDS] latest loss records. */
   losses: GPUBuffer;
@@ -277,7 +277,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
 
   const buffers: FusedBuffers = {
     params: createStorage(gpu, "params", M * layout.size * 4),
-    opt: createStorage(gpu, "gradient and Adam moments", M * 3 * layout.size * 4),
+    opt: createStorage(gpu, "gradient and Adam moments", M * 4 * layout.size * 4),
     losses: createStorage(gpu, "losses", M * LOSS_WORDS * 4),
     state: createStorage(gpu, "training state", fusedStateWords(M) * 4),
     scratch: createStorage(gpu, "fused scratch", perDispatch * scratchPerModel),
