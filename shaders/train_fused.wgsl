@@ -35,8 +35,10 @@
 // arrays to exactly them; BATCH rows, D_IN and WG <= MAX_WG threads per model are overrides.
 // P = 2 D_IN D_SAE + D_SAE + D_IN.
 // Bindings:
-//   0 params   [M][P]          f32 rw  W_enc [D_IN][D_SAE], b_enc, W_dec [D_SAE][D_IN], b_dec
-//   1 opt      [M][P]        vec4f rw  per parameter: gradient, Adam first moment, Adam second
+//   0 params   [M][P4/4]     vec4f rw  W_enc [D_IN][D_SAE], b_enc, W_dec [D_SAE][D_IN], b_dec, then
+//                                      zeros to P4 = P rounded up to a multiple of 4 (floats at
+//                                      param_at / param_put; Adam and W_enc rows move as vec4s)
+//   1 opt      [M][P4]       vec4f rw  per parameter: gradient, Adam first moment, Adam second
 //                                      moment, 0 (one access per parameter in Adam)
 //   2 models   [M]             ModelInfo (src/sae/model_table.ts)
 //   3 tree_nodes               u32 r   groups [G][GROUP_WORDS] (GroupHeader, src/sae/world.ts),
@@ -72,7 +74,7 @@ override COUNT_LOOPS: bool = false;
 
 // struct Run (uniform `run`) and the STATE_* offsets: generated from src/sae/fused_records.ts.
 
-@group(0) @binding(0) var<storage, read_write> params: array<f32>;
+@group(0) @binding(0) var<storage, read_write> params: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> opt: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> models: array<ModelInfo>;
 @group(0) @binding(3) var<storage, read> tree_nodes: array<u32>;
@@ -87,6 +89,25 @@ var<workgroup> stop: u32;
 var<workgroup> normalize_flag: u32;
 
 fn p_count() -> u32 { return 2u * D_IN * D_SAE + D_SAE + D_IN; }
+/** Floats between two models' parameters (and vec4s between their `opt` entries): P4. */
+fn p_stride() -> u32 { return (p_count() + 3u) / 4u * 4u; }
+/** Float i of the parameters (model bases are multiples of 4). */
+fn param_at(i: u32) -> f32 { return params[i / 4u][i % 4u]; }
+fn param_put(i: u32, v: f32) { params[i / 4u][i % 4u] = v; }
+/** W_enc[d][0 ..] of the model at pb into col_we (as vec4s when D_SAE is a multiple of 4). */
+fn load_w_enc_row(pb: u32, d: u32) {
+  if (D_SAE % 4u == 0u) {
+    for (var q = 0u; q < D_SAE / 4u; q++) {
+      let v = params[(pb + d * D_SAE) / 4u + q];
+      col_we[4u * q] = v.x;
+      col_we[4u * q + 1u] = v.y;
+      col_we[4u * q + 2u] = v.z;
+      col_we[4u * q + 3u] = v.w;
+    }
+  } else {
+    for (var l = 0u; l < D_SAE; l++) { col_we[l] = param_at(pb + d * D_SAE + l); }
+  }
+}
 fn off_b_enc() -> u32 { return D_IN * D_SAE; }
 fn off_w_dec() -> u32 { return D_IN * D_SAE + D_SAE; }
 fn off_b_dec() -> u32 { return 2u * D_IN * D_SAE + D_SAE; }
@@ -195,7 +216,7 @@ fn tick(phase: u32) {
 struct Model {
   info: ModelInfo,
   m: u32,           // model index
-  pb: u32,          // params[pb ..]: this model's P parameters
+  pb: u32,          // param_at(pb ..): this model's P parameters (pb a multiple of 4)
   gb: u32,          // opt[gb ..]: [P] (gradient, first moment, second moment, 0)
   sb: u32,          // scratch[sb ..]: this model's scratch_size() floats
   group: u32,       // data group
@@ -211,8 +232,8 @@ fn model_of(m: u32, local: u32) -> Model {
   return Model(
     info,
     m,
-    m * p_count(),
-    m * p_count(),
+    m * p_stride(),
+    m * p_stride(),
     local * scratch_size(),
     group,
     tree_nodes[group * GROUP_WORDS + GROUP_N_FEATURES],
@@ -278,10 +299,10 @@ fn gram_phase(tid: u32) {
     for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRAM); col_e[f] = embedding_at(f, d); }
     for (var l = 0u; l < D_SAE; l++) {
       tick(LOOP_GRAM);
-      col_w[l] = params[md.pb + off_w_dec() + l * D_IN + d];
-      col_we[l] = params[md.pb + d * D_SAE + l];
+      col_w[l] = param_at(md.pb + off_w_dec() + l * D_IN + d);
     }
-    let bdd = params[md.pb + off_b_dec() + d];
+    load_w_enc_row(md.pb, d);
+    let bdd = param_at(md.pb + off_b_dec() + d);
     for (var f = 0u; f < N_FEAT; f++) {
       tick(LOOP_GRAM);
       for (var j = 0u; j < D_SAE; j++) {
@@ -369,7 +390,7 @@ fn row_values(k: u32, b: u32) {
   // hidden_pre = (x - b_dec) W_enc + b_enc = f (E W_enc) - b_dec W_enc + b_enc ; acts = ReLU
   for (var j = 0u; j < D_SAE; j++) {
     tick(LOOP_ROWS);
-    var pre = params[md.pb + off_b_enc() + j] - md.apply_bdec * gr[g_bw() + j];
+    var pre = param_at(md.pb + off_b_enc() + j) - md.apply_bdec * gr[g_bw() + j];
     var xw = 0.0;
     for (var f = 0u; f < N_FEAT; f++) {
       tick(LOOP_ROWS);
@@ -754,9 +775,10 @@ fn gradient_phase(tid: u32) -> f32 {
     for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRADIENT); col_e[f] = embedding_at(f, d); }
     for (var l = 0u; l < D_SAE; l++) {
       tick(LOOP_GRADIENT);
-      col_w[l] = params[pb + off_w_dec() + l * D_IN + d];
+      col_w[l] = param_at(pb + off_w_dec() + l * D_IN + d);
     }
-    let bdd = params[pb + off_b_dec() + d];
+    load_w_enc_row(pb, d);
+    let bdd = param_at(pb + off_b_dec() + d);
     // b_dec[d] = sum_l P_A[l] W_dec[l][d] + P_C b_dec[d] - sum_f P_F[f] E[f][d]
     //          - [apply] sum_j W_enc[d][j] S_D[j]
     var gb_dec = stats[q_pc()] * bdd;
@@ -782,7 +804,7 @@ fn gradient_phase(tid: u32) -> f32 {
       if (md.by_norm && norm > 0.0) { gd += stats[q_dw() + j] * col_w[j] / norm; }
       opt[gb + off_w_dec() + j * D_IN + d].x = gd;
       sumsq += gd * gd;
-      gb_dec += stats[q_pa() + j] * col_w[j] - md.apply_bdec * params[pb + d * D_SAE + j] * stats[q_d() + j];
+      gb_dec += stats[q_pa() + j] * col_w[j] - md.apply_bdec * col_we[j] * stats[q_d() + j];
     }
     for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRADIENT); gb_dec -= stats[q_pf() + f] * col_e[f]; }
     opt[gb + off_b_dec() + d].x = gb_dec;
@@ -799,8 +821,8 @@ fn project_phase(tid: u32) {
     let row = md.pb + off_w_dec() + j * D_IN;
     let grow = md.gb + off_w_dec() + j * D_IN;
     var dot = 0.0;
-    for (var d = 0u; d < D_IN; d++) { tick(LOOP_PROJECT); dot += opt[grow + d].x * params[row + d]; }
-    for (var d = 0u; d < D_IN; d++) { tick(LOOP_PROJECT); opt[grow + d].x -= dot * params[row + d]; }
+    for (var d = 0u; d < D_IN; d++) { tick(LOOP_PROJECT); dot += opt[grow + d].x * param_at(row + d); }
+    for (var d = 0u; d < D_IN; d++) { tick(LOOP_PROJECT); opt[grow + d].x -= dot * param_at(row + d); }
   }
 }
 
@@ -854,9 +876,10 @@ fn adam_phase(step: u32, tid: u32) {
     let bc2 = 1.0 - pow(info.beta2, tt);
     let step_size = info.lr * lr_factor(step) / bc1;
     let sqrt_bc2 = sqrt(bc2);
-    // Four consecutive parameters per iteration (an inner loop of compile-time length).
+    // Four consecutive parameters (one vec4 of params) per iteration; the padding past P stays 0.
     for (var i0 = tid * 4u; i0 < P; i0 += WG * 4u) {
       tick(LOOP_ADAM);
+      var p4 = params[(pb + i0) / 4u];
       for (var u = 0u; u < 4u; u++) {
         tick(LOOP_ADAM);
         let i = i0 + u;
@@ -866,9 +889,10 @@ fn adam_phase(step: u32, tid: u32) {
           let mo = info.beta1 * o.y + (1.0 - info.beta1) * g;
           let ve = info.beta2 * o.z + (1.0 - info.beta2) * g * g;
           opt[gb + i] = vec4(o.x, mo, ve, 0.0);
-          params[pb + i] -= step_size * mo / (sqrt(ve) / sqrt_bc2 + info.eps);
+          p4[u] -= step_size * mo / (sqrt(ve) / sqrt_bc2 + info.eps);
         }
       }
+      params[(pb + i0) / 4u] = p4;
     }
   } else if (tid == 0u) {
     stop = step + 1u;
@@ -883,9 +907,9 @@ fn normalize_phase(tid: u32) {
     tick(LOOP_NORMALIZE);
     let row = md.pb + off_w_dec() + j * D_IN;
     var s = 0.0;
-    for (var d = 0u; d < D_IN; d++) { tick(LOOP_NORMALIZE); s += params[row + d] * params[row + d]; }
+    for (var d = 0u; d < D_IN; d++) { tick(LOOP_NORMALIZE); s += param_at(row + d) * param_at(row + d); }
     let inv = select(0.0, 1.0 / sqrt(s), s > 0.0);
-    for (var d = 0u; d < D_IN; d++) { tick(LOOP_NORMALIZE); params[row + d] *= inv; }
+    for (var d = 0u; d < D_IN; d++) { tick(LOOP_NORMALIZE); param_put(row + d, param_at(row + d) * inv); }
   }
 }
 

@@ -86,9 +86,8 @@ export async function fusedFixture(gpu: Gpu, o: FusedFixtureOptions): Promise<{
     ...(o.privateStats !== undefined ? { privateStats: o.privateStats } : {}),
     ...(o.countLoops ? { countLoops: true } : {}),
   });
-  const size = saes[0]!.params.length;
-  const all = new Float32Array(saes.length * size);
-  saes.forEach((sae, m) => all.set(sae.params, m * size));
+  const all = new Float32Array(saes.length * step.paramStride);
+  saes.forEach((sae, m) => all.set(sae.params, m * step.paramStride));
   gpu.device.queue.writeBuffer(step.buffers.params, 0, all);
   const inputs = (at: number) =>
     embedCpu(sampleBatchCpu(o.tree, { seed: o.seed, step: at, batchSize: o.batch }), embedding, {

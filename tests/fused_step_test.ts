@@ -232,7 +232,7 @@ gpuTest(
       const scale = grad.reduce((a, g) => Math.max(a, Math.abs(g)), 0);
       assert.ok(scale > 1e-3, `model ${m}: the reference gradient is not trivially small`);
       // opt is [M][P] vec4s (gradient, first moment, second moment, 0): the gradient is .x.
-      const gradient = Array.from({ length: P }, (_, i) => opt[(m * P + i) * 4]!);
+      const gradient = Array.from({ length: P }, (_, i) => opt[(m * step.paramStride + i) * 4]!);
       assertClose(gradient, grad, {
         atol: 1e-6 * scale,
         rtol: 1e-4,
@@ -261,7 +261,8 @@ gpuTest(
       }
       const moved = params[m]!.map((p, i) => Math.abs(p - start[i]!));
       assert.ok(Math.max(...moved) > 1e-3, `model ${m}: the parameters moved`);
-      assertClose(got.subarray(m * P, (m + 1) * P), params[m]!, {
+      const at = m * step.paramStride;
+      assertClose(got.subarray(at, at + P), params[m]!, {
         atol: 2e-6,
         rtol: 1e-5,
         label: `params of model ${m} after two steps`,

@@ -126,9 +126,11 @@ export interface FusedStepOptions {
 
 /** GPU buffers of a fused run. */
 export interface FusedBuffers {
-  /** [M][P] parameters (src/sae/layout.ts). */
+  /**
+   * [M][paramStride] parameters: each model's P (src/sae/layout.ts), then zeros up to the stride.
+   */
   params: GPUBuffer;
-  /** [M][P] vec4s: per parameter its gradient, Adam first and second moments, and 0. */
+  /** [M][paramStride] vec4s: per parameter its gradient, Adam first and second moments, and 0. */
   opt: GPUBuffer;
   /** [M][LOSS_WORDS] latest loss records. */
   losses: GPUBuffer;
@@ -142,6 +144,8 @@ export interface FusedBuffers {
 export interface FusedStep {
   /** Parameters, optimiser state, losses and step state of all models. */
   buffers: FusedBuffers;
+  /** Floats from one model's parameters to the next's: P rounded up to a multiple of 4. */
+  paramStride: number;
   /** Most models one `train` dispatch covers (bounded by one scratch binding). */
   modelsPerDispatch: number;
   /** Threads per model. */
@@ -275,9 +279,11 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
   const fit = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / scratchPerModel);
   const perDispatch = Math.max(1, Math.min(M, fit, options.maxModelsPerDispatch ?? M));
 
+  // Each model's parameters start at a multiple of 4 floats (the kernel moves them as vec4s).
+  const stride = Math.ceil(layout.size / 4) * 4;
   const buffers: FusedBuffers = {
-    params: createStorage(gpu, "params", M * layout.size * 4),
-    opt: createStorage(gpu, "gradient and Adam moments", M * 4 * layout.size * 4),
+    params: createStorage(gpu, "params", M * stride * 4),
+    opt: createStorage(gpu, "gradient and Adam moments", M * 4 * stride * 4),
     losses: createStorage(gpu, "losses", M * LOSS_WORDS * 4),
     state: createStorage(gpu, "training state", fusedStateWords(M) * 4),
     scratch: createStorage(gpu, "fused scratch", perDispatch * scratchPerModel),
@@ -375,6 +381,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
 
   return {
     buffers,
+    paramStride: stride,
     modelsPerDispatch: perDispatch,
     workgroupSize: wg,
     maxStepsPerDispatch: maxSteps,

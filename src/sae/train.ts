@@ -513,8 +513,9 @@ export async function trainToySaes(
     options.onCompiled?.({ engine: engine.name, seconds: (performance.now() - building) / 1000 });
     const M = runs.length;
     const P = runs[0]!.sae.layout.size;
-    const packed = new Float32Array(M * P);
-    runs.forEach((run, m) => packed.set(run.sae.params, m * P));
+    const stride = engine.paramStride;
+    const packed = new Float32Array(M * stride);
+    runs.forEach((run, m) => packed.set(run.sae.params, m * stride));
     gpu.device.queue.writeBuffer(engine.params, 0, packed);
 
     // As many steps per submit as the engine allows (the fused path: as its loop budget allows).
@@ -548,7 +549,9 @@ export async function trainToySaes(
           );
           bar.update(at, totals);
           const update: ProgressUpdate = { step: at, totalSteps: steps, losses: totals };
-          if (params) update.params = runs.map((_, m) => params.slice(m * P, (m + 1) * P));
+          if (params) {
+            update.params = runs.map((_, m) => params.slice(m * stride, m * stride + P));
+          }
           options.onProgress?.(update);
         });
       }
@@ -561,7 +564,7 @@ export async function trainToySaes(
     ]);
     bar.finish();
     return runs.map((run, m) => {
-      run.sae.params.set(params.subarray(m * P, (m + 1) * P));
+      run.sae.params.set(params.subarray(m * stride, m * stride + P));
       const base = m * LOSS_RECORD.words;
       const loss = (name: "total" | "gradNorm" | "recon" | "l1", t = 0) =>
         readField(LOSS_RECORD, losses, base, name, t);
