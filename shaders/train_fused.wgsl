@@ -38,8 +38,8 @@
 //   0 params   [M][P4/4]     vec4f rw  W_enc [D_IN][D_SAE], b_enc, W_dec [D_SAE][D_IN], b_dec, then
 //                                      zeros to P4 = P rounded up to a multiple of 4 (floats at
 //                                      param_at / param_put; Adam and W_enc rows move as vec4s)
-//   1 opt      [M][P4]       vec4f rw  per parameter: gradient, Adam first moment, Adam second
-//                                      moment, 0 (one access per parameter in Adam)
+//   1 opt      [M][3][P4/4]  vec4f rw  gradient, Adam first moment, Adam second moment, each P4
+//                                      floats (the gradient at grad_at / grad_put; Adam moves vec4s)
 //   2 models   [M]             ModelInfo (src/sae/model_table.ts)
 //   3 tree_nodes               u32 r   groups [G][GROUP_WORDS] (GroupHeader, src/sae/world.ts),
 //                                      trees, embeddings [n][D_IN] (f32 bits)
@@ -91,6 +91,11 @@ var<workgroup> normalize_flag: u32;
 fn p_count() -> u32 { return 2u * D_IN * D_SAE + D_SAE + D_IN; }
 /** Floats between two models' parameters (and vec4s between their `opt` entries): P4. */
 fn p_stride() -> u32 { return (p_count() + 3u) / 4u * 4u; }
+/** Vec4s of one model's parameters, and of each of its gradient and moments in `opt`. */
+fn p_vec4s() -> u32 { return p_stride() / 4u; }
+/** Float i of the gradient at opt[gb ..]. */
+fn grad_at(gb: u32, i: u32) -> f32 { return opt[gb + i / 4u][i % 4u]; }
+fn grad_put(gb: u32, i: u32, v: f32) { opt[gb + i / 4u][i % 4u] = v; }
 /** Float i of the parameters (model bases are multiples of 4). */
 fn param_at(i: u32) -> f32 { return params[i / 4u][i % 4u]; }
 fn param_put(i: u32, v: f32) { params[i / 4u][i % 4u] = v; }
@@ -217,7 +222,7 @@ struct Model {
   info: ModelInfo,
   m: u32,           // model index
   pb: u32,          // param_at(pb ..): this model's P parameters (pb a multiple of 4)
-  gb: u32,          // opt[gb ..]: [P] (gradient, first moment, second moment, 0)
+  gb: u32,          // opt[gb ..]: gradient, first moment, second moment [3][P4/4] vec4s
   sb: u32,          // scratch[sb ..]: this model's scratch_size() floats
   group: u32,       // data group
   nf: u32,          // read-out features of the group's tree (<= N_FEAT)
@@ -233,7 +238,7 @@ fn model_of(m: u32, local: u32) -> Model {
     info,
     m,
     m * p_stride(),
-    m * p_stride(),
+    m * 3u * p_vec4s(),
     local * scratch_size(),
     group,
     tree_nodes[group * GROUP_WORDS + GROUP_N_FEATURES],
@@ -262,7 +267,8 @@ var<private> st: array<f32, N_STATS4 * 4u>;      // this thread's partial statis
 var<private> gram_acc: array<f32, N_GRAM4 * 4u>; // gram_phase: this thread's partial Gram sums
 var<private> col_e: array<f32, N_FEAT>;          // gram, gradient: E[f][d] of the column d
 var<private> col_w: array<f32, D_SAE>;           // gram, gradient: W_dec[l][d] of the column d
-var<private> col_we: array<f32, D_SAE>;          // gram: W_enc[d][l] of the column d
+var<private> col_we: array<f32, D_SAE>;          // gram, gradient: W_enc[d][l] of the column d
+var<private> col_ge: array<f32, D_SAE>;          // gradient: dL/dW_enc[d][l] of the column d
 var<private> row_h: array<f32, D_SAE>;           // row_values: x . W_i
 var<private> row_am: array<f32, D_SAE>;          // row_values: acts masked to a term's latents
 var<private> row_q: array<f32, D_SAE>;           // row_values: e_t . W_i
@@ -752,6 +758,7 @@ fn stats_phase(k: u32, tid: u32) {
 // gradient_phase: threads over input columns d (strided by WG). Reads the statistics (copied to
 // registers: loops of compile-time length), params, E and gr; writes every parameter's gradient
 // to opt[gb ..] [P]; returns this thread's partial sum of squared gradients.
+// W_enc rows are stored as vec4s when D_SAE is a multiple of 4.
 fn gradient_phase(tid: u32) -> f32 {
   for (var q = 0u; q < N_STATS4; q++) {
     tick(LOOP_GRADIENT);
@@ -767,7 +774,7 @@ fn gradient_phase(tid: u32) -> f32 {
   for (var j = tid; j < D_SAE; j += WG) {
     tick(LOOP_GRADIENT);
     let g = stats[q_d() + j]; // b_enc[j] = S_D[j]
-    opt[gb + off_b_enc() + j].x = g;
+    grad_put(gb, off_b_enc() + j, g);
     sumsq += g * g;
   }
   for (var d = tid; d < D_IN; d += WG) {
@@ -790,7 +797,7 @@ fn gradient_phase(tid: u32) -> f32 {
         tick(LOOP_GRADIENT);
         ge += col_e[f] * stats[q_fd() + f * D_SAE + j];
       }
-      opt[gb + d * D_SAE + j].x = ge;
+      col_ge[j] = ge;
       sumsq += ge * ge;
       // W_dec[j][d] = sum_l Q_AA[j][l] W_dec[l][d] + Q_A[j] b_dec[d] - sum_f Q_AF[j][f] E[f][d]
       //             + DW[j] W_dec[j][d] / ||W_dec[j]||
@@ -802,12 +809,21 @@ fn gradient_phase(tid: u32) -> f32 {
       }
       let norm = sqrt(gr[g_ww() + j * D_SAE + j]);
       if (md.by_norm && norm > 0.0) { gd += stats[q_dw() + j] * col_w[j] / norm; }
-      opt[gb + off_w_dec() + j * D_IN + d].x = gd;
+      grad_put(gb, off_w_dec() + j * D_IN + d, gd);
       sumsq += gd * gd;
       gb_dec += stats[q_pa() + j] * col_w[j] - md.apply_bdec * col_we[j] * stats[q_d() + j];
     }
     for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRADIENT); gb_dec -= stats[q_pf() + f] * col_e[f]; }
-    opt[gb + off_b_dec() + d].x = gb_dec;
+    if (D_SAE % 4u == 0u) {
+      for (var q = 0u; q < D_SAE / 4u; q++) {
+        tick(LOOP_GRADIENT);
+        opt[gb + (d * D_SAE) / 4u + q] =
+          vec4(col_ge[4u * q], col_ge[4u * q + 1u], col_ge[4u * q + 2u], col_ge[4u * q + 3u]);
+      }
+    } else {
+      for (var j = 0u; j < D_SAE; j++) { tick(LOOP_GRADIENT); grad_put(gb, d * D_SAE + j, col_ge[j]); }
+    }
+    grad_put(gb, off_b_dec() + d, gb_dec);
     sumsq += gb_dec * gb_dec;
   }
   return sumsq;
@@ -819,20 +835,23 @@ fn project_phase(tid: u32) {
   for (var j = tid; j < D_SAE; j += WG) {
     tick(LOOP_PROJECT);
     let row = md.pb + off_w_dec() + j * D_IN;
-    let grow = md.gb + off_w_dec() + j * D_IN;
+    let grow = off_w_dec() + j * D_IN;
     var dot = 0.0;
-    for (var d = 0u; d < D_IN; d++) { tick(LOOP_PROJECT); dot += opt[grow + d].x * param_at(row + d); }
-    for (var d = 0u; d < D_IN; d++) { tick(LOOP_PROJECT); opt[grow + d].x -= dot * param_at(row + d); }
+    for (var d = 0u; d < D_IN; d++) { tick(LOOP_PROJECT); dot += grad_at(md.gb, grow + d) * param_at(row + d); }
+    for (var d = 0u; d < D_IN; d++) {
+      tick(LOOP_PROJECT);
+      grad_put(md.gb, grow + d, grad_at(md.gb, grow + d) - dot * param_at(row + d));
+    }
   }
 }
 
 /** Threads over parameters: this thread's partial sum of squared (projected) gradients. */
 fn gradient_sumsq(tid: u32) -> f32 {
   var again = 0.0;
-  for (var i = tid; i < p_count(); i += WG) {
+  for (var q = tid; q < p_vec4s(); q += WG) {
     tick(LOOP_PROJECT);
-    let g = opt[md.gb + i].x;
-    again += g * g;
+    let g = opt[md.gb + q]; // the padding past P is 0
+    again += dot(g, g);
   }
   return again;
 }
@@ -843,7 +862,6 @@ fn gradient_sumsq(tid: u32) -> f32 {
 // marks the model diverged at this step (state, stop).
 fn adam_phase(step: u32, tid: u32) {
   let info = md.info;
-  let P = p_count();
   let pb = md.pb;
   let gb = md.gb;
   var total_sq = 0.0;
@@ -876,23 +894,17 @@ fn adam_phase(step: u32, tid: u32) {
     let bc2 = 1.0 - pow(info.beta2, tt);
     let step_size = info.lr * lr_factor(step) / bc1;
     let sqrt_bc2 = sqrt(bc2);
-    // Four consecutive parameters (one vec4 of params) per iteration; the padding past P stays 0.
-    for (var i0 = tid * 4u; i0 < P; i0 += WG * 4u) {
+    // Four consecutive parameters per iteration, as vec4s (the padding past P has gradient 0, so
+    // its moments and parameters stay 0).
+    let Q = p_vec4s();
+    for (var q = tid; q < Q; q += WG) {
       tick(LOOP_ADAM);
-      var p4 = params[(pb + i0) / 4u];
-      for (var u = 0u; u < 4u; u++) {
-        tick(LOOP_ADAM);
-        let i = i0 + u;
-        if (i < P) {
-          let o = opt[gb + i]; // gradient, first moment, second moment
-          let g = o.x * clip;
-          let mo = info.beta1 * o.y + (1.0 - info.beta1) * g;
-          let ve = info.beta2 * o.z + (1.0 - info.beta2) * g * g;
-          opt[gb + i] = vec4(o.x, mo, ve, 0.0);
-          p4[u] -= step_size * mo / (sqrt(ve) / sqrt_bc2 + info.eps);
-        }
-      }
-      params[(pb + i0) / 4u] = p4;
+      let g = opt[gb + q] * clip;
+      let mo = info.beta1 * opt[gb + Q + q] + (1.0 - info.beta1) * g;
+      let ve = info.beta2 * opt[gb + 2u * Q + q] + (1.0 - info.beta2) * g * g;
+      opt[gb + Q + q] = mo;
+      opt[gb + 2u * Q + q] = ve;
+      params[pb / 4u + q] -= step_size * mo / (sqrt(ve) / sqrt_bc2 + info.eps);
     }
   } else if (tid == 0u) {
     stop = step + 1u;

@@ -186,9 +186,10 @@ export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopP
   const G4 = Math.ceil(fusedGramCount(S, F) / 4);
   const N4 = Math.ceil(N / 4);
   const normalize = shape.normalizeDecoder ?? true;
-  // gram: zero [G4]; per column d: load E [F], W [S]; products F (S + 1 + F) + S (1 + S + F);
+  // gram: zero [G4]; per column d: load E [F], W_dec [S], W_enc; products F (S + 1 + F) + S (1 + S + F);
   // store [G4]; reduce: per(G4) × W; copy [G4] into registers.
-  const column = F + S + F * (S + 1 + F) + S * (1 + S + F);
+  const wEncRow = S % 4 === 0 ? S / 4 : S; // a W_enc row: S floats as vec4s when S % 4 = 0
+  const column = F + S + wEncRow + F * (S + 1 + F) + S * (1 + S + F);
   const gram = G4 + per(D) * (1 + column) + G4 + per(G4) * (1 + W) + G4;
   // rows: zero the private statistics [N4]; per row: features F, x·x F (1 + F), encode S (1 + F),
   // per term T (mask S, q S (1 + S), l1 2S), ReLU S; then the private statistics or the stores.
@@ -201,12 +202,14 @@ export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopP
     (shape.privateStats ? 0 : per(B) * (T + S)) + (shape.privateStats ? N4 : 0);
   // stats: private: per(N4) × W partial sums; else per entry at most T terms × B rows.
   const stats = shape.privateStats ? per(N4) * (1 + W) : per(N) * (1 + T * (1 + B));
-  // gradient: copy [N4]; b_enc per(S); per column: E F, W S, per latent (F + S + F), F.
-  const gradient = N4 + per(S) + per(D) * (1 + F + S + S * (1 + F + S + F) + F);
-  // project: per row j: two loops over D; then the norm over per(P).
-  const project = normalize ? per(S) * (1 + 2 * D) + per(P) : 0;
-  // adam: norm over W, loss slots 2T, record MAX_TERMS, Adam per(4P) × 4.
-  const adam = W + 2 * T + MAX_TERMS + per(Math.ceil(P / 4)) * 5;
+  // gradient: copy [N4]; b_enc per(S); per column: E F, W S, W_enc S (vec4s when S % 4 = 0),
+  // per latent (F + S + F), F, the W_enc gradient store (the same).
+  const gradient = N4 + per(S) + per(D) * (1 + F + S + 2 * wEncRow + S * (1 + F + S + F) + F);
+  // project: per row j: two loops over D; then the norm over the P4 / 4 vec4s.
+  const P4 = Math.ceil(P / 4);
+  const project = normalize ? per(S) * (1 + 2 * D) + per(P4) : 0;
+  // adam: norm over W, loss slots 2T, record MAX_TERMS, Adam per(P4) vec4s.
+  const adam = W + 2 * T + MAX_TERMS + per(P4);
   const norm = normalize ? per(S) * (1 + 2 * D) : 0;
   return { gram, rows, stats, gradient, project, adam, normalize: norm, loop: 1 };
 }

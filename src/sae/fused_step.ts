@@ -130,7 +130,7 @@ export interface FusedBuffers {
    * [M][paramStride] parameters: each model's P (src/sae/layout.ts), then zeros up to the stride.
    */
   params: GPUBuffer;
-  /** [M][paramStride] vec4s: per parameter its gradient, Adam first and second moments, and 0. */
+  /** [M][3][paramStride]: gradient, Adam first moment, Adam second moment (zeros past P). */
   opt: GPUBuffer;
   /** [M][LOSS_WORDS] latest loss records. */
   losses: GPUBuffer;
@@ -283,7 +283,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
   const stride = Math.ceil(layout.size / 4) * 4;
   const buffers: FusedBuffers = {
     params: createStorage(gpu, "params", M * stride * 4),
-    opt: createStorage(gpu, "gradient and Adam moments", M * 4 * stride * 4),
+    opt: createStorage(gpu, "gradient and Adam moments", M * 3 * stride * 4),
     losses: createStorage(gpu, "losses", M * LOSS_WORDS * 4),
     state: createStorage(gpu, "training state", fusedStateWords(M) * 4),
     scratch: createStorage(gpu, "fused scratch", perDispatch * scratchPerModel),
