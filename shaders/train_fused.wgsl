@@ -52,6 +52,8 @@
 //   7 features [K][G] blocks of 1 + BATCH (N_FEAT + 1) f32 rw: distinct-row count, then rows
 //                                      (N_FEAT values and the row's multiplicity)
 //   8 run      uniform Run
+//   9 embedding_t [G][D_IN][N_FEAT4] vec4f r  each group's E transposed: E[f][d] at [d][f / 4][f % 4],
+//                                      zero past the group's features (one load per 4 features)
 // Dispatch: sample: ceil(K G BATCH / 64) workgroups; compact: ceil(K G / 8) (small groups spread
 // the serial scans over the cores); train: one workgroup per model of the chunk
 // [first_model, first_model + num_models); advance: 1. Linear workgroup id = wid.x + wid.y nwg.x.
@@ -83,6 +85,7 @@ override COUNT_LOOPS: bool = false;
 @group(0) @binding(6) var<storage, read_write> scratch: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> features: array<f32>;
 @group(0) @binding(8) var<uniform> run: Run;
+@group(0) @binding(9) var<storage, read> embedding_t: array<vec4<f32>>;
 
 var<workgroup> partial: array<f32, MAX_WG>;
 var<workgroup> stop: u32;
@@ -225,8 +228,6 @@ struct Model {
   gb: u32,          // opt[gb ..]: gradient, first moment, second moment [3][P4/4] vec4s
   sb: u32,          // scratch[sb ..]: this model's scratch_size() floats
   group: u32,       // data group
-  nf: u32,          // read-out features of the group's tree (<= N_FEAT)
-  eb: u32,          // tree_nodes[eb ..]: the group's embedding E [nf][D_IN] (f32 bits)
   apply_bdec: f32,  // 1: encode x - b_dec
   by_norm: bool,    // sparsity weighted by ||W_dec[j]||
 }
@@ -241,8 +242,6 @@ fn model_of(m: u32, local: u32) -> Model {
     m * 3u * p_vec4s(),
     local * scratch_size(),
     group,
-    tree_nodes[group * GROUP_WORDS + GROUP_N_FEATURES],
-    tree_nodes[group * GROUP_WORDS + GROUP_EMBEDDING_BASE],
     select(0.0, 1.0, info.apply_b_dec_to_input != 0u),
     info.l1_by_decoder_norm != 0u,
   );
@@ -252,6 +251,7 @@ fn model_of(m: u32, local: u32) -> Model {
 // them without pointer parameters, which some backends copy in and out).
 var<private> md: Model;                          // this invocation's model
 var<private> gr: array<f32, N_GRAM4 * 4u>;       // this thread's copy of the Gram quantities
+var<private> row_b_enc: array<f32, D_SAE>;       // and of b_enc
 // The row being visited (row_phase, row_values), each value scaled by the row's multiplicity:
 var<private> row_f: array<f32, N_FEAT>;          // feature values [N_FEAT]
 var<private> row_a: array<f32, D_SAE>;           // acts [D_SAE]
@@ -265,7 +265,7 @@ var<private> st: array<f32, N_STATS4 * 4u>;      // this thread's partial statis
 // function's `var` on every call (naga emits the store at function entry), which costs a few
 // hundred stores per row or per step on CPU adapters; private arrays are zeroed once per dispatch.
 var<private> gram_acc: array<f32, N_GRAM4 * 4u>; // gram_phase: this thread's partial Gram sums
-var<private> col_e: array<f32, N_FEAT>;          // gram, gradient: E[f][d] of the column d
+var<private> col_e: array<f32, N_FEAT4 * 4u>;    // gram, gradient: E[f][d] of the column d
 var<private> col_w: array<f32, D_SAE>;           // gram, gradient: W_dec[l][d] of the column d
 var<private> col_we: array<f32, D_SAE>;          // gram, gradient: W_enc[d][l] of the column d
 var<private> col_ge: array<f32, D_SAE>;          // gradient: dL/dW_enc[d][l] of the column d
@@ -274,9 +274,17 @@ var<private> row_am: array<f32, D_SAE>;          // row_values: acts masked to a
 var<private> row_q: array<f32, D_SAE>;           // row_values: e_t . W_i
 var<private> stats: array<f32, N_STATS4 * 4u>;   // gradient_phase: the statistics s_*()
 
-/** E[f][d] of the model's group, 0 for features past the tree's own. */
-fn embedding_at(f: u32, d: u32) -> f32 {
-  return select(0.0, bitcast<f32>(tree_nodes[md.eb + min(f, md.nf - 1u) * D_IN + d]), f < md.nf);
+/** E[f][d] of the model's group for every f into col_e (0 past the tree's own features). */
+fn load_embedding_column(d: u32, phase: u32) {
+  let base = (md.group * D_IN + d) * N_FEAT4;
+  for (var q = 0u; q < N_FEAT4; q++) {
+    tick(phase);
+    let v = embedding_t[base + q];
+    col_e[4u * q] = v.x;
+    col_e[4u * q + 1u] = v.y;
+    col_e[4u * q + 2u] = v.z;
+    col_e[4u * q + 3u] = v.w;
+  }
 }
 
 // The per-thread arrays move in groups of four (loops of N_GRAM4 or N_STATS4 iterations, which
@@ -302,7 +310,7 @@ fn gram_phase(tid: u32) {
   }
   for (var d = tid; d < D_IN; d += WG) {
     tick(LOOP_GRAM);
-    for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRAM); col_e[f] = embedding_at(f, d); }
+    load_embedding_column(d, LOOP_GRAM);
     for (var l = 0u; l < D_SAE; l++) {
       tick(LOOP_GRAM);
       col_w[l] = param_at(md.pb + off_w_dec() + l * D_IN + d);
@@ -358,8 +366,12 @@ fn gram_reduce_phase(tid: u32) {
   }
 }
 
-/** This thread's copy of the Gram quantities [n_gram], read per row with uniform indices. */
+/**
+ * This thread's copy of the Gram quantities [n_gram] and of b_enc [D_SAE], read per row with
+ * uniform indices.
+ */
 fn load_gram() {
+  for (var j = 0u; j < D_SAE; j++) { tick(LOOP_GRAM); row_b_enc[j] = param_at(md.pb + off_b_enc() + j); }
   for (var q = 0u; q < N_GRAM4; q++) {
     tick(LOOP_GRAM);
     let v = scratch[md.sb / 4u + q];
@@ -396,7 +408,7 @@ fn row_values(k: u32, b: u32) {
   // hidden_pre = (x - b_dec) W_enc + b_enc = f (E W_enc) - b_dec W_enc + b_enc ; acts = ReLU
   for (var j = 0u; j < D_SAE; j++) {
     tick(LOOP_ROWS);
-    var pre = param_at(md.pb + off_b_enc() + j) - md.apply_bdec * gr[g_bw() + j];
+    var pre = row_b_enc[j] - md.apply_bdec * gr[g_bw() + j];
     var xw = 0.0;
     for (var f = 0u; f < N_FEAT; f++) {
       tick(LOOP_ROWS);
@@ -779,7 +791,7 @@ fn gradient_phase(tid: u32) -> f32 {
   }
   for (var d = tid; d < D_IN; d += WG) {
     tick(LOOP_GRADIENT);
-    for (var f = 0u; f < N_FEAT; f++) { tick(LOOP_GRADIENT); col_e[f] = embedding_at(f, d); }
+    load_embedding_column(d, LOOP_GRADIENT);
     for (var l = 0u; l < D_SAE; l++) {
       tick(LOOP_GRADIENT);
       col_w[l] = param_at(pb + off_w_dec() + l * D_IN + d);
@@ -857,10 +869,11 @@ fn gradient_sumsq(tid: u32) -> f32 {
 }
 
 // adam_phase: threads over parameters (four consecutive ones per iteration). Reads the WG partial
-// squared norms, the loss slots s_loss() [2T] and the gradient; writes the loss record
-// losses[m] [LOSS_WORDS] (thread 0), then clips and applies Adam to params and opt's moments, or
-// marks the model diverged at this step (state, stop).
-fn adam_phase(step: u32, tid: u32) {
+// squared norms, the loss slots (this thread's statistics) and the gradient; writes the loss
+// record losses[m] [LOSS_WORDS] (thread 0, at the dispatch's last step or a diverging one: the
+// record is of the model's latest step), then clips and applies Adam to params and opt's moments,
+// or marks the model diverged at this step (state, stop).
+fn adam_phase(step: u32, last: bool, tid: u32) {
   let info = md.info;
   let pb = md.pb;
   let gb = md.gb;
@@ -868,9 +881,9 @@ fn adam_phase(step: u32, tid: u32) {
   for (var i = 0u; i < WG; i++) { tick(LOOP_ADAM); total_sq += partial[i]; }
   let grad_norm = sqrt(total_sq);
   var loss = 0.0;
-  for (var s = 0u; s < 2u * T_MAX; s++) { tick(LOOP_ADAM); loss += scratch_at(md.sb + s_loss() + s); }
+  for (var s = 0u; s < 2u * T_MAX; s++) { tick(LOOP_ADAM); loss += stats[q_loss() + s]; }
   let ok = is_finite(loss) && is_finite(grad_norm);
-  if (tid == 0u) {
+  if (tid == 0u && (last || !ok)) {
     let lb = md.m * LOSS_WORDS;
     losses[lb + LOSS_TOTAL] = loss;
     losses[lb + LOSS_GRAD_NORM] = grad_norm;
@@ -879,8 +892,8 @@ fn adam_phase(step: u32, tid: u32) {
       var recon = 0.0;
       var l1 = 0.0;
       if (t < T_MAX) {
-        recon = scratch_at(md.sb + s_loss() + t);
-        l1 = scratch_at(md.sb + s_loss() + T_MAX + t);
+        recon = stats[q_loss() + t];
+        l1 = stats[q_loss() + T_MAX + t];
       }
       losses[lb + LOSS_RECON + t] = recon;
       losses[lb + LOSS_L1 + t] = l1;
@@ -961,7 +974,7 @@ fn train(
       partial[tid] = gradient_sumsq(tid);
     }
     workgroupBarrier();
-    adam_phase(t0 + k, tid);
+    adam_phase(t0 + k, k + 1u == run.num_steps, tid);
     if (normalize_dec) {
       workgroupBarrier();
       normalize_phase(tid);

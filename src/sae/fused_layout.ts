@@ -186,11 +186,12 @@ export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopP
   const G4 = Math.ceil(fusedGramCount(S, F) / 4);
   const N4 = Math.ceil(N / 4);
   const normalize = shape.normalizeDecoder ?? true;
-  // gram: zero [G4]; per column d: load E [F], W_dec [S], W_enc; products F (S + 1 + F) + S (1 + S + F);
-  // store [G4]; reduce: per(G4) × W; copy [G4] into registers.
+  // gram: zero [G4]; per column d: load E, W_dec [S], W_enc; products F (S + 1 + F) + S (1 + S + F);
+  // store [G4]; reduce: per(G4) × W; copy [G4] and b_enc [S] into registers.
   const wEncRow = S % 4 === 0 ? S / 4 : S; // a W_enc row: S floats as vec4s when S % 4 = 0
-  const column = F + S + wEncRow + F * (S + 1 + F) + S * (1 + S + F);
-  const gram = G4 + per(D) * (1 + column) + G4 + per(G4) * (1 + W) + G4;
+  const eColumn = Math.ceil(F / 4); // a column of E: F floats as vec4s
+  const column = eColumn + S + wEncRow + F * (S + 1 + F) + S * (1 + S + F);
+  const gram = G4 + per(D) * (1 + column) + G4 + per(G4) * (1 + W) + G4 + S;
   // rows: zero the private statistics [N4]; per row: features F, x·x F (1 + F), encode S (1 + F),
   // per term T (mask S, q S (1 + S), l1 2S), ReLU S; then the private statistics or the stores.
   const row = F + F * (1 + F) + S * (1 + F) + T * (1 + S + S * (1 + S) + 2 * S) + S;
@@ -202,9 +203,10 @@ export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopP
     (shape.privateStats ? 0 : per(B) * (T + S)) + (shape.privateStats ? N4 : 0);
   // stats: private: per(N4) × W partial sums; else per entry at most T terms × B rows.
   const stats = shape.privateStats ? per(N4) * (1 + W) : per(N) * (1 + T * (1 + B));
-  // gradient: copy [N4]; b_enc per(S); per column: E F, W S, W_enc S (vec4s when S % 4 = 0),
+  // gradient: copy [N4]; b_enc per(S); per column: E, W S, W_enc S (vec4s when S % 4 = 0),
   // per latent (F + S + F), F, the W_enc gradient store (the same).
-  const gradient = N4 + per(S) + per(D) * (1 + F + S + 2 * wEncRow + S * (1 + F + S + F) + F);
+  const gradient = N4 + per(S) +
+    per(D) * (1 + eColumn + S + 2 * wEncRow + S * (1 + F + S + F) + F);
   // project: per row j: two loops over D; then the norm over the P4 / 4 vec4s.
   const P4 = Math.ceil(P / 4);
   const project = normalize ? per(S) * (1 + 2 * D) + per(P4) : 0;
@@ -262,6 +264,7 @@ export function fusedLayoutWgsl(shape: FusedModuleShape): string {
     "// and its loop phases. Edit the tables there, not this text.",
     `const D_SAE: u32 = ${S}u;`,
     `const N_FEAT: u32 = ${F}u;`,
+    `const N_FEAT4: u32 = ${Math.ceil(F / 4)}u; // vec4s of N_FEAT features`,
     `const T_MAX: u32 = ${T}u;`,
     `const MAX_WG: u32 = ${FUSED_LIMITS.MAX_WG}u;`,
     "// Gram quantities and statistics, and the vec4s they move in (the last one zero-padded).",

@@ -29,9 +29,9 @@ import {
   type ModelEntry,
   packModelTable,
 } from "./model_table.ts";
-import { WORLD_FILE } from "./world.ts";
+import { GROUP_HEADER, GROUP_WORDS, WORLD_FILE } from "./world.ts";
 import { TREE_FLAT_FILE } from "../toy/tree_flat.ts";
-import { writeRecord } from "../gpu/records.ts";
+import { readField, writeRecord } from "../gpu/records.ts";
 import {
   FUSED_RECORDS_FILE,
   FUSED_RUN,
@@ -292,7 +292,18 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
   const world = uploadStorage(gpu, "data groups, trees and embeddings", options.world);
   const scratch = buffers.scratch;
   const features = createStorage(gpu, "batch rows", maxSteps * trees.groups * rowsBlock * 4);
-  const owned: GPUBuffer[] = [...Object.values(buffers), modelTable, world, features];
+  const embeddingT = uploadStorage(
+    gpu,
+    "transposed embeddings",
+    transposedEmbeddings(options.world, trees.groups, dIn, nFeat),
+  );
+  const owned: GPUBuffer[] = [
+    ...Object.values(buffers),
+    modelTable,
+    world,
+    features,
+    embeddingT,
+  ];
   const files = fusedFiles({ dSae, nFeatures: nFeat, terms: tMax });
   const constants = {
     WG: wg,
@@ -356,12 +367,12 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
           0: buffers.params,
           1: buffers.opt,
           2: modelTable,
-          3: world,
           4: buffers.losses,
           5: buffers.state,
           6: scratch,
           7: features,
           8: uniform,
+          9: embeddingT,
         },
         sample: { 3: world, 5: buffers.state, 7: features, 8: uniform },
         compact: { 7: features, 8: uniform },
@@ -436,6 +447,48 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
       groups.clear();
     },
   };
+}
+
+/**
+ * Each data group's embedding transposed for the fused kernel (`embedding_t`): E[f][d] of group g
+ * at `[g][d][f]`, features padded with zeros to a multiple of 4 (read as vec4s), from the packed
+ * world (src/sae/world.ts).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { transposedEmbeddings } from "./fused_step.ts";
+ * import { packWorld } from "./world.ts";
+ * import { TreeFeatureGenerator } from "../toy/tree.ts";
+ *
+ * const tree = new TreeFeatureGenerator({ activeProb: 1, isReadOut: false, children: [
+ *   { activeProb: 0.5 }, { activeProb: 0.5 },
+ * ] });
+ * const embedding = new Float32Array([1, 2, 3, 4, 5, 6]); // 2 features × 3 dims
+ * const world = packWorld([{ tree, embedding, seed: 0 }], 3);
+ * assert.deepEqual(
+ *   Array.from(transposedEmbeddings(world, 1, 3, 2)),
+ *   [1, 4, 0, 0, 2, 5, 0, 0, 3, 6, 0, 0],
+ * );
+ * ```
+ */
+export function transposedEmbeddings(
+  world: Uint32Array,
+  groups: number,
+  dIn: number,
+  maxFeatures: number,
+): Float32Array<ArrayBuffer> {
+  const F4 = Math.ceil(Math.max(1, maxFeatures) / 4) * 4;
+  const floats = new Float32Array(world.buffer, world.byteOffset, world.length);
+  const out = new Float32Array(groups * dIn * F4);
+  for (let g = 0; g < groups; g++) {
+    const nf = readField(GROUP_HEADER, world, g * GROUP_WORDS, "nFeatures");
+    const base = readField(GROUP_HEADER, world, g * GROUP_WORDS, "embeddingBase");
+    for (let f = 0; f < nf; f++) {
+      for (let d = 0; d < dIn; d++) out[(g * dIn + d) * F4 + f] = floats[base + f * dIn + d]!;
+    }
+  }
+  return out;
 }
 
 /**
