@@ -24,7 +24,8 @@ export interface ShapeData {
 /**
  * Bytes of the GPU buffers that grow with M, per model: parameters, gradient, Adam's two moments
  * (4 × P floats), the loss record and the training state. The training kernel's scratch comes on
- * top (it depends on the kernel, not on the model count alone).
+ * top (it depends on the kernel, not on the model count alone), and the fused kernel rounds P up
+ * to a multiple of 4 (at most 3 floats more per buffer).
  */
 export function gpuBytesPerModel(dIn: number, dSae: number): number {
   return 4 * (4 * paramLayout(dIn, dSae).size + LOSS_WORDS + 2);

@@ -238,7 +238,8 @@ export function evaluateTargets(results: Omit<BenchResults, "targets">): TargetR
       measured: `${shape.gpuBytesPerModel.toLocaleString("en-US")} B per model + scratch`,
       status: "info",
       note: "from the buffer sizes: 4 B × parameters × 4 (parameters, gradient, Adam m, v) + " +
-        "the loss record; the kernel's scratch is not counted",
+        "the loss record (the fused kernel rounds parameters up to a multiple of 4); the " +
+        "kernel's scratch is not counted",
     });
   }
   return targets;
