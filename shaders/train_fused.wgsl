@@ -68,6 +68,8 @@ override PRIVATE_STATS: bool = true;
 // Merge identical batch rows (trees without magnitude noise draw few distinct rows: the notebook's
 // has 9 possible), comparing each row with the first SEARCH distinct ones.
 override DEDUP: bool = true;
+// Whether any model's sparsity uses a p-norm other than L1 (false: that code is left out).
+override GENERAL_LP: bool = true;
 override SEARCH: u32 = 32u;
 
 // Debug: count each thread's loop iterations per phase (LOOP_*) and write them, as floats, to
@@ -252,6 +254,7 @@ fn model_of(m: u32, local: u32) -> Model {
 var<private> md: Model;                          // this invocation's model
 var<private> gr: array<f32, N_GRAM4 * 4u>;       // this thread's copy of the Gram quantities
 var<private> row_b_enc: array<f32, D_SAE>;       // and of b_enc
+var<private> row_w: array<f32, D_SAE>;           // sparsity weights ||W_dec[j]|| (or 1)
 // The row being visited (row_phase, row_values), each value scaled by the row's multiplicity:
 var<private> row_f: array<f32, N_FEAT>;          // feature values [N_FEAT]
 var<private> row_a: array<f32, D_SAE>;           // acts [D_SAE]
@@ -367,8 +370,8 @@ fn gram_reduce_phase(tid: u32) {
 }
 
 /**
- * This thread's copy of the Gram quantities [n_gram] and of b_enc [D_SAE], read per row with
- * uniform indices.
+ * This thread's copy of the Gram quantities [n_gram] and of b_enc [D_SAE], and the sparsity
+ * weights row_w (||W_dec[j]|| from the Gram diagonal, or 1), read per row with uniform indices.
  */
 fn load_gram() {
   for (var j = 0u; j < D_SAE; j++) { tick(LOOP_GRAM); row_b_enc[j] = param_at(md.pb + off_b_enc() + j); }
@@ -379,6 +382,10 @@ fn load_gram() {
     gr[4u * q + 1u] = v.y;
     gr[4u * q + 2u] = v.z;
     gr[4u * q + 3u] = v.w;
+  }
+  for (var j = 0u; j < D_SAE; j++) {
+    tick(LOOP_GRAM);
+    row_w[j] = select(1.0, sqrt(gr[g_ww() + j * D_SAE + j]), md.by_norm);
   }
 }
 
@@ -465,23 +472,24 @@ fn row_values(k: u32, b: u32) {
       // Sparsity: l1_mult * mean_b || w (.) a[l1_start:l1_end] ||_p, w_j = ||W_dec[j]|| or 1
       if (term.l1_mult != 0.0 && term.l1_end > term.l1_start) {
         let p = info.lp_norm;
+        let lp = GENERAL_LP && p != 1.0; // a p-norm other than L1
         var s = 0.0;
         for (var j = 0u; j < D_SAE; j++) {
           tick(LOOP_ROWS);
-          let w = select(1.0, sqrt(gr[g_ww() + j * D_SAE + j]), md.by_norm);
-          let v = select(0.0, w * row_a[j], j >= term.l1_start && j < term.l1_end);
-          s += select(pow(v, p), v, p == 1.0);
+          let v = select(0.0, row_w[j] * row_a[j], j >= term.l1_start && j < term.l1_end);
+          if (lp) { s += pow(v, p); } else { s += v; }
         }
-        let norm = select(pow(s, 1.0 / p), s, p == 1.0);
+        var norm = s;
+        if (lp) { norm = pow(s, 1.0 / p); }
         l1_row = term.l1_mult * norm * inv_b;
         let cl = term.l1_mult * inv_b;
         for (var j = 0u; j < D_SAE; j++) {
           tick(LOOP_ROWS);
-          let w = select(1.0, sqrt(gr[g_ww() + j * D_SAE + j]), md.by_norm);
+          let w = row_w[j];
           let v = select(0.0, w * row_a[j], j >= term.l1_start && j < term.l1_end);
           // d||v||_p / dv_j: sign(v_j) for p = 1, (v_j / ||v||_p)^(p - 1) otherwise
           var dv = select(0.0, 1.0, v > 0.0);
-          if (p != 1.0) { dv = select(0.0, pow(v / norm, p - 1.0), v > 0.0 && norm > 0.0); }
+          if (lp) { dv = select(0.0, pow(v / norm, p - 1.0), v > 0.0 && norm > 0.0); }
           row_dact[j] += cl * dv * w;
           row_dw[j] += cl * dv * row_a[j];
         }

@@ -187,11 +187,11 @@ export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopP
   const N4 = Math.ceil(N / 4);
   const normalize = shape.normalizeDecoder ?? true;
   // gram: zero [G4]; per column d: load E, W_dec [S], W_enc; products F (S + 1 + F) + S (1 + S + F);
-  // store [G4]; reduce: per(G4) × W; copy [G4] and b_enc [S] into registers.
+  // store [G4]; reduce: per(G4) × W; copy [G4] and b_enc [S] into registers, weights [S].
   const wEncRow = S % 4 === 0 ? S / 4 : S; // a W_enc row: S floats as vec4s when S % 4 = 0
   const eColumn = Math.ceil(F / 4); // a column of E: F floats as vec4s
   const column = eColumn + S + wEncRow + F * (S + 1 + F) + S * (1 + S + F);
-  const gram = G4 + per(D) * (1 + column) + G4 + per(G4) * (1 + W) + G4 + S;
+  const gram = G4 + per(D) * (1 + column) + G4 + per(G4) * (1 + W) + G4 + 2 * S;
   // rows: zero the private statistics [N4]; per row: features F, x·x F (1 + F), encode S (1 + F),
   // per term T (mask S, q S (1 + S), l1 2S), ReLU S; then the private statistics or the stores.
   const row = F + F * (1 + F) + S * (1 + F) + T * (1 + S + S * (1 + S) + 2 * S) + S;

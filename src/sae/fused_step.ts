@@ -310,6 +310,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
     BATCH: batch,
     D_IN: dIn,
     PRIVATE_STATS: privateStats ? 1 : 0,
+    GENERAL_LP: models.some((m) => m.plan.lpNorm !== 1) ? 1 : 0,
     ...(options.countLoops ? { COUNT_LOOPS: 1 } : {}),
   };
   const spec = (entryPoint: string, c: Record<string, number>) => ({
