@@ -39,7 +39,8 @@
 //                                      zeros to P4 = P rounded up to a multiple of 4 (floats at
 //                                      param_at / param_put; Adam and W_enc rows move as vec4s)
 //   1 opt      [M][3][P4/4]  vec4f rw  gradient, Adam first moment, Adam second moment, each P4
-//                                      floats (the gradient at grad_at / grad_put; Adam moves vec4s)
+//                                      floats (the gradient at grad_at / grad_put; Adam moves
+//                                      vec4s)
 //   2 models   [M]             ModelInfo (src/sae/model_table.ts)
 //   3 tree_nodes               u32 r   groups [G][GROUP_WORDS] (GroupHeader, src/sae/world.ts),
 //                                      trees, embeddings [n][D_IN] (f32 bits)
@@ -52,8 +53,9 @@
 //   7 features [K][G] blocks of 1 + BATCH (N_FEAT + 1) f32 rw: distinct-row count, then rows
 //                                      (N_FEAT values and the row's multiplicity)
 //   8 run      uniform Run
-//   9 embedding_t [G][D_IN][N_FEAT4] vec4f r  each group's E transposed: E[f][d] at [d][f / 4][f % 4],
-//                                      zero past the group's features (one load per 4 features)
+//   9 embedding_t [G][D_IN][N_FEAT4] vec4f r  each group's E transposed: E[f][d] at
+//                                      [d][f / 4][f % 4], zero past the group's features (one
+//                                      load per 4 features)
 // Dispatch: sample: ceil(K G BATCH / 64) workgroups; compact: ceil(K G / 8) (small groups spread
 // the serial scans over the cores); train: one workgroup per model of the chunk
 // [first_model, first_model + num_models); advance: 1. Linear workgroup id = wid.x + wid.y nwg.x.
@@ -294,23 +296,19 @@ fn load_embedding_column(d: u32, phase: u32) {
 // the shader compiler unrolls when short, keeping the arrays in registers; a loop over every
 // entry would index them dynamically and send them to memory).
 fn gram_acc_group(q: u32) -> vec4<f32> {
-  return vec4(gram_acc[4u * q], gram_acc[4u * q + 1u], gram_acc[4u * q + 2u], gram_acc[4u * q + 3u]);
+  let i = 4u * q;
+  return vec4(gram_acc[i], gram_acc[i + 1u], gram_acc[i + 2u], gram_acc[i + 3u]);
 }
 fn st_group(q: u32) -> vec4<f32> {
-  return vec4(st[4u * q], st[4u * q + 1u], st[4u * q + 2u], st[4u * q + 3u]);
+  let i = 4u * q;
+  return vec4(st[i], st[i + 1u], st[i + 2u], st[i + 3u]);
 }
 
 // gram_phase: threads over input columns d (strided by WG). Reads params and E; writes this
 // thread's partial Gram sums to scratch p_gram() [WG][n_gram4] vec4s (loops of compile-time
 // length).
 fn gram_phase(tid: u32) {
-  for (var q = 0u; q < N_GRAM4; q++) {
-    tick(LOOP_GRAM);
-    gram_acc[4u * q] = 0.0;
-    gram_acc[4u * q + 1u] = 0.0;
-    gram_acc[4u * q + 2u] = 0.0;
-    gram_acc[4u * q + 3u] = 0.0;
-  }
+  gram_acc = array<f32, N_GRAM4 * 4u>(); // zeros (a whole-array store: no dynamic index)
   for (var d = tid; d < D_IN; d += WG) {
     tick(LOOP_GRAM);
     load_embedding_column(d, LOOP_GRAM);
@@ -374,7 +372,10 @@ fn gram_reduce_phase(tid: u32) {
  * weights row_w (||W_dec[j]|| from the Gram diagonal, or 1), read per row with uniform indices.
  */
 fn load_gram() {
-  for (var j = 0u; j < D_SAE; j++) { tick(LOOP_GRAM); row_b_enc[j] = param_at(md.pb + off_b_enc() + j); }
+  for (var j = 0u; j < D_SAE; j++) {
+    tick(LOOP_GRAM);
+    row_b_enc[j] = param_at(md.pb + off_b_enc() + j);
+  }
   for (var q = 0u; q < N_GRAM4; q++) {
     tick(LOOP_GRAM);
     let v = scratch[md.sb / 4u + q];
@@ -576,13 +577,7 @@ fn row_phase(k: u32, tid: u32) {
   // Zeroed explicitly: a declaration in a loop body is not re-initialised per iteration by every
   // WGSL compiler.
   if (PRIVATE_STATS) {
-    for (var q = 0u; q < N_STATS4; q++) {
-      tick(LOOP_ROWS);
-      st[4u * q] = 0.0;
-      st[4u * q + 1u] = 0.0;
-      st[4u * q + 2u] = 0.0;
-      st[4u * q + 3u] = 0.0;
-    }
+    st = array<f32, N_STATS4 * 4u>(); // zeros
   }
   let n_rows = u32(features[rows_base(k, md.group)]);
   let row_end = select(BATCH, n_rows, PRIVATE_STATS);
@@ -757,19 +752,17 @@ fn stats_phase(k: u32, tid: u32) {
   for (var e = tid; e < n_stats(); e += WG) {
     tick(LOOP_STATS);
     var acc = 0.0;
-    {
-      switch (stat_segment(e)) {
-        case STAT_AA: { acc = stat_aa(e); }
-        case STAT_A: { acc = stat_a(e - q_a()); }
-        case STAT_AF: { acc = stat_af(k, e - q_af()); }
-        case STAT_PA: { acc = stat_pa(e - q_pa()); }
-        case STAT_PF: { acc = stat_pf(k, e - q_pf()); }
-        case STAT_PC: { acc = stat_pc(); }
-        case STAT_FD: { acc = stat_fd(k, e - q_fd()); }
-        case STAT_D: { acc = stat_column(r_dpre() + (e - q_d()) * BATCH); }
-        case STAT_DW: { acc = stat_column(r_dw() + (e - q_dw()) * BATCH); }
-        default: { acc = stat_column(r_loss() + (e - q_loss()) * BATCH); } // STAT_LOSS
-      }
+    switch (stat_segment(e)) {
+      case STAT_AA: { acc = stat_aa(e); }
+      case STAT_A: { acc = stat_a(e - q_a()); }
+      case STAT_AF: { acc = stat_af(k, e - q_af()); }
+      case STAT_PA: { acc = stat_pa(e - q_pa()); }
+      case STAT_PF: { acc = stat_pf(k, e - q_pf()); }
+      case STAT_PC: { acc = stat_pc(); }
+      case STAT_FD: { acc = stat_fd(k, e - q_fd()); }
+      case STAT_D: { acc = stat_column(r_dpre() + (e - q_d()) * BATCH); }
+      case STAT_DW: { acc = stat_column(r_dw() + (e - q_dw()) * BATCH); }
+      default: { acc = stat_column(r_loss() + (e - q_loss()) * BATCH); } // STAT_LOSS
     }
     scratch_put(md.sb + s_aa() + e, acc);
   }
@@ -841,7 +834,10 @@ fn gradient_phase(tid: u32) -> f32 {
           vec4(col_ge[4u * q], col_ge[4u * q + 1u], col_ge[4u * q + 2u], col_ge[4u * q + 3u]);
       }
     } else {
-      for (var j = 0u; j < D_SAE; j++) { tick(LOOP_GRADIENT); grad_put(gb, d * D_SAE + j, col_ge[j]); }
+      for (var j = 0u; j < D_SAE; j++) {
+        tick(LOOP_GRADIENT);
+        grad_put(gb, d * D_SAE + j, col_ge[j]);
+      }
     }
     grad_put(gb, off_b_dec() + d, gb_dec);
     sumsq += gb_dec * gb_dec;
@@ -857,7 +853,10 @@ fn project_phase(tid: u32) {
     let row = md.pb + off_w_dec() + j * D_IN;
     let grow = off_w_dec() + j * D_IN;
     var dot = 0.0;
-    for (var d = 0u; d < D_IN; d++) { tick(LOOP_PROJECT); dot += grad_at(md.gb, grow + d) * param_at(row + d); }
+    for (var d = 0u; d < D_IN; d++) {
+      tick(LOOP_PROJECT);
+      dot += grad_at(md.gb, grow + d) * param_at(row + d);
+    }
     for (var d = 0u; d < D_IN; d++) {
       tick(LOOP_PROJECT);
       grad_put(md.gb, grow + d, grad_at(md.gb, grow + d) - dot * param_at(row + d));
@@ -940,9 +939,15 @@ fn normalize_phase(tid: u32) {
     tick(LOOP_NORMALIZE);
     let row = md.pb + off_w_dec() + j * D_IN;
     var s = 0.0;
-    for (var d = 0u; d < D_IN; d++) { tick(LOOP_NORMALIZE); s += param_at(row + d) * param_at(row + d); }
+    for (var d = 0u; d < D_IN; d++) {
+      tick(LOOP_NORMALIZE);
+      s += param_at(row + d) * param_at(row + d);
+    }
     let inv = select(0.0, 1.0 / sqrt(s), s > 0.0);
-    for (var d = 0u; d < D_IN; d++) { tick(LOOP_NORMALIZE); param_put(row + d, param_at(row + d) * inv); }
+    for (var d = 0u; d < D_IN; d++) {
+      tick(LOOP_NORMALIZE);
+      param_put(row + d, param_at(row + d) * inv);
+    }
   }
 }
 

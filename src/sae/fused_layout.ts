@@ -137,6 +137,23 @@ function up4(n: number): number {
 }
 
 /**
+ * Floats from one model's parameters to the next's in the fused kernel (`p_stride()` in the
+ * shader): P rounded up to a multiple of 4, so that each model's parameters, gradient and moments
+ * move as vec4s.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fusedParamStride } from "./fused_layout.ts";
+ * assert.equal(fusedParamStride(454), 456); // the notebook's SAE: d_in 50, d_sae 4
+ * assert.equal(fusedParamStride(8), 8);
+ * ```
+ */
+export function fusedParamStride(params: number): number {
+  return up4(params);
+}
+
+/**
  * The functions of `train` whose loop iterations are estimated (and counted by the
  * `COUNT_LOOPS` debug override), in the order they run; `loop` is the step loop itself.
  */
@@ -186,20 +203,19 @@ export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopP
   const G4 = Math.ceil(fusedGramCount(S, F) / 4);
   const N4 = Math.ceil(N / 4);
   const normalize = shape.normalizeDecoder ?? true;
-  // gram: zero [G4]; per column d: load E, W_dec [S], W_enc; products F (S + 1 + F) + S (1 + S + F);
+  // gram: per column d: load E, W_dec [S], W_enc; products F (S + 1 + F) + S (1 + S + F);
   // store [G4]; reduce: per(G4) × W; copy [G4] and b_enc [S] into registers, weights [S].
   const wEncRow = S % 4 === 0 ? S / 4 : S; // a W_enc row: S floats as vec4s when S % 4 = 0
   const eColumn = Math.ceil(F / 4); // a column of E: F floats as vec4s
   const column = eColumn + S + wEncRow + F * (S + 1 + F) + S * (1 + S + F);
-  const gram = G4 + per(D) * (1 + column) + G4 + per(G4) * (1 + W) + G4 + 2 * S;
-  // rows: zero the private statistics [N4]; per row: features F, x·x F (1 + F), encode S (1 + F),
+  const gram = per(D) * (1 + column) + G4 + per(G4) * (1 + W) + G4 + 2 * S;
+  // rows: per row: features F, x·x F (1 + F), encode S (1 + F),
   // per term T (mask S, q S (1 + S), l1 2S), ReLU S; then the private statistics or the stores.
   const row = F + F * (1 + F) + S * (1 + F) + T * (1 + S + S * (1 + S) + 2 * S) + S;
   const rowStats = T * (1 + S * (1 + S + F) + F) + F * (1 + S) + S + T;
   const rowStore = T + S;
   const visited = shape.privateStats ? shape.distinctRows : B;
-  const rows = (shape.privateStats ? N4 : 0) +
-    per(visited) * (1 + row + (shape.privateStats ? rowStats : rowStore)) +
+  const rows = per(visited) * (1 + row + (shape.privateStats ? rowStats : rowStore)) +
     (shape.privateStats ? 0 : per(B) * (T + S)) + (shape.privateStats ? N4 : 0);
   // stats: private: per(N4) × W partial sums; else per entry at most T terms × B rows.
   const stats = shape.privateStats ? per(N4) * (1 + W) : per(N) * (1 + T * (1 + B));
@@ -208,7 +224,7 @@ export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopP
   const gradient = N4 + per(S) +
     per(D) * (1 + eColumn + S + 2 * wEncRow + S * (1 + F + S + F) + F);
   // project: per row j: two loops over D; then the norm over the P4 / 4 vec4s.
-  const P4 = Math.ceil(P / 4);
+  const P4 = fusedParamStride(P) / 4;
   const project = normalize ? per(S) * (1 + 2 * D) + per(P4) : 0;
   // adam: norm over W, loss slots 2T, record MAX_TERMS, Adam per(P4) vec4s.
   const adam = W + 2 * T + MAX_TERMS + per(P4);

@@ -49,6 +49,7 @@ import {
   fusedLayoutFile,
   fusedLoopIterationsPerStep,
   type FusedModuleShape,
+  fusedParamStride,
   fusedScratchFloats,
   fusedStatCount,
 } from "./fused_layout.ts";
@@ -279,8 +280,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
   const fit = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / scratchPerModel);
   const perDispatch = Math.max(1, Math.min(M, fit, options.maxModelsPerDispatch ?? M));
 
-  // Each model's parameters start at a multiple of 4 floats (the kernel moves them as vec4s).
-  const stride = Math.ceil(layout.size / 4) * 4;
+  const stride = fusedParamStride(layout.size);
   const buffers: FusedBuffers = {
     params: createStorage(gpu, "params", M * stride * 4),
     opt: createStorage(gpu, "gradient and Adam moments", M * 3 * stride * 4),
