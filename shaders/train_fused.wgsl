@@ -13,6 +13,7 @@
 //             group (shared by every model of the group: common random numbers);
 //   compact : one thread per (k, group): merges identical rows in place (row, multiplicity), so
 //             the models visit each distinct row once (DEDUP: trees without magnitude noise);
+//             its first thread then moves the data step counter on by K (sample has read it);
 //   train   : one workgroup per model (WG threads), looping over the K steps through the phase
 //             functions below, in this order (barriers between them):
 //             gram_phase, gram_reduce_phase  Gram quantities of the parameters  (threads over d_in)
@@ -22,7 +23,6 @@
 //             project_phase   [normalize_decoder] drop the gradient parallel to W_dec rows
 //             adam_phase      loss record, clip and Adam                   (threads over parameters)
 //             normalize_phase [normalize_decoder] unit-norm W_dec rows     (threads over latents)
-//   advance : one thread: counter += K.
 // Nothing is read back or uploaded per step. Included after shaders/lib/prng.wgsl, the generated
 // tree layout (TREE_FLAT_FILE, src/toy/tree_flat.ts), shaders/lib/tree_sample.wgsl (reads
 // `tree_nodes`), the generated record declarations (ModelInfo
@@ -58,7 +58,7 @@
 //                                      load per 4 features)
 // Dispatch: sample: ceil(K G BATCH / 64) workgroups; compact: ceil(K G / 8) (small groups spread
 // the serial scans over the cores); train: one workgroup per model of the chunk
-// [first_model, first_model + num_models); advance: 1. Linear workgroup id = wid.x + wid.y nwg.x.
+// [first_model, first_model + num_models). Linear workgroup id = wid.x + wid.y nwg.x.
 
 override WG: u32 = 64u;
 override BATCH: u32 = 128u;
@@ -177,6 +177,7 @@ fn sample(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
 @compute @workgroup_size(8)
 fn compact(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let id = gid.x + gid.y * nwg.x * 8u;
+  if (id == 0u) { state[run.counter_index] += run.num_steps; } // the next dispatch's steps
   if (id >= run.num_steps * run.num_groups) { return; }
   let g = id % run.num_groups;
   let k = id / run.num_groups;
@@ -208,11 +209,6 @@ fn compact(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
     }
   }
   features[rows_base(k, g)] = f32(u);
-}
-
-@compute @workgroup_size(1)
-fn advance() {
-  state[run.counter_index] += run.num_steps;
 }
 
 // ---- train: one workgroup per model, K steps through the phase functions below.

@@ -1,9 +1,10 @@
 /**
  * The fused training path: `shaders/train_fused.wgsl` runs K complete training steps (sample,
- * encode, per-term decode and loss, backward, clip, Adam) of every model in four dispatches:
+ * encode, per-term decode and loss, backward, clip, Adam) of every model in three dispatches:
  * `sample` draws each data group's batches for the K steps, `compact` merges identical rows (with
- * their multiplicity), `train` runs one workgroup per model through the K steps, `advance` moves
- * the data step counter. Nothing is read back per step.
+ * their multiplicity) and moves the data step counter on, `train` runs one workgroup per model
+ * through the K steps (more dispatches when the models need more than one scratch binding).
+ * Nothing is read back per step.
  *
  * Inputs are `x = f E` (tree features times the toy model's embedding), so the kernel works per
  * row in latent space. With `u = Σ_{i<end} a_i W_dec[i]` and `e = u + b_dec − x` for a term:
@@ -319,14 +320,13 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
     entryPoint,
     constants: c,
   });
-  const [trainPipeline, samplePipeline, compactPipeline, advancePipeline] = await Promise.all([
+  const [trainPipeline, samplePipeline, compactPipeline] = await Promise.all([
     getPipeline(gpu, spec("train", constants)),
     getPipeline(gpu, spec("sample", { BATCH: batch })),
     getPipeline(
       gpu,
       spec("compact", { BATCH: batch, DEDUP: dedup ? 1 : 0, SEARCH: search }),
     ),
-    getPipeline(gpu, spec("advance", {})),
   ]);
 
   // A uniform per (chunk, steps-per-dispatch), made on first use and kept.
@@ -353,7 +353,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
     return uniform;
   };
   const group = (
-    kind: "train" | "sample" | "compact" | "advance",
+    kind: "train" | "sample" | "compact",
     first: number,
     count: number,
     steps: number,
@@ -376,14 +376,12 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
           9: embeddingT,
         },
         sample: { 3: world, 5: buffers.state, 7: features, 8: uniform },
-        compact: { 7: features, 8: uniform },
-        advance: { 5: buffers.state, 8: uniform },
+        compact: { 5: buffers.state, 7: features, 8: uniform },
       };
       const pipeline = {
         train: trainPipeline,
         sample: samplePipeline,
         compact: compactPipeline,
-        advance: advancePipeline,
       }[kind];
       g = bindGroup(gpu, pipeline, bindings[kind], `train_fused.${kind}`);
       groups.set(key, g);
@@ -429,7 +427,6 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
           chunk.count,
         );
       }
-      dispatch(gpu, pass, advancePipeline, group("advance", 0, M, steps), 1);
       pass.end();
     },
     async compile() {
@@ -438,7 +435,6 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
       dispatch(gpu, pass, samplePipeline, group("sample", 0, 0, 0), 1);
       dispatch(gpu, pass, compactPipeline, group("compact", 0, 0, 0), 1);
       dispatch(gpu, pass, trainPipeline, group("train", 0, 0, 0), 1);
-      dispatch(gpu, pass, advancePipeline, group("advance", 0, 0, 0), 1);
       pass.end();
       gpu.device.queue.submit([encoder.finish()]);
       await gpu.device.queue.onSubmittedWorkDone();
