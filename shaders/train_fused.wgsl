@@ -34,6 +34,8 @@
 // (the most of any model) are constants of the generated prelude, which sizes the per-thread
 // arrays to exactly them; BATCH rows, D_IN and WG <= MAX_WG threads per model are overrides.
 // P = 2 D_IN D_SAE + D_SAE + D_IN.
+// On Mesa's CPU adapters every storage access runs as a loop over the SIMD lanes, even at a
+// shared address: the layouts below keep accesses few and four floats wide (README, issue 14).
 // Bindings:
 //   0 params   [M][P4/4]     vec4f rw  W_enc [D_IN][D_SAE], b_enc, W_dec [D_SAE][D_IN], b_dec, then
 //                                      zeros to P4 = P rounded up to a multiple of 4 (floats at
