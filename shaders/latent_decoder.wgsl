@@ -2,7 +2,7 @@
 // step lies in the span of one model's basis rows, so the losses and gradients come from Gram
 // quantities and per-row coefficients instead of [B][D] passes (src/sae/kernel_step.ts builds the
 // products around these two passes). Included after the generated model table and StepDims and
-// shaders/lib/step_dims.wgsl. F = features per row, S = d_sae, K = the basis rows (K_ROWS).
+// shaders/lib/step_dims.wgsl, with shaders/lib/bdec_input_grad.wgsl. F = features per row, S = d_sae, K = the basis rows (K_ROWS).
 //
 // Basis of model m, `[K][D]` rows: W_dec (rows [0, S)), b_dec (row S), zeros up to E_OFF, −E
 // (rows [E_OFF, E_OFF + F)), zeros up to K. Row b's coefficients are c_t = [acts masked to
@@ -202,11 +202,5 @@ fn latent_bdec_grad(
   for (var k = 0u; k < K_ROWS; k++) {
     sum += coeffs[q + k] * basis[rows + k * dims.d_in];
   }
-  let block = m * dims.param_size;
-  if (models[m].apply_b_dec_to_input != 0u) {
-    for (var j = 0u; j < dims.d_sae; j++) {
-      sum -= params[block + dims.w_enc + d * dims.d_sae + j] * grads[block + dims.b_enc + j];
-    }
-  }
-  grads[block + dims.b_dec + d] = sum;
+  grads[m * dims.param_size + dims.b_dec + d] = sum - bdec_input_grad(m, d);
 }

@@ -1,7 +1,8 @@
 // Reconstruction losses of every loss term, their gradient, the loss record, and the b_dec
 // gradient. Term t of model m owns rows [t·B, (t+1)·B) of the [M][T·B][D] stack `rg` (see
 // prefix_recon.wgsl), which holds the decoded part (stack or acts)·W_dec on entry. Included after
-// the generated model table and StepDims and shaders/lib/step_dims.wgsl.
+// the generated model table and StepDims and shaders/lib/step_dims.wgsl, with
+// shaders/lib/workgroup_sum.wgsl and shaders/lib/bdec_input_grad.wgsl.
 //
 //   recon_loss: one row of one term: e = rg + b_dec − x; term_rows[m][t][b] = R(e) with
 //               R = Σ_d e² (RECON_MSE) or ‖e‖₂ (RECON_L2); overwrites the row of rg with
@@ -178,13 +179,5 @@ fn bdec_grad(
   for (var row = 0u; row < rows; row++) {
     sum += rg[(m * rows + row) * dims.d_in + d];
   }
-  let block = m * dims.param_size;
-  if (models[m].apply_b_dec_to_input != 0u) {
-    var input = 0.0;
-    for (var j = 0u; j < dims.d_sae; j++) {
-      input += params[block + dims.w_enc + d * dims.d_sae + j] * grads[block + dims.b_enc + j];
-    }
-    sum -= input;
-  }
-  grads[block + dims.b_dec + d] = sum;
+  grads[m * dims.param_size + dims.b_dec + d] = sum - bdec_input_grad(m, d);
 }

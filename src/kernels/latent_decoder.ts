@@ -9,7 +9,13 @@ import type { Gpu } from "../gpu/device.ts";
 import { MODEL_INFO_WORDS } from "../sae/model_table.ts";
 import latentDecoderWgsl from "../../shaders/latent_decoder.wgsl" with { type: "text" };
 import type { KernelOp } from "./kernel_op.ts";
-import { createStepOp, groupsFor, stepLayout, type StepShape } from "./step_dims.ts";
+import {
+  BDEC_INPUT_GRAD_FILE,
+  createStepOp,
+  groupsFor,
+  stepLayout,
+  type StepShape,
+} from "./step_dims.ts";
 import { termRowsWords } from "./recon_loss.ts";
 
 const FILE = { path: "shaders/latent_decoder.wgsl", code: latentDecoderWgsl };
@@ -76,6 +82,7 @@ export function createLatentRecon(
   const K = latentBasis(S, spec.nFeatures).rows;
   return createStepOp(gpu, {
     file: FILE,
+    extraFiles: [BDEC_INPUT_GRAD_FILE],
     entryPoint: "latent_recon",
     constants: constants(spec),
     shape: spec.shape,
@@ -107,6 +114,7 @@ export function createLatentCoeffs(
   const K = latentBasis(S, F).rows;
   return createStepOp(gpu, {
     file: FILE,
+    extraFiles: [BDEC_INPUT_GRAD_FILE],
     entryPoint: "latent_coeffs",
     constants: constants(spec),
     shape: spec.shape,
@@ -141,6 +149,7 @@ export function createLatentBDecGrad(
   const P = stepLayout(spec.shape).size;
   return createStepOp(gpu, {
     file: FILE,
+    extraFiles: [BDEC_INPUT_GRAD_FILE],
     entryPoint: "latent_bdec_grad",
     constants: constants(spec),
     shape: spec.shape,

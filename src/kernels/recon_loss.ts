@@ -9,6 +9,7 @@ import { LOSS_WORDS, MODEL_INFO_WORDS } from "../sae/model_table.ts";
 import reconLossWgsl from "../../shaders/recon_loss.wgsl" with { type: "text" };
 import type { KernelOp } from "./kernel_op.ts";
 import {
+  BDEC_INPUT_GRAD_FILE,
   createStepOp,
   groupsFor,
   stepLayout,
@@ -17,6 +18,8 @@ import {
 } from "./step_dims.ts";
 
 const FILE = { path: "shaders/recon_loss.wgsl", code: reconLossWgsl };
+/** The libraries recon_loss.wgsl includes (loss_total's sum, bdec_grad's encoder term). */
+const EXTRA_FILES = [WORKGROUP_SUM_FILE, BDEC_INPUT_GRAD_FILE];
 
 /** 32-bit words of the per-row term values of `shape`: `[M][2T][B]` (recon rows, then l1). */
 export function termRowsWords(shape: StepShape): number {
@@ -45,7 +48,7 @@ export function createReconLoss(
   const P = stepLayout(spec.shape).size;
   return createStepOp(gpu, {
     file: FILE,
-    extraFiles: [WORKGROUP_SUM_FILE],
+    extraFiles: EXTRA_FILES,
     entryPoint: "recon_loss",
     constants: { FUSED_TERMS: termMask(spec.fusedTerms) },
     shape: spec.shape,
@@ -89,7 +92,7 @@ export async function createLossTotal(
   const parts = spec.fused?.parts ?? 1;
   const op = await createStepOp(gpu, {
     file: FILE,
-    extraFiles: [WORKGROUP_SUM_FILE],
+    extraFiles: EXTRA_FILES,
     entryPoint: "loss_total",
     constants: { FUSED_TERMS: termMask(spec.fused?.terms), RECON_PARTS: parts },
     shape: spec.shape,
@@ -130,7 +133,7 @@ export function createBDecGrad(
   const P = stepLayout(spec.shape).size;
   return createStepOp(gpu, {
     file: FILE,
-    extraFiles: [WORKGROUP_SUM_FILE],
+    extraFiles: EXTRA_FILES,
     entryPoint: "bdec_grad",
     shape: spec.shape,
     ...(spec.dims ? { dims: spec.dims } : {}),

@@ -13,6 +13,7 @@ import { MAX_TERMS, MODEL_TABLE_FILE } from "../sae/model_table.ts";
 import { type ParamLayout, paramLayout } from "../sae/layout.ts";
 import stepDimsWgsl from "../../shaders/lib/step_dims.wgsl" with { type: "text" };
 import workgroupSumWgsl from "../../shaders/lib/workgroup_sum.wgsl" with { type: "text" };
+import bdecInputGradWgsl from "../../shaders/lib/bdec_input_grad.wgsl" with { type: "text" };
 import { type KernelOp, kernelOp, requirePositive, requireWords, WORKGROUP } from "./kernel_op.ts";
 
 /** The generated model table (src/sae/model_table.ts), included before every model-aware kernel. */
@@ -52,6 +53,12 @@ export const STEP_DIMS_FILE: ShaderFile = {
 export const WORKGROUP_SUM_FILE: ShaderFile = {
   path: "shaders/lib/workgroup_sum.wgsl",
   code: workgroupSumWgsl,
+};
+
+/** `shaders/lib/bdec_input_grad.wgsl` (`bdec_input_grad`): b_dec's gradient through the input. */
+export const BDEC_INPUT_GRAD_FILE: ShaderFile = {
+  path: "shaders/lib/bdec_input_grad.wgsl",
+  code: bdecInputGradWgsl,
 };
 
 /** Sizes shared by the M models of one training step. */
