@@ -22,7 +22,7 @@
 //               Q[j < S][k]  = Σ_t w_t [j live in t] · (saa[j][k]·[k < end_t] (k < S), s_a[j] (k = S),
 //                              saf[j][i] (k = E_OFF + i))
 //               Q[S][k]      = Σ_t w_t · (s_a[k]·[k < end_t] (k < S), B (k = S), s_f[i] (k = E_OFF + i))
-//               and 0 in the padding columns. "j live in t": detach_below_t ≤ j < end_t.
+//               and 0 in the padding columns. "j live in t": term_trains (detach_below_t ≤ j < end_t).
 //   latent_bdec_grad: grads b_dec[m][d] = Σ_k Q[S][k]·basis[k][d]
 //               − [apply_b_dec_to_input] · Σ_j W_enc[m][d][j] · grads b_enc[m][j]
 //               (the encoder's part, as in recon_loss.wgsl's bdec_grad; needs grads b_enc first).
@@ -75,11 +75,6 @@ override E_OFF: u32 = 4u;
 /** Basis rows K (a multiple of 4, ≥ E_OFF + F). */
 override K_ROWS: u32 = 8u;
 
-/** Whether latent j carries term t's gradient. */
-fn live(term: LossTerm, j: u32) -> bool {
-  return j >= term.detach_below && j < term.end;
-}
-
 /** v[k] = gram[S][k] + u[b][k]: the row's c_z·gram. */
 fn v_at(g: u32, ub: u32, k: u32) -> f32 {
   return gram[g + dims.d_sae * K_ROWS + k] + u[ub + k];
@@ -124,7 +119,7 @@ fn latent_recon(
     let vj = v_at(g, ub, j);
     for (var t = 0u; t < num_terms; t++) {
       let term = models[m].terms[t];
-      if (live(term, j)) {
+      if (term_trains(term, j)) {
         let hb = ((m * dims.terms + t) * dims.batch + b) * S;
         grad += 2.0 * term.recon_mult * inv_b * (h[hb + j] + vj);
       }
@@ -158,7 +153,7 @@ fn latent_coeffs(
   var weight = 0.0;
   for (var t = 0u; t < models[m].num_terms; t++) {
     let term = models[m].terms[t];
-    if ((j == S || live(term, j)) && (k >= S || k < term.end)) {
+    if ((j == S || term_trains(term, j)) && (k >= S || k < term.end)) {
       weight += term.recon_mult;
     }
   }

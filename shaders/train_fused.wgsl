@@ -465,7 +465,7 @@ fn row_values(k: u32, b: u32) {
       }
       for (var j = 0u; j < D_SAE; j++) {
         tick(LOOP_ROWS);
-        let trained = j >= term.detach_below && j < term.end;
+        let trained = term_trains(term, j);
         row_dact[j] += select(0.0, c * row_q[j], trained);
       }
       // Sparsity: l1_mult * mean_b || w (.) a[l1_start:l1_end] ||_p, w_j = ||W_dec[j]|| or 1
@@ -516,7 +516,7 @@ fn add_row_stats() {
     let c = row_c[t]; // 0 for t >= num_terms
     for (var j = 0u; j < D_SAE; j++) {
       tick(LOOP_ROWS);
-      let trained = j >= term.detach_below && j < term.end;
+      let trained = term_trains(term, j);
       let cj = select(0.0, c * row_a[j], trained);
       for (var i = 0u; i < D_SAE; i++) {
         tick(LOOP_ROWS);
@@ -627,7 +627,7 @@ fn stat_aa(r: u32) -> f32 {
   for (var t = 0u; t < md.info.num_terms; t++) {
     tick(LOOP_STATS);
     let term = md.info.terms[t];
-    if (j >= term.detach_below && j < term.end && i < term.end) {
+    if (term_trains(term, j) && i < term.end) {
       for (var b = 0u; b < BATCH; b++) {
         tick(LOOP_STATS);
         acc += row_at(r_c() + t * BATCH, b) * row_at(r_a() + j * BATCH, b) *
@@ -644,7 +644,7 @@ fn stat_a(j: u32) -> f32 {
   for (var t = 0u; t < md.info.num_terms; t++) {
     tick(LOOP_STATS);
     let term = md.info.terms[t];
-    if (j >= term.detach_below && j < term.end) {
+    if (term_trains(term, j)) {
       for (var b = 0u; b < BATCH; b++) {
         tick(LOOP_STATS);
         acc += row_at(r_c() + t * BATCH, b) * row_at(r_a() + j * BATCH, b);
@@ -662,7 +662,7 @@ fn stat_af(k: u32, r: u32) -> f32 {
   for (var t = 0u; t < md.info.num_terms; t++) {
     tick(LOOP_STATS);
     let term = md.info.terms[t];
-    if (j >= term.detach_below && j < term.end) {
+    if (term_trains(term, j)) {
       for (var b = 0u; b < BATCH; b++) {
         tick(LOOP_STATS);
         acc += row_at(r_c() + t * BATCH, b) * row_at(r_a() + j * BATCH, b) *

@@ -141,8 +141,8 @@ export const lossL1Slot = (t: number): number => LOSS_RECORD.offset.l1 + t;
 
 /**
  * The generated WGSL of the model table, included before every kernel that reads `ModelInfo` or
- * writes loss records: MAX_TERMS, the RECON_* kinds, `LossTerm`, `ModelInfo` and the `LOSS_*`
- * offsets. Includers declare `var<storage, read> models: array<ModelInfo>` themselves.
+ * writes loss records: MAX_TERMS, the RECON_* kinds, `LossTerm`, `ModelInfo`, the `LOSS_*`
+ * offsets and `term_trains` (whether a term trains a latent). Includers declare `var<storage, read> models: array<ModelInfo>` themselves.
  */
 export const MODEL_TABLE_FILE: ShaderFile = {
   path: "src/sae/model_table.ts (generated)",
@@ -156,5 +156,9 @@ export const MODEL_TABLE_FILE: ShaderFile = {
     recordWgsl(LOSS_TERM),
     recordWgsl(MODEL_INFO),
     recordWgsl(LOSS_RECORD),
+    "/** Whether term t trains latent j: detach_below <= j < end (latents below carry no gradient). */",
+    "fn term_trains(term: LossTerm, j: u32) -> bool {",
+    "  return j >= term.detach_below && j < term.end;",
+    "}",
   ].join("\n"),
 };
