@@ -22,7 +22,8 @@
 //               Q[j < S][k]  = Σ_t w_t [j live in t] · (saa[j][k]·[k < end_t] (k < S), s_a[j] (k = S),
 //                              saf[j][i] (k = E_OFF + i))
 //               Q[S][k]      = Σ_t w_t · (s_a[k]·[k < end_t] (k < S), B (k = S), s_f[i] (k = E_OFF + i))
-//               and 0 in the padding columns. "j live in t": term_trains (detach_below_t ≤ j < end_t).
+//               and 0 in the padding columns. "j live in t": term_trains(t, j), i.e.
+//               detach_below_t ≤ j < end_t.
 //   latent_bdec_grad: grads b_dec[m][d] = Σ_k Q[S][k]·basis[k][d]
 //               − [apply_b_dec_to_input] · Σ_j W_enc[m][d][j] · grads b_enc[m][j]
 //               (the encoder's part, as in recon_loss.wgsl's bdec_grad; needs grads b_enc first).
