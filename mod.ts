@@ -29,7 +29,9 @@
  * @module
  */
 
-// The WebGPU device (pass one to share it; every call makes its own otherwise).
+// The WebGPU device (pass one to share it; every call makes its own otherwise). Importing
+// backend_choice.ts lets getGpu pick llvmpipe through GL on Linux machines without a GPU.
+import "./src/gpu/backend_choice.ts";
 export {
   type AdapterSummary,
   describeAdapter,

@@ -1,11 +1,14 @@
 /**
  * Test helpers: GPU tests run only where a WebGPU adapter exists (gated on
- * `navigator.gpu.requestAdapter()`, never on "is this CI"), unless `MATRYOSHKA_REQUIRE_GPU=1`,
+ * `getGpu()`, never on "is this CI"), unless `MATRYOSHKA_REQUIRE_GPU=1`,
  * where a missing adapter fails them; and the `|a − b| ≤ atol + rtol·|b|` comparison of llm.c.
  */
 import { getGpu, type Gpu } from "../src/gpu/device.ts";
+// The tests' adapter is chosen as the commands' is (GL on Linux machines without a GPU).
+import "../src/gpu/backend_choice.ts";
 
-const adapter = await navigator.gpu?.requestAdapter().catch(() => null);
+// Through getGpu, so that the process makes one adapter request, with the backend chosen first.
+const adapter = await getGpu().then((gpu) => gpu.adapter, () => null);
 const required = Deno.env.get("MATRYOSHKA_REQUIRE_GPU") === "1";
 
 /** True when GPU tests run here. */

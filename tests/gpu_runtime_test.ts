@@ -13,6 +13,7 @@ import {
   workgroupGrid,
 } from "../src/gpu/pipelines.ts";
 import { describeAdapter } from "../src/gpu/device.ts";
+import { parseDeviceListing, PROBED_FOLDERS } from "../src/gpu/backend_choice.ts";
 
 const GOOD = "@compute @workgroup_size(1) fn main() {}\n";
 
@@ -98,10 +99,13 @@ gpuTest("the adapter is described by name and kind", (gpu) => {
   assert.match(text, /\[(fallback|hardware), /);
 });
 
-/** `deno task adapter`'s first line, run with exactly the environment `env` (plus PATH, HOME). */
-async function adapterLine(env: Record<string, string>): Promise<string> {
+/**
+ * `deno task adapter`'s first line, run with exactly the environment `env` (plus PATH, HOME) and
+ * `--allow-env` (plus `--allow-run=ls` when `mayList`).
+ */
+async function adapterLine(env: Record<string, string>, mayList = false): Promise<string> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-env", "experiments/adapter.ts"],
+    args: ["run", "--allow-env", ...(mayList ? ["--allow-run=ls"] : []), "experiments/adapter.ts"],
     cwd: new URL("../", import.meta.url),
     clearEnv: true,
     env: {
@@ -118,17 +122,34 @@ async function adapterLine(env: Record<string, string>): Promise<string> {
 }
 
 gpuTest(
-  "Deno's first adapter unless DENO_WEBGPU_BACKEND names one; the header says which and why",
-  async (gpu) => {
+  "GL where the machine has no GPU, else Deno's first adapter, unless DENO_WEBGPU_BACKEND names one",
+  async () => {
+    // What the machine has, listed as the choice lists it.
+    const listed = await new Deno.Command("ls", {
+      args: ["-1", ...PROBED_FOLDERS],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const { gpuNodes, mesaEgl } = parseDeviceListing(new TextDecoder().decode(listed.stdout));
     // No backend asked for (and no XDG_RUNTIME_DIR: Mesa's GL would complain without it).
-    const chosen = await adapterLine({});
-    if (gpu.summary.isFallback) {
+    const chosen = await adapterLine({}, true);
+    // Without leave to list /dev: Deno's first adapter.
+    const first = await adapterLine({});
+    if (gpuNodes.length === 0 && mesaEgl) {
       assert.match(
         chosen,
+        /^adapter: llvmpipe.*\[fallback, gl: no GPU device in \/dev; llvmpipe through GL trains faster than lavapipe\]$/,
+      );
+    } else {
+      assert.equal(chosen, first);
+    }
+    if (first.includes("[fallback, ")) {
+      assert.match(
+        first,
         /\[fallback, default: CPU adapter, Deno's first; DENO_WEBGPU_BACKEND=gl \(llvmpipe\) trains faster\]$/,
       );
     } else {
-      assert.match(chosen, /\[hardware, default: hardware adapter\]$/);
+      assert.match(first, /\[hardware, default: hardware adapter\]$/);
     }
     const asked = await adapterLine({ DENO_WEBGPU_BACKEND: "gl" });
     assert.match(asked, /, gl: DENO_WEBGPU_BACKEND=gl\]$|^No WebGPU adapter/);

@@ -6,6 +6,8 @@
  * be written (exit 1). Anything else is a bug and keeps its stack trace.
  */
 import { GpuUnavailableError } from "../gpu/device.ts";
+// Commands choose llvmpipe through GL on Linux machines without a GPU (see the module).
+import "../gpu/backend_choice.ts";
 
 /**
  * A bad command line or bad input: printed without a stack trace by {@link runMain}.

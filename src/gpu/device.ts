@@ -2,11 +2,13 @@
  * Acquires the WebGPU adapter and device once per process, with the largest buffer and workgroup
  * limits the adapter offers, and describes the adapter for experiment headers.
  *
- * The backend: `DENO_WEBGPU_BACKEND` when set, else Deno's first adapter; the summary says which
- * and why, and for a CPU adapter that `DENO_WEBGPU_BACKEND=gl` (Mesa's llvmpipe) trains faster
- * than lavapipe through Vulkan (the benchmark compares both). The switch is not made in-process:
- * Deno's instance loads its backends at the first request, and a GL device beside the Vulkan
- * backend corrupted the heap at process exit about one run in four (the doc tests, 2026-12-03).
+ * The backend: `DENO_WEBGPU_BACKEND` when set; else what the registered {@link BackendChoice}
+ * says (the Deno entry points register `src/gpu/backend_choice.ts`: llvmpipe through GL on a
+ * Linux machine without a GPU, which trains this project's kernels faster than lavapipe through
+ * Vulkan); else Deno's first adapter. The summary says which and why. The choice is made before
+ * the first request: Deno's instance loads its backends then, and a GL device beside a loaded
+ * Vulkan backend corrupted the heap at process exit about one run in four (the doc tests,
+ * 2026-12-03).
  *
  * When no adapter can be had, {@link getGpu} rejects with a {@link GpuUnavailableError} whose message
  * says what was tried and how to get a software adapter on Linux; command-line entry points print
@@ -137,6 +139,30 @@ function backendName(): string {
 const REQUEST: GPURequestAdapterOptions = { powerPreference: "high-performance" };
 
 /**
+ * A backend to ask Deno for, and why, when `DENO_WEBGPU_BACKEND` is unset; undefined for Deno's
+ * first adapter. Deno entry points register one (`src/gpu/backend_choice.ts`: GL on machines
+ * without a GPU); the browser build has none.
+ */
+export type BackendChoice = () => Promise<{ backend: string; reason: string } | undefined>;
+
+let backendChoice: BackendChoice | undefined;
+
+/**
+ * Sets the {@link BackendChoice} asked before the first adapter request (later calls replace it;
+ * it has no effect once the adapter is acquired).
+ *
+ * @example
+ * ```ts
+ * import { registerBackendChoice } from "./device.ts";
+ * // The default: Deno's first adapter.
+ * registerBackendChoice(() => Promise.resolve(undefined));
+ * ```
+ */
+export function registerBackendChoice(choice: BackendChoice): void {
+  backendChoice = choice;
+}
+
+/**
  * `request()` with the environment variables `vars` set for its duration (then restored), or
  * null when they cannot be set (no --allow-env).
  */
@@ -175,17 +201,22 @@ async function chooseAdapter(): Promise<
   const envAllowed = typeof Deno !== "undefined" &&
     Deno.permissions.querySync({ name: "env" }).state === "granted";
   const request = () => navigator.gpu.requestAdapter(REQUEST);
-  const adapter = envAllowed && !envVariable("XDG_RUNTIME_DIR")
-    ? await withEnv({ XDG_RUNTIME_DIR: tmpDir() }, request) ?? await request()
+  const requested = requestedBackend();
+  const vars: Record<string, string> = {};
+  if (envAllowed && !envVariable("XDG_RUNTIME_DIR")) vars.XDG_RUNTIME_DIR = tmpDir();
+  const chosen = envAllowed && requested === undefined ? await backendChoice?.() : undefined;
+  if (chosen) vars[BACKEND_VARIABLE] = chosen.backend;
+  const adapter = Object.keys(vars).length > 0
+    ? await withEnv(vars, request) ?? await request()
     : await request();
   if (!adapter) return null;
-  const requested = requestedBackend();
   if (requested !== undefined) {
     return { adapter, backend: requested, reason: `${BACKEND_VARIABLE}=${requested}` };
   }
   if (typeof Deno === "undefined") {
     return { adapter, backend: "browser", reason: "the browser's high-performance adapter" };
   }
+  if (chosen) return { adapter, ...chosen };
   return {
     adapter,
     backend: "default",
