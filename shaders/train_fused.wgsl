@@ -37,9 +37,11 @@
 // On Mesa's CPU adapters every storage access runs as a loop over the SIMD lanes, even at a
 // shared address: the layouts below keep accesses few and four floats wide (README, issue 14).
 // Bindings:
-//   0 params   [M][P4/4]     vec4f rw  W_enc [D_IN][D_SAE], b_enc, W_dec [D_SAE][D_IN], b_dec, then
+//   0 params   [M][P4/4]     vec4f rw  W_enc [D_IN][D_SAE], b_enc, W_dec held transposed as
+//                                      [D_IN][D_SAE] (paramPacking, src/sae/layout.ts), b_dec, then
 //                                      zeros to P4 = P rounded up to a multiple of 4 (floats at
-//                                      param_at / param_put; Adam and W_enc rows move as vec4s)
+//                                      param_at / param_put; Adam and the columns of W_enc and
+//                                      W_dec move as vec4s)
 //   1 opt      [M][3][P4/4]  vec4f rw  gradient, Adam first moment, Adam second moment, each P4
 //                                      floats (the gradient at grad_at / grad_put; Adam moves
 //                                      vec4s)
@@ -108,18 +110,33 @@ fn grad_put(gb: u32, i: u32, v: f32) { opt[gb + i / 4u][i % 4u] = v; }
 /** Float i of the parameters (model bases are multiples of 4). */
 fn param_at(i: u32) -> f32 { return params[i / 4u][i % 4u]; }
 fn param_put(i: u32, v: f32) { params[i / 4u][i % 4u] = v; }
-/** W_enc[d][0 ..] of the model at pb into col_we (as vec4s when D_SAE is a multiple of 4). */
-fn load_w_enc_row(pb: u32, d: u32) {
+/**
+ * Column d of the model's weights into col_we (W_enc[d][..]) and col_w (W_dec[..][d], which is
+ * held transposed, [D_IN][D_SAE]): both contiguous, as vec4s when D_SAE is a multiple of 4.
+ */
+fn load_weight_columns(d: u32, phase: u32) {
+  let we = md.pb + d * D_SAE;
+  let wd = md.pb + off_w_dec() + d * D_SAE;
   if (D_SAE % 4u == 0u) {
     for (var q = 0u; q < D_SAE / 4u; q++) {
-      let v = params[(pb + d * D_SAE) / 4u + q];
-      col_we[4u * q] = v.x;
-      col_we[4u * q + 1u] = v.y;
-      col_we[4u * q + 2u] = v.z;
-      col_we[4u * q + 3u] = v.w;
+      tick(phase);
+      let e = params[we / 4u + q];
+      let w = params[wd / 4u + q];
+      col_we[4u * q] = e.x;
+      col_we[4u * q + 1u] = e.y;
+      col_we[4u * q + 2u] = e.z;
+      col_we[4u * q + 3u] = e.w;
+      col_w[4u * q] = w.x;
+      col_w[4u * q + 1u] = w.y;
+      col_w[4u * q + 2u] = w.z;
+      col_w[4u * q + 3u] = w.w;
     }
   } else {
-    for (var l = 0u; l < D_SAE; l++) { col_we[l] = param_at(pb + d * D_SAE + l); }
+    for (var l = 0u; l < D_SAE; l++) {
+      tick(phase);
+      col_we[l] = param_at(we + l);
+      col_w[l] = param_at(wd + l);
+    }
   }
 }
 fn off_b_enc() -> u32 { return D_IN * D_SAE; }
@@ -271,6 +288,7 @@ var<private> gram_acc: array<f32, N_GRAM4 * 4u>; // gram_phase: this thread's pa
 var<private> col_e: array<f32, N_FEAT4 * 4u>;    // gram, gradient: E[f][d] of the column d
 var<private> col_w: array<f32, D_SAE>;           // gram, gradient: W_dec[l][d] of the column d
 var<private> col_we: array<f32, D_SAE>;          // gram, gradient: W_enc[d][l] of the column d
+var<private> col_gd: array<f32, D_SAE>;          // gradient: dL/dW_dec[l][d] of the column d
 var<private> col_ge: array<f32, D_SAE>;          // gradient: dL/dW_enc[d][l] of the column d
 var<private> row_h: array<f32, D_SAE>;           // row_values: x . W_i
 var<private> row_am: array<f32, D_SAE>;          // row_values: acts masked to a term's latents
@@ -310,11 +328,7 @@ fn gram_phase(tid: u32) {
   for (var d = tid; d < D_IN; d += WG) {
     tick(LOOP_GRAM);
     load_embedding_column(d, LOOP_GRAM);
-    for (var l = 0u; l < D_SAE; l++) {
-      tick(LOOP_GRAM);
-      col_w[l] = param_at(md.pb + off_w_dec() + l * D_IN + d);
-    }
-    load_w_enc_row(md.pb, d);
+    load_weight_columns(d, LOOP_GRAM);
     let bdd = param_at(md.pb + off_b_dec() + d);
     for (var f = 0u; f < N_FEAT; f++) {
       tick(LOOP_GRAM);
@@ -370,9 +384,20 @@ fn gram_reduce_phase(tid: u32) {
  * weights row_w (||W_dec[j]|| from the Gram diagonal, or 1), read per row with uniform indices.
  */
 fn load_gram() {
-  for (var j = 0u; j < D_SAE; j++) {
-    tick(LOOP_GRAM);
-    row_b_enc[j] = param_at(md.pb + off_b_enc() + j);
+  if (D_SAE % 4u == 0u) {
+    for (var q = 0u; q < D_SAE / 4u; q++) {
+      tick(LOOP_GRAM);
+      let v = params[(md.pb + off_b_enc()) / 4u + q];
+      row_b_enc[4u * q] = v.x;
+      row_b_enc[4u * q + 1u] = v.y;
+      row_b_enc[4u * q + 2u] = v.z;
+      row_b_enc[4u * q + 3u] = v.w;
+    }
+  } else {
+    for (var j = 0u; j < D_SAE; j++) {
+      tick(LOOP_GRAM);
+      row_b_enc[j] = param_at(md.pb + off_b_enc() + j);
+    }
   }
   for (var q = 0u; q < N_GRAM4; q++) {
     tick(LOOP_GRAM);
@@ -768,8 +793,9 @@ fn stats_phase(k: u32, tid: u32) {
 
 // gradient_phase: threads over input columns d (strided by WG). Reads the statistics (copied to
 // registers: loops of compile-time length), params, E and gr; writes every parameter's gradient
-// to opt[gb ..] [P]; returns this thread's partial sum of squared gradients.
-// W_enc rows are stored as vec4s when D_SAE is a multiple of 4.
+// to opt[gb ..] [P] (params' layout: W_dec transposed); returns this thread's partial sum of
+// squared gradients. The gradients' W_enc rows and W_dec columns are stored as vec4s when D_SAE is
+// a multiple of 4.
 fn gradient_phase(tid: u32) -> f32 {
   for (var q = 0u; q < N_STATS4; q++) {
     tick(LOOP_GRADIENT);
@@ -791,11 +817,7 @@ fn gradient_phase(tid: u32) -> f32 {
   for (var d = tid; d < D_IN; d += WG) {
     tick(LOOP_GRADIENT);
     load_embedding_column(d, LOOP_GRADIENT);
-    for (var l = 0u; l < D_SAE; l++) {
-      tick(LOOP_GRADIENT);
-      col_w[l] = param_at(pb + off_w_dec() + l * D_IN + d);
-    }
-    load_w_enc_row(pb, d);
+    load_weight_columns(d, LOOP_GRADIENT);
     let bdd = param_at(pb + off_b_dec() + d);
     // b_dec[d] = sum_l P_A[l] W_dec[l][d] + P_C b_dec[d] - sum_f P_F[f] E[f][d]
     //          - [apply] sum_j W_enc[d][j] S_D[j]
@@ -820,7 +842,7 @@ fn gradient_phase(tid: u32) -> f32 {
       }
       let norm = sqrt(gr[g_ww() + j * D_SAE + j]);
       if (md.by_norm && norm > 0.0) { gd += stats[q_dw() + j] * col_w[j] / norm; }
-      grad_put(gb, off_w_dec() + j * D_IN + d, gd);
+      col_gd[j] = gd;
       sumsq += gd * gd;
       gb_dec += stats[q_pa() + j] * col_w[j] - md.apply_bdec * col_we[j] * stats[q_d() + j];
     }
@@ -830,11 +852,14 @@ fn gradient_phase(tid: u32) -> f32 {
         tick(LOOP_GRADIENT);
         opt[gb + (d * D_SAE) / 4u + q] =
           vec4(col_ge[4u * q], col_ge[4u * q + 1u], col_ge[4u * q + 2u], col_ge[4u * q + 3u]);
+        opt[gb + (off_w_dec() + d * D_SAE) / 4u + q] =
+          vec4(col_gd[4u * q], col_gd[4u * q + 1u], col_gd[4u * q + 2u], col_gd[4u * q + 3u]);
       }
     } else {
       for (var j = 0u; j < D_SAE; j++) {
         tick(LOOP_GRADIENT);
         grad_put(gb, d * D_SAE + j, col_ge[j]);
+        grad_put(gb, off_w_dec() + d * D_SAE + j, col_gd[j]);
       }
     }
     grad_put(gb, off_b_dec() + d, gb_dec);
@@ -844,20 +869,22 @@ fn gradient_phase(tid: u32) -> f32 {
 }
 
 // project_phase (normalize_decoder): threads over latents j. Removes each decoder row's gradient
-// component parallel to the (unit) row, in opt[gb ..] W_dec [S][D_IN].
+// component parallel to the (unit) row, in opt[gb ..] W_dec (held [D_IN][S]: row j's entry d at
+// d * D_SAE + j).
 fn project_phase(tid: u32) {
   for (var j = tid; j < D_SAE; j += WG) {
     tick(LOOP_PROJECT);
-    let row = md.pb + off_w_dec() + j * D_IN;
-    let grow = off_w_dec() + j * D_IN;
+    let row = md.pb + off_w_dec() + j;
+    let grow = off_w_dec() + j;
     var dot = 0.0;
     for (var d = 0u; d < D_IN; d++) {
       tick(LOOP_PROJECT);
-      dot += grad_at(md.gb, grow + d) * param_at(row + d);
+      dot += grad_at(md.gb, grow + d * D_SAE) * param_at(row + d * D_SAE);
     }
     for (var d = 0u; d < D_IN; d++) {
       tick(LOOP_PROJECT);
-      grad_put(md.gb, grow + d, grad_at(md.gb, grow + d) - dot * param_at(row + d));
+      let g = grad_at(md.gb, grow + d * D_SAE) - dot * param_at(row + d * D_SAE);
+      grad_put(md.gb, grow + d * D_SAE, g);
     }
   }
 }
@@ -931,20 +958,20 @@ fn adam_phase(step: u32, last: bool, tid: u32) {
 }
 
 // normalize_phase (normalize_decoder): threads over latents j; scales each W_dec row of params
-// to unit norm.
+// to unit norm (row j's entry d at d * D_SAE + j).
 fn normalize_phase(tid: u32) {
   for (var j = tid; j < D_SAE; j += WG) {
     tick(LOOP_NORMALIZE);
-    let row = md.pb + off_w_dec() + j * D_IN;
+    let row = md.pb + off_w_dec() + j;
     var s = 0.0;
     for (var d = 0u; d < D_IN; d++) {
       tick(LOOP_NORMALIZE);
-      s += param_at(row + d) * param_at(row + d);
+      s += param_at(row + d * D_SAE) * param_at(row + d * D_SAE);
     }
     let inv = select(0.0, 1.0 / sqrt(s), s > 0.0);
     for (var d = 0u; d < D_IN; d++) {
       tick(LOOP_NORMALIZE);
-      param_put(row + d, param_at(row + d) * inv);
+      param_put(row + d * D_SAE, param_at(row + d * D_SAE) * inv);
     }
   }
 }

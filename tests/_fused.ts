@@ -86,9 +86,11 @@ export async function fusedFixture(gpu: Gpu, o: FusedFixtureOptions): Promise<{
     ...(o.privateStats !== undefined ? { privateStats: o.privateStats } : {}),
     ...(o.countLoops ? { countLoops: true } : {}),
   });
-  const all = new Float32Array(saes.length * step.paramStride);
-  saes.forEach((sae, m) => all.set(sae.params, m * step.paramStride));
-  gpu.device.queue.writeBuffer(step.buffers.params, 0, all);
+  gpu.device.queue.writeBuffer(
+    step.buffers.params,
+    0,
+    step.packing.pack(saes.map((s) => s.params)),
+  );
   const inputs = (at: number) =>
     embedCpu(sampleBatchCpu(o.tree, { seed: o.seed, step: at, batchSize: o.batch }), embedding, {
       groups: 1,

@@ -217,7 +217,6 @@ gpuTest(
     const opt = await readF32(gpu, step.buffers.opt);
     const x = inputs(0);
     saes.forEach((sae, m) => {
-      const P = sae.layout.size;
       const ref = referenceLossAndGrad(
         before[m]!,
         sae.layout,
@@ -231,8 +230,8 @@ gpuTest(
       // float32 sums over 37 rows and 50 inputs: 1e-4 relative, 1e-6 of the largest entry.
       const scale = grad.reduce((a, g) => Math.max(a, Math.abs(g)), 0);
       assert.ok(scale > 1e-3, `model ${m}: the reference gradient is not trivially small`);
-      const at = m * 3 * step.paramStride; // opt: [M][3][stride], the gradient first
-      assertClose(opt.subarray(at, at + P), grad, {
+      // opt: [M][3][stride] (the gradient first), packed as the parameters are.
+      assertClose(step.packing.unpack(opt, 3 * m), grad, {
         atol: 1e-6 * scale,
         rtol: 1e-4,
         label: `gradient of model ${m} (${JSON.stringify(CONFIGS[m])})`,
@@ -260,8 +259,7 @@ gpuTest(
       }
       const moved = params[m]!.map((p, i) => Math.abs(p - start[i]!));
       assert.ok(Math.max(...moved) > 1e-3, `model ${m}: the parameters moved`);
-      const at = m * step.paramStride;
-      assertClose(got.subarray(at, at + P), params[m]!, {
+      assertClose(step.packing.unpack(got, m), params[m]!, {
         atol: 2e-6,
         rtol: 1e-5,
         label: `params of model ${m} after two steps`,

@@ -19,7 +19,7 @@ import type { TreeFeatureGenerator } from "../toy/tree.ts";
 import { decodeFusedState } from "./fused_records.ts";
 import { createFusedStep, FusedShapeError, fusedUnsupportedReason } from "./fused_step.ts";
 import { createKernelStep, kernelFormulations } from "./kernel_step.ts";
-import { paramLayout } from "./layout.ts";
+import { paramLayout, type ParamPacking, paramPacking } from "./layout.ts";
 import type { ModelEntry } from "./model_table.ts";
 import type { Schedule } from "./train_settings.ts";
 import { type DataGroup, packWorld } from "./world.ts";
@@ -48,10 +48,10 @@ export type EngineName = "auto" | "fused" | "kernels";
 export interface Engine {
   /** Which training path this is (`auto` already resolved). */
   name: "fused" | "kernels";
-  /** `[M][paramStride]` parameters: each model's P, then zeros up to the stride. */
+  /** `[M][stride]` parameters, held as `packing` says. */
   params: GPUBuffer;
-  /** Floats from one model's parameters to the next's (at least P). */
-  paramStride: number;
+  /** How `params` holds each model's parameters (stride, W_dec's orientation). */
+  packing: ParamPacking;
   /** `[M][LOSS_WORDS]` latest loss records. */
   losses: GPUBuffer;
   /** The most steps one `encode` call may record. */
@@ -146,7 +146,7 @@ async function fusedEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
   return {
     name: "fused",
     params: fused.buffers.params,
-    paramStride: fused.paramStride,
+    packing: fused.packing,
     losses: fused.buffers.losses,
     maxStepsPerEncode: fused.maxStepsPerDispatch,
     encode: (encoder, steps) => fused.encodeSteps(encoder, steps),
@@ -207,7 +207,7 @@ async function kernelEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
   return {
     name: "kernels",
     params: step.buffers.params,
-    paramStride: paramLayout(dIn, dSae).size,
+    packing: paramPacking(paramLayout(dIn, dSae)),
     losses: step.buffers.losses,
     maxStepsPerEncode: 64,
     encode(encoder, steps) {

@@ -10,6 +10,7 @@
  * T loss terms (`T_MAX`), B batch rows (`BATCH`) and W threads per model (`WG`).
  */
 import type { ShaderFile } from "../gpu/pipelines.ts";
+import { type ParamLayout, type ParamPacking, paramPacking } from "./layout.ts";
 import { MAX_TERMS } from "./model_table.ts";
 
 /**
@@ -137,20 +138,23 @@ function up4(n: number): number {
 }
 
 /**
- * Floats from one model's parameters to the next's in the fused kernel (`p_stride()` in the
- * shader): P rounded up to a multiple of 4, so that each model's parameters, gradient and moments
- * move as vec4s.
+ * How the fused kernel holds each model's parameters (and gradient and moments): at a stride of
+ * P rounded up to a multiple of 4 (`p_stride()` in the shader), so that they move as vec4s, with
+ * W_dec transposed to `[d_in][d_sae]`, so that the column of W_dec each input's Gram and gradient
+ * terms need is contiguous (one vec4 per four latents).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { fusedParamStride } from "./fused_layout.ts";
- * assert.equal(fusedParamStride(454), 456); // the notebook's SAE: d_in 50, d_sae 4
- * assert.equal(fusedParamStride(8), 8);
+ * import { fusedParamPacking } from "./fused_layout.ts";
+ * import { paramLayout } from "./layout.ts";
+ * const packing = fusedParamPacking(paramLayout(50, 4)); // the notebook's SAE: P = 454
+ * assert.equal(packing.stride, 456);
+ * assert.ok(packing.transposeWDec);
  * ```
  */
-export function fusedParamStride(params: number): number {
-  return up4(params);
+export function fusedParamPacking(layout: ParamLayout): ParamPacking {
+  return paramPacking(layout, { stride: up4(layout.size), transposeWDec: true });
 }
 
 /**
@@ -203,12 +207,12 @@ export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopP
   const G4 = Math.ceil(fusedGramCount(S, F) / 4);
   const N4 = Math.ceil(N / 4);
   const normalize = shape.normalizeDecoder ?? true;
-  // gram: per column d: load E, W_dec [S], W_enc; products F (S + 1 + F) + S (1 + S + F);
+  // gram: per column d: load E, W_enc and W_dec; products F (S + 1 + F) + S (1 + S + F);
   // store [G4]; reduce: per(G4) × W; copy [G4] and b_enc [S] into registers, weights [S].
-  const wEncRow = S % 4 === 0 ? S / 4 : S; // a W_enc row: S floats as vec4s when S % 4 = 0
+  const latentRow = S % 4 === 0 ? S / 4 : S; // S floats, as vec4s when S % 4 = 0
   const eColumn = Math.ceil(F / 4); // a column of E: F floats as vec4s
-  const column = eColumn + S + wEncRow + F * (S + 1 + F) + S * (1 + S + F);
-  const gram = per(D) * (1 + column) + G4 + per(G4) * (1 + W) + G4 + 2 * S;
+  const column = eColumn + latentRow + F * (S + 1 + F) + S * (1 + S + F);
+  const gram = per(D) * (1 + column) + G4 + per(G4) * (1 + W) + G4 + latentRow + S;
   // rows: per row: features F, x·x F (1 + F), encode S (1 + F),
   // per term T (mask S, q S (1 + S), l1 2S), ReLU S; then the private statistics or the stores.
   const row = F + F * (1 + F) + S * (1 + F) + T * (1 + S + S * (1 + S) + 2 * S) + S;
@@ -219,12 +223,12 @@ export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopP
     (shape.privateStats ? 0 : per(B) * (T + S)) + (shape.privateStats ? N4 : 0);
   // stats: private: per(N4) × W partial sums; else per entry at most T terms × B rows.
   const stats = shape.privateStats ? per(N4) * (1 + W) : per(N) * (1 + T * (1 + B));
-  // gradient: copy [N4]; b_enc per(S); per column: E, W S, W_enc S (vec4s when S % 4 = 0),
-  // per latent (F + S + F), F, the W_enc gradient store (the same).
+  // gradient: copy [N4]; b_enc per(S); per column: E, W_enc and W_dec (vec4s when S % 4 = 0),
+  // per latent (F + S + F), F, the W_enc and W_dec gradient stores (the same).
   const gradient = N4 + per(S) +
-    per(D) * (1 + eColumn + S + 2 * wEncRow + S * (1 + F + S + F) + F);
+    per(D) * (1 + eColumn + 2 * latentRow + S * (1 + F + S + F) + F);
   // project: per row j: two loops over D; then the norm over the P4 / 4 vec4s.
-  const P4 = fusedParamStride(P) / 4;
+  const P4 = up4(P) / 4;
   const project = normalize ? per(S) * (1 + 2 * D) + per(P4) : 0;
   // adam: norm over W, loss slots 2T, record MAX_TERMS, Adam per(P4) vec4s.
   const adam = W + 2 * T + MAX_TERMS + per(P4);

@@ -21,7 +21,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import { createStorage, readF32, uploadStorage, uploadUniform } from "../gpu/buffers.ts";
 import { bindGroup, dispatch, getPipeline, type ShaderFile } from "../gpu/pipelines.ts";
-import { paramLayout } from "./layout.ts";
+import { paramLayout, type ParamPacking } from "./layout.ts";
 import { LR_SCHEDULE_WGSL_FILE, type Schedule } from "./train_settings.ts";
 import {
   LOSS_WORDS,
@@ -50,7 +50,7 @@ import {
   fusedLayoutFile,
   fusedLoopIterationsPerStep,
   type FusedModuleShape,
-  fusedParamStride,
+  fusedParamPacking,
   fusedScratchFloats,
   fusedStatCount,
 } from "./fused_layout.ts";
@@ -128,11 +128,9 @@ export interface FusedStepOptions {
 
 /** GPU buffers of a fused run. */
 export interface FusedBuffers {
-  /**
-   * [M][paramStride] parameters: each model's P (src/sae/layout.ts), then zeros up to the stride.
-   */
+  /** [M][stride] parameters, packed by {@link FusedStep.packing} (W_dec transposed). */
   params: GPUBuffer;
-  /** [M][3][paramStride]: gradient, Adam first moment, Adam second moment (zeros past P). */
+  /** [M][3][stride]: gradient, Adam first moment, Adam second moment (packed the same way). */
   opt: GPUBuffer;
   /** [M][LOSS_WORDS] latest loss records. */
   losses: GPUBuffer;
@@ -146,8 +144,8 @@ export interface FusedBuffers {
 export interface FusedStep {
   /** Parameters, optimiser state, losses and step state of all models. */
   buffers: FusedBuffers;
-  /** Floats from one model's parameters to the next's: P rounded up to a multiple of 4. */
-  paramStride: number;
+  /** How `buffers.params` (and each of opt's gradient and moments) holds the models' parameters. */
+  packing: ParamPacking;
   /** Most models one `train` dispatch covers (bounded by one scratch binding). */
   modelsPerDispatch: number;
   /** Threads per model. */
@@ -281,7 +279,8 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
   const fit = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / scratchPerModel);
   const perDispatch = Math.max(1, Math.min(M, fit, options.maxModelsPerDispatch ?? M));
 
-  const stride = fusedParamStride(layout.size);
+  const packing = fusedParamPacking(layout);
+  const stride = packing.stride;
   const buffers: FusedBuffers = {
     params: createStorage(gpu, "params", M * stride * 4),
     opt: createStorage(gpu, "gradient and Adam moments", M * 3 * stride * 4),
@@ -391,7 +390,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
 
   return {
     buffers,
-    paramStride: stride,
+    packing,
     modelsPerDispatch: perDispatch,
     workgroupSize: wg,
     maxStepsPerDispatch: maxSteps,

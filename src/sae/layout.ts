@@ -76,3 +76,69 @@ export function paramViews<T extends Float32Array | Float64Array>(
     bDec: view(layout.bDec, layout.dIn),
   };
 }
+
+/**
+ * How a training engine holds M models' parameters in one buffer: each model's block at a stride
+ * of at least `size` floats (zeros between), in the layout's order or with W_dec transposed to
+ * `[dIn][dSae]` (the fused kernel: a column of W_dec, which it reads per input, is then
+ * contiguous). Gradients and Adam moments are held the same way.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { paramLayout, paramPacking } from "./layout.ts";
+ * const layout = paramLayout(3, 2); // W_enc 6, b_enc 2, W_dec [2][3] at 8, b_dec 3: 17 floats
+ * const packing = paramPacking(layout, { stride: 20, transposeWDec: true });
+ * const sae = Float32Array.from({ length: 17 }, (_, i) => i);
+ * const packed = packing.pack([sae, sae]);
+ * assert.equal(packed.length, 40);
+ * assert.deepEqual([...packed.subarray(8, 14)], [8, 11, 9, 12, 10, 13]); // W_dec[l][d] at [d][l]
+ * assert.deepEqual(packing.unpack(packed, 1), sae);
+ * ```
+ */
+export interface ParamPacking {
+  /** Floats from one model's block to the next's (at least the layout's size). */
+  stride: number;
+  /** Whether W_dec is held as `[dIn][dSae]`. */
+  transposeWDec: boolean;
+  /** The models' parameters, each in {@link ParamLayout} order, as one `[M][stride]` array. */
+  pack(models: readonly ArrayLike<number>[]): Float32Array<ArrayBuffer>;
+  /** Model m's parameters in {@link ParamLayout} order, from a `[M][stride]` array. */
+  unpack(packed: Float32Array, m: number): Float32Array<ArrayBuffer>;
+}
+
+/** The packing of `layout` at `stride` (default: its size), W_dec transposed when asked. */
+export function paramPacking(
+  layout: ParamLayout,
+  { stride = layout.size, transposeWDec = false }: { stride?: number; transposeWDec?: boolean } =
+    {},
+): ParamPacking {
+  if (stride < layout.size) {
+    throw new RangeError(`paramPacking: stride ${stride} is below the ${layout.size} parameters`);
+  }
+  const { dIn, dSae, wDec, size } = layout;
+  // Float i of a model's block in layout order sits at at(i) of its packed block.
+  const at = (i: number): number => {
+    if (!transposeWDec || i < wDec || i >= wDec + dSae * dIn) return i;
+    const l = Math.floor((i - wDec) / dIn);
+    const d = i - wDec - l * dIn;
+    return wDec + d * dSae + l;
+  };
+  const index = Int32Array.from({ length: size }, (_, i) => at(i));
+  return {
+    stride,
+    transposeWDec,
+    pack(models) {
+      const packed = new Float32Array(models.length * stride);
+      models.forEach((params, m) => {
+        const base = m * stride;
+        for (let i = 0; i < size; i++) packed[base + index[i]!] = params[i]!;
+      });
+      return packed;
+    },
+    unpack(packed, m) {
+      const base = m * stride;
+      return Float32Array.from(index, (j) => packed[base + j]!);
+    },
+  };
+}

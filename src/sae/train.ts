@@ -512,11 +512,8 @@ export async function trainToySaes(
   try {
     options.onCompiled?.({ engine: engine.name, seconds: (performance.now() - building) / 1000 });
     const M = runs.length;
-    const P = runs[0]!.sae.layout.size;
-    const stride = engine.paramStride;
-    const packed = new Float32Array(M * stride);
-    runs.forEach((run, m) => packed.set(run.sae.params, m * stride));
-    gpu.device.queue.writeBuffer(engine.params, 0, packed);
+    const packing = engine.packing;
+    gpu.device.queue.writeBuffer(engine.params, 0, packing.pack(runs.map((run) => run.sae.params)));
 
     // Steps per encode: as many as the engine allows (the fused path: as its loop budget allows).
     const perEncode = Math.min(options.stepsPerDispatch ?? 256, engine.maxStepsPerEncode);
@@ -552,7 +549,7 @@ export async function trainToySaes(
         bar.update(at, totals);
         const update: ProgressUpdate = { step: at, totalSteps: steps, losses: totals };
         if (params) {
-          update.params = runs.map((_, m) => params.slice(m * stride, m * stride + P));
+          update.params = runs.map((_, m) => packing.unpack(params, m));
         }
         options.onProgress?.(update);
       });
@@ -565,7 +562,7 @@ export async function trainToySaes(
     ]);
     bar.finish();
     return runs.map((run, m) => {
-      run.sae.params.set(params.subarray(m * stride, m * stride + P));
+      run.sae.params.set(packing.unpack(params, m));
       const base = m * LOSS_RECORD.words;
       const loss = (name: "total" | "gradNorm" | "recon" | "l1", t = 0) =>
         readField(LOSS_RECORD, losses, base, name, t);
