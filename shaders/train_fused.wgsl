@@ -2,9 +2,9 @@
 //
 // Because every input is x = f @ E (f: the tree's sparse feature values, E: the toy model's
 // embedding, no bias), each batch row is handled in *latent space*: with the per-step Gram
-// quantities of the parameters (W_dec W_decᵀ, W_dec Eᵀ, E W_enc, E Eᵀ and b_dec's products) a row
-// costs O((d_sae + n_features)²) instead of O(d_in · d_sae), and the gradients are rebuilt in
-// d_in-space once per step from row statistics (Σ_b c a aᵀ, Σ_b c a fᵀ, Σ_b f dpreᵀ, ...).
+// quantities of the parameters (W_dec W_decᵀ, W_dec Eᵀ, E W_enc and b_dec's products) and the
+// fixed E Eᵀ a row costs O((d_sae + n_features)²) instead of O(d_in · d_sae), and the gradients
+// are rebuilt in d_in-space once per step from row statistics (Σ_b c a aᵀ, Σ_b c a fᵀ, ...).
 // Same loss, same gradients as the CPU reference (src/reference/sae_reference.ts) up to float32
 // rounding; see src/sae/fused_step.ts for the derivation summary.
 //
@@ -57,7 +57,9 @@
 //   7 features [K][G] blocks of 1 + BATCH (N_FEAT + 1) f32 rw: distinct-row count, then rows
 //                                      (N_FEAT values and the row's multiplicity)
 //   8 run      uniform Run
-//   9 embedding_t [G][D_IN][N_FEAT4] vec4f r  each group's E transposed: E[f][d] at
+//   9 embeddings [G][N_EE4 + D_IN N_FEAT4] vec4f r  each group's fixed tables (embeddingTables,
+//                                      src/sae/fused_step.ts): E Eᵀ [N_FEAT][N_FEAT] (padded to
+//                                      N_EE4 vec4s), then E transposed: E[f][d] at
 //                                      [d][f / 4][f % 4], zero past the group's features (one
 //                                      load per 4 features)
 // Dispatch: sample: ceil(K G BATCH / 64) workgroups; compact: ceil(K G / 8) (small groups spread
@@ -93,7 +95,7 @@ override COUNT_LOOPS: bool = false;
 @group(0) @binding(6) var<storage, read_write> scratch: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> features: array<f32>;
 @group(0) @binding(8) var<uniform> run: Run;
-@group(0) @binding(9) var<storage, read> embedding_t: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> embeddings: array<vec4<f32>>;
 
 var<workgroup> partial: array<f32, MAX_WG>;
 var<workgroup> stop: u32;
@@ -270,6 +272,7 @@ fn model_of(m: u32, local: u32) -> Model {
 // them without pointer parameters, which some backends copy in and out).
 var<private> md: Model;                          // this invocation's model
 var<private> gr: array<f32, N_GRAM4 * 4u>;       // this thread's copy of the Gram quantities
+var<private> ee: array<f32, N_EE4 * 4u>;         // and of E Eᵀ [N_FEAT][N_FEAT] (fixed)
 var<private> row_b_enc: array<f32, D_SAE>;       // and of b_enc
 var<private> row_w: array<f32, D_SAE>;           // sparsity weights ||W_dec[j]|| (or 1)
 // The row being visited (row_phase, row_values), each value scaled by the row's multiplicity:
@@ -295,12 +298,25 @@ var<private> row_am: array<f32, D_SAE>;          // row_values: acts masked to a
 var<private> row_q: array<f32, D_SAE>;           // row_values: e_t . W_i
 var<private> stats: array<f32, N_STATS4 * 4u>;   // gradient_phase: the statistics s_*()
 
+/** E Eᵀ of the model's group into ee (once per dispatch: the embedding is fixed). */
+fn load_embedding_gram() {
+  let base = md.group * (N_EE4 + D_IN * N_FEAT4);
+  for (var q = 0u; q < N_EE4; q++) {
+    tick(LOOP_LOOP);
+    let v = embeddings[base + q];
+    ee[4u * q] = v.x;
+    ee[4u * q + 1u] = v.y;
+    ee[4u * q + 2u] = v.z;
+    ee[4u * q + 3u] = v.w;
+  }
+}
+
 /** E[f][d] of the model's group for every f into col_e (0 past the tree's own features). */
 fn load_embedding_column(d: u32, phase: u32) {
-  let base = (md.group * D_IN + d) * N_FEAT4;
+  let base = md.group * (N_EE4 + D_IN * N_FEAT4) + N_EE4 + d * N_FEAT4;
   for (var q = 0u; q < N_FEAT4; q++) {
     tick(phase);
-    let v = embedding_t[base + q];
+    let v = embeddings[base + q];
     col_e[4u * q] = v.x;
     col_e[4u * q + 1u] = v.y;
     col_e[4u * q + 2u] = v.z;
@@ -337,10 +353,6 @@ fn gram_phase(tid: u32) {
         gram_acc[g_ew() + f * D_SAE + j] += col_e[f] * col_we[j];
       }
       gram_acc[g_eb() + f] += col_e[f] * bdd;
-      for (var h = 0u; h < N_FEAT; h++) {
-        tick(LOOP_GRAM);
-        gram_acc[g_ee() + f * N_FEAT + h] += col_e[f] * col_e[h];
-      }
     }
     for (var i = 0u; i < D_SAE; i++) {
       tick(LOOP_GRAM);
@@ -433,7 +445,7 @@ fn row_values(k: u32, b: u32) {
     bx += row_f[f] * gr[g_eb() + f];
     for (var g = 0u; g < N_FEAT; g++) {
       tick(LOOP_ROWS);
-      xx += row_f[f] * row_f[g] * gr[g_ee() + f * N_FEAT + g];
+      xx += row_f[f] * row_f[g] * ee[f * N_FEAT + g];
     }
   }
   // hidden_pre = (x - b_dec) W_enc + b_enc = f (E W_enc) - b_dec W_enc + b_enc ; acts = ReLU
@@ -991,6 +1003,7 @@ fn train(
   }
   let t0 = state[md.m * STATE_WORDS + STATE_STEPS_DONE];
   let normalize_dec = workgroupUniformLoad(&normalize_flag) != 0u;
+  load_embedding_gram();
   var done = 0u;
   for (var k = 0u; k < run.num_steps; k++) {
     tick(LOOP_LOOP);

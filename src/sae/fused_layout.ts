@@ -61,7 +61,6 @@ export const GRAM_SEGMENTS: readonly ScratchSegment[] = [
   { name: "we", size: ["S", "F"], doc: "W_dec Eᵀ [S][F]" },
   { name: "wb", size: ["S"], doc: "W_dec b_dec [S]" },
   { name: "eb", size: ["F"], doc: "E b_dec [F]" },
-  { name: "ee", size: ["F", "F"], doc: "E Eᵀ [F][F]" },
   { name: "bb", size: [1], doc: "b_dec·b_dec [1]" },
 ];
 
@@ -207,11 +206,11 @@ export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopP
   const G4 = Math.ceil(fusedGramCount(S, F) / 4);
   const N4 = Math.ceil(N / 4);
   const normalize = shape.normalizeDecoder ?? true;
-  // gram: per column d: load E, W_enc and W_dec; products F (S + 1 + F) + S (1 + S + F);
+  // gram: per column d: load E, W_enc and W_dec; products F (S + 1) + S (1 + S + F);
   // store [G4]; reduce: per(G4) × W; copy [G4] and b_enc [S] into registers, weights [S].
   const latentRow = S % 4 === 0 ? S / 4 : S; // S floats, as vec4s when S % 4 = 0
   const eColumn = Math.ceil(F / 4); // a column of E: F floats as vec4s
-  const column = eColumn + latentRow + F * (S + 1 + F) + S * (1 + S + F);
+  const column = eColumn + latentRow + F * (S + 1) + S * (1 + S + F);
   const gram = per(D) * (1 + column) + G4 + per(G4) * (1 + W) + G4 + latentRow + S;
   // rows: per row: features F, x·x F (1 + F), encode S (1 + F),
   // per term T (mask S, q S (1 + S), l1 2S), ReLU S; then the private statistics or the stores.
@@ -233,7 +232,9 @@ export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopP
   // adam: norm over W, loss slots 2T, record MAX_TERMS, Adam per(P4) vec4s.
   const adam = W + 2 * T + MAX_TERMS + per(P4);
   const norm = normalize ? per(S) * (1 + 2 * D) : 0;
-  return { gram, rows, stats, gradient, project, adam, normalize: norm, loop: 1 };
+  // loop: the step loop itself, and (once per dispatch, counted per step) the E Eᵀ copy.
+  const loop = 1 + Math.ceil(F * F / 4);
+  return { gram, rows, stats, gradient, project, adam, normalize: norm, loop };
 }
 
 /** An upper bound of the loop iterations one `train` invocation runs per step. */
@@ -291,6 +292,7 @@ export function fusedLayoutWgsl(shape: FusedModuleShape): string {
     `const N_GRAM: u32 = ${fusedGramCount(S, F)}u;`,
     `const N_STATS: u32 = ${fusedStatCount(S, F, T)}u;`,
     `const N_GRAM4: u32 = ${up4(fusedGramCount(S, F)) / 4}u;`,
+    `const N_EE4: u32 = ${up4(F * F) / 4}u; // vec4s of E Eᵀ [N_FEAT][N_FEAT] (embedding tables)`,
     `const N_STATS4: u32 = ${up4(fusedStatCount(S, F, T)) / 4}u;`,
     "// Gram quantities (phase gram):",
     wgslSegments("g", GRAM_SEGMENTS, "0u"),

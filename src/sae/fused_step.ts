@@ -292,17 +292,17 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
   const world = uploadStorage(gpu, "data groups, trees and embeddings", options.world);
   const scratch = buffers.scratch;
   const features = createStorage(gpu, "batch rows", maxSteps * trees.groups * rowsBlock * 4);
-  const embeddingT = uploadStorage(
+  const embeddings = uploadStorage(
     gpu,
-    "transposed embeddings",
-    transposedEmbeddings(options.world, trees.groups, dIn, nFeat),
+    "embedding tables",
+    embeddingTables(options.world, trees.groups, dIn, nFeat),
   );
   const owned: GPUBuffer[] = [
     ...Object.values(buffers),
     modelTable,
     world,
     features,
-    embeddingT,
+    embeddings,
   ];
   const files = fusedFiles({ dSae, nFeatures: nFeat, terms: tMax });
   const constants = {
@@ -372,7 +372,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
           6: scratch,
           7: features,
           8: uniform,
-          9: embeddingT,
+          9: embeddings,
         },
         sample: { 3: world, 5: buffers.state, 7: features, 8: uniform },
         compact: { 5: buffers.state, 7: features, 8: uniform },
@@ -446,14 +446,16 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
 }
 
 /**
- * Each data group's embedding transposed for the fused kernel (`embedding_t`): E[f][d] of group g
- * at `[g][d][f]`, features padded with zeros to a multiple of 4 (read as vec4s), from the packed
- * world (src/sae/world.ts).
+ * Each data group's fixed embedding tables for the fused kernel (`embeddings`), one block per
+ * group: E Eᵀ `[F][F]` (padded with zeros to a multiple of 4 floats, summed in float64), then E
+ * transposed, E[f][d] at `[d][f]` with features padded to a multiple of 4 (`[d_in][F4]`, read as
+ * vec4s); F is `maxFeatures`, and features past a group's own are zeros. From the packed world
+ * (src/sae/world.ts).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { transposedEmbeddings } from "./fused_step.ts";
+ * import { embeddingTables } from "./fused_step.ts";
  * import { packWorld } from "./world.ts";
  * import { TreeFeatureGenerator } from "../toy/tree.ts";
  *
@@ -463,28 +465,43 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
  * const embedding = new Float32Array([1, 2, 3, 4, 5, 6]); // 2 features × 3 dims
  * const world = packWorld([{ tree, embedding, seed: 0 }], 3);
  * assert.deepEqual(
- *   Array.from(transposedEmbeddings(world, 1, 3, 2)),
- *   [1, 4, 0, 0, 2, 5, 0, 0, 3, 6, 0, 0],
+ *   Array.from(embeddingTables(world, 1, 3, 2)),
+ *   [14, 32, 32, 77, 1, 4, 0, 0, 2, 5, 0, 0, 3, 6, 0, 0], // E Eᵀ, then Eᵀ
  * );
  * ```
  */
-export function transposedEmbeddings(
+export function embeddingTables(
   world: Uint32Array,
   groups: number,
   dIn: number,
   maxFeatures: number,
 ): Float32Array<ArrayBuffer> {
-  const F4 = Math.ceil(Math.max(1, maxFeatures) / 4) * 4;
+  const F = Math.max(1, maxFeatures);
+  const { gram, block } = embeddingTableSizes(dIn, F);
+  const F4 = Math.ceil(F / 4) * 4;
   const floats = new Float32Array(world.buffer, world.byteOffset, world.length);
-  const out = new Float32Array(groups * dIn * F4);
+  const out = new Float32Array(groups * block);
   for (let g = 0; g < groups; g++) {
     const nf = readField(GROUP_HEADER, world, g * GROUP_WORDS, "nFeatures");
     const base = readField(GROUP_HEADER, world, g * GROUP_WORDS, "embeddingBase");
+    const row = (f: number) => floats.subarray(base + f * dIn, base + (f + 1) * dIn);
     for (let f = 0; f < nf; f++) {
-      for (let d = 0; d < dIn; d++) out[(g * dIn + d) * F4 + f] = floats[base + f * dIn + d]!;
+      for (let h = 0; h < nf; h++) {
+        let dot = 0;
+        const [ef, eh] = [row(f), row(h)];
+        for (let d = 0; d < dIn; d++) dot += ef[d]! * eh[d]!;
+        out[g * block + f * F + h] = dot;
+      }
+      for (let d = 0; d < dIn; d++) out[g * block + gram + d * F4 + f] = row(f)[d]!;
     }
   }
   return out;
+}
+
+/** Floats of one group's E Eᵀ table (a multiple of 4) and of its whole block in the tables. */
+function embeddingTableSizes(dIn: number, maxFeatures: number): { gram: number; block: number } {
+  const gram = Math.ceil(maxFeatures * maxFeatures / 4) * 4;
+  return { gram, block: gram + dIn * Math.ceil(maxFeatures / 4) * 4 };
 }
 
 /**
