@@ -142,9 +142,9 @@ fn mask_pass(
   let out = ((i / n) * run.capacity + slot) * run.mask_words;
   for (var word = 0u; word < run.mask_words; word++) {
     var bits = 0u;
-    for (var b = 0u; b < 32u; b++) {
-      let f = word * 32u + b;
-      if (f < h.n_features && tree_feature_value(h.tree_base, f, h.seed, h.step, h.row) != 0.0) {
+    let bits_in_word = min(32u, h.n_features - min(h.n_features, word * 32u));
+    for (var b = 0u; b < bits_in_word; b++) {
+      if (tree_feature_value(h.tree_base, word * 32u + b, h.seed, h.step, h.row) != 0.0) {
         bits |= 1u << b;
       }
     }

@@ -344,3 +344,23 @@ gpuTest(
     }
   },
 );
+
+gpuTest(
+  "GPU evaluation of a tree with more than 32 features (two mask words) equals the host computation",
+  async (gpu) => {
+    // 36 features, no magnitude noise: merged patterns whose bits span two 32-bit words.
+    const tree = new TreeFeatureGenerator({
+      activeProb: 1,
+      isReadOut: false,
+      children: Array.from({ length: 36 }, (_, f) => ({ activeProb: 0.02 + 0.002 * f })),
+    });
+    const model = new ToyModel({ nFeatures: 36, hiddenDim: D_IN, seed: 3, steps: 50 });
+    const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, dSae: 8, matryoshkaSteps: [2, 8] });
+    initSaeRandom(sae, 9);
+    const item = { sae, model: { embedding: model.embedding }, tree };
+    const [g] = await evaluate([item], { rows: ROWS, seed: 2 }, gpu);
+    const [c] = evaluateCpu([item], { rows: ROWS, seed: 2 });
+    assertMetricsClose(g!, c!, "36 features");
+    assert.ok(c!.trueL0 > 1, "rows with several features");
+  },
+);
