@@ -5,7 +5,7 @@
  * configuration, not ours). The figure renderers' packages load on demand, in
  * `plot/figure_render.ts`.
  */
-export { Ajv, type ErrorObject } from "npm:ajv@8.17.1";
+export { Ajv, type ErrorObject, type ValidateFunction } from "npm:ajv@8.17.1";
 export {
   interpolateRdBu,
   interpolateViridis,

@@ -108,8 +108,10 @@ gpuTest("a sweep is timed end to end with its printed training and evaluation sp
   const script = new URL("../experiments/sweep.ts", import.meta.url).pathname;
   const args = ["--child-probs", "0.15,0.15,0.15", "--betas", "0,inf", "--seeds", "1"];
   const sweep = { label: "tiny", args: [...args, "--steps", "20", "--refine", "0"], steps: 20 };
-  const timing = await timeSweep(script, sweep);
+  const timing = await timeSweep(script, sweep, { repetitions: 2 });
   assert.deepEqual([timing.saes, timing.saeSteps], [2, 40]);
+  assert.equal(timing.runs.length, 2); // short runs are repeated; the median (here the mean) kept
+  assert.ok(Math.abs(timing.seconds - (timing.runs[0]! + timing.runs[1]!) / 2) < 1e-9);
   assert.ok(timing.training > 0 && timing.evaluation >= 0);
   assert.ok(timing.training + timing.evaluation < timing.seconds);
   await assert.rejects(

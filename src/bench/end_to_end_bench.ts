@@ -77,6 +77,7 @@ export async function timeEvaluation(
  *   saes: 156,
  *   saeSteps: 156 * 24_415,
  *   seconds: 100,
+ *   runs: [100],
  *   training: 90,
  *   evaluation: 2,
  *   rate: 156 * 24_415 / 100,
@@ -93,11 +94,13 @@ export interface SweepTiming {
   saes: number;
   /** SAE-steps trained. */
   saeSteps: number;
-  /** Wall time of the subprocess (Deno start-up included), seconds. */
+  /** Wall time of the subprocess (Deno start-up included), seconds: the median of the runs. */
   seconds: number;
-  /** Seconds in training, as the sweep printed (kernels' compilation included). */
+  /** Wall time of each run, seconds. */
+  runs: number[];
+  /** Seconds in training, as the run nearest the median printed (kernels' compilation included). */
   training: number;
-  /** Seconds in evaluation, as the sweep printed. */
+  /** Seconds in evaluation, as the run nearest the median printed. */
   evaluation: number;
   /** SAE-steps per second end to end. */
   rate: number;
@@ -125,12 +128,37 @@ export const BENCH_SWEEPS: readonly { label: string; args: string[]; steps: numb
 ];
 
 /**
- * Runs `deno run -A <script> <args> --quiet --out <temporary folder>` once and reads its printed
- * summary (`N chunks in T s: training …, evaluation …`, `wrote …(N SAEs)`).
+ * Runs `deno run -A <script> <args> --quiet --out <temporary folder>` and reads its printed
+ * summary (`N chunks in T s: training …, evaluation …`, `wrote …(N SAEs)`): `repetitions` times
+ * (default 3) while a run takes under `repeatBelowSeconds` (default 15), reporting the median
+ * time (and the split of the run nearest it).
  *
  * @throws {Error} with the tail of its stderr when the sweep fails or prints no summary.
  */
 export async function timeSweep(
+  script: string,
+  sweep: { label: string; args: string[]; steps: number },
+  { repetitions = 3, repeatBelowSeconds = 15 }: {
+    repetitions?: number;
+    repeatBelowSeconds?: number;
+  } = {},
+): Promise<SweepTiming> {
+  const runs: SweepTiming[] = [];
+  while (runs.length < repetitions) {
+    const run = await timeSweepOnce(script, sweep);
+    runs.push(run);
+    if (run.seconds >= repeatBelowSeconds) break;
+  }
+  const seconds = runs.map((r) => r.seconds);
+  const mid = median(seconds);
+  // The printed split of the run nearest the median.
+  const nearest = runs.reduce((a, b) =>
+    Math.abs(b.seconds - mid) < Math.abs(a.seconds - mid) ? b : a
+  );
+  return { ...nearest, seconds: mid, runs: seconds, rate: nearest.saeSteps / mid };
+}
+
+async function timeSweepOnce(
   script: string,
   sweep: { label: string; args: string[]; steps: number },
 ): Promise<SweepTiming> {
@@ -158,6 +186,7 @@ export async function timeSweep(
       saes: n,
       saeSteps: n * sweep.steps,
       seconds,
+      runs: [seconds],
       training: Number(split[1]),
       evaluation: Number(split[2]),
       rate: n * sweep.steps / seconds,

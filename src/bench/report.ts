@@ -189,7 +189,12 @@ function endToEndLines(results: BenchResults): string[] {
         `in ${run.seconds.toFixed(1)} s end to end (${
           Math.round(run.rate).toLocaleString("en-US")
         } SAE-steps/s): training ${run.training.toFixed(1)} s (${pct(run.training)}), ` +
-        `evaluation ${run.evaluation.toFixed(1)} s (${pct(run.evaluation)})`,
+        `evaluation ${run.evaluation.toFixed(1)} s (${pct(run.evaluation)})` +
+        ((run.runs?.length ?? 1) > 1
+          ? `; median of ${run.runs!.length} runs (${
+            run.runs!.map((s) => s.toFixed(2)).join(", ")
+          } s)`
+          : ""),
     );
   }
   const torch = results.sweeps?.torchBatched;

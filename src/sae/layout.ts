@@ -138,7 +138,9 @@ export function paramPacking(
     },
     unpack(packed, m) {
       const base = m * stride;
-      return Float32Array.from(index, (j) => packed[base + j]!);
+      const params = new Float32Array(size);
+      for (let i = 0; i < size; i++) params[i] = packed[base + index[i]!]!;
+      return params;
     },
   };
 }

@@ -6,7 +6,7 @@
  * before use. Every refusal names the file, the JSON pointer of the offending field inside the tree
  * and what the schema allows there.
  */
-import { Ajv, type ErrorObject } from "../deps.ts";
+import { Ajv, type ErrorObject, type ValidateFunction } from "../deps.ts";
 import schema from "./tree.schema.json" with { type: "json" };
 import { TreeFeatureGenerator, type TreeNode, type TreeSpec } from "./tree.ts";
 
@@ -120,8 +120,12 @@ export class TreeJsonError extends Error {
  */
 export const treeSchema: Readonly<Record<string, unknown>> = schema;
 
-const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
-const validate = ajv.compile<TreeJson>(schema);
+/** The compiled schema, built at the first validation (commands that read no tree skip it). */
+let compiled: ValidateFunction<TreeJson> | undefined;
+function validator(): ValidateFunction<TreeJson> {
+  compiled ??= new Ajv({ allErrors: true, strict: true, verbose: true }).compile<TreeJson>(schema);
+  return compiled;
+}
 
 type Schema = {
   type?: string;
@@ -234,6 +238,7 @@ function issuesOf(errors: readonly ErrorObject[]): TreeJsonIssue[] {
  * ```
  */
 export function validateTreeJson(value: unknown): TreeJsonIssue[] {
+  const validate = validator();
   return validate(value) ? [] : issuesOf(validate.errors ?? []);
 }
 
