@@ -11,7 +11,6 @@
  */
 import type { ShaderFile } from "../gpu/pipelines.ts";
 import { type ParamLayout, type ParamPacking, paramPacking } from "./layout.ts";
-import { MAX_TERMS } from "./model_table.ts";
 
 /**
  * The largest shapes the fused path takes (its per-thread arrays are sized per shape, see
@@ -229,8 +228,8 @@ export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopP
   // project: per row j: two loops over D; then the norm over the P4 / 4 vec4s.
   const P4 = up4(P) / 4;
   const project = normalize ? per(S) * (1 + 2 * D) + per(P4) : 0;
-  // adam: norm over W, loss slots 2T, record MAX_TERMS, Adam per(P4) vec4s.
-  const adam = W + 2 * T + MAX_TERMS + per(P4);
+  // adam: norm over W, loss slots 2T, record T, Adam per(P4) vec4s.
+  const adam = W + 3 * T + per(P4);
   const norm = normalize ? per(S) * (1 + 2 * D) : 0;
   // loop: the step loop itself, and (once per dispatch, counted per step) the E Eᵀ copy.
   const loop = 1 + Math.ceil(F * F / 4);

@@ -18,6 +18,11 @@ export const FUSED_RUN = defineRecord("Run", [
   { name: "lrEndFactor", type: "f32", doc: "lr at the end of the decay, as a fraction of lr" },
   { name: "numGroups", type: "u32" },
   { name: "counterIndex", type: "u32", doc: "where the data step counter lives in `state`" },
+  {
+    name: "threads",
+    type: "u32",
+    doc: "WG, known only at run time: loops over threads' partials are not unrolled",
+  },
 ], { uniform: true });
 
 /**

@@ -346,6 +346,7 @@ export async function createFusedStep(gpu: Gpu, options: FusedStepOptions): Prom
       lrEndFactor: schedule.lrEndFactor,
       numGroups: trees.groups,
       counterIndex: fusedCounterIndex(M),
+      threads: wg,
     });
     const uniform = uploadUniform(gpu, `fused run ${first}+${steps}`, run);
     owned.push(uniform);
