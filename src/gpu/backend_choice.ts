@@ -56,23 +56,28 @@ export function parseDeviceListing(listing: string): { gpuNodes: string[]; mesaE
 }
 
 /**
- * On Linux, with permission to run `ls`: whether to ask for GL (no GPU device node, Mesa's EGL
- * present). False wherever it cannot tell.
+ * The machine's GPU device nodes and whether Mesa's EGL is installed, listed by `ls`; null where
+ * they cannot be listed (not Linux, no leave to run `ls`).
  */
-async function noGpuButGl(): Promise<boolean> {
-  if (Deno.build.os !== "linux") return false;
-  if (Deno.permissions.querySync({ name: "run", command: "ls" }).state !== "granted") return false;
+export async function probeDevices(): Promise<{ gpuNodes: string[]; mesaEgl: boolean } | null> {
+  if (Deno.build.os !== "linux") return null;
+  if (Deno.permissions.querySync({ name: "run", command: "ls" }).state !== "granted") return null;
   try {
     const listed = await new Deno.Command("ls", {
       args: ["-1", ...PROBED_FOLDERS],
       stdout: "piped",
       stderr: "null",
     }).output();
-    const { gpuNodes, mesaEgl } = parseDeviceListing(new TextDecoder().decode(listed.stdout));
-    return gpuNodes.length === 0 && mesaEgl;
+    return parseDeviceListing(new TextDecoder().decode(listed.stdout));
   } catch {
-    return false;
+    return null;
   }
+}
+
+/** Whether to ask for GL: no GPU device node, Mesa's EGL present (false where it cannot tell). */
+async function noGpuButGl(): Promise<boolean> {
+  const devices = await probeDevices();
+  return devices !== null && devices.gpuNodes.length === 0 && devices.mesaEgl;
 }
 
 registerBackendChoice(async () =>
