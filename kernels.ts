@@ -75,7 +75,13 @@ export {
 export { flattenTree, type PackedTrees, packTrees } from "./src/toy/tree_flat.ts";
 
 // Parameter blocks and loss plans.
-export { paramLayout, type ParamViews, paramViews } from "./src/sae/layout.ts";
+export {
+  paramLayout,
+  type ParamPacking,
+  paramPacking,
+  type ParamViews,
+  paramViews,
+} from "./src/sae/layout.ts";
 export { lossPlan, resolvedSteps } from "./src/sae/loss_plan.ts";
 
 // Raw files.
