@@ -112,6 +112,7 @@ Deno.test("the Run uniform and StepDims round-trip every field by name", () => {
     lrEndFactor: 0.25,
     numGroups: 2,
     counterIndex: 16,
+    threads: 8,
   };
   const words = new Uint32Array(FUSED_RUN.words);
   writeRecord(FUSED_RUN, words, 0, run);
