@@ -3,7 +3,7 @@
  * this module, which registers it with `src/gpu/device.ts`; the browser build leaves it out): on a
  * Linux machine with no GPU device node (`/dev/dri/renderD*`, `/dev/nvidia*`, `/dev/dxg`,
  * `/dev/kfd`) but with Mesa's EGL, llvmpipe through GL, which trains this project's kernels about
- * 1.4× faster than lavapipe through Vulkan, Deno's first choice once `mesa-vulkan-drivers` is
+ * 1.5× faster than lavapipe through Vulkan, Deno's first choice once `mesa-vulkan-drivers` is
  * installed (README, "Which WebGPU adapter"). Deno refuses to read `/dev` without `--allow-all`,
  * so the folders are listed by `ls` (`--allow-run=ls`); without that leave, or elsewhere than
  * Linux, Deno's first adapter stays.
