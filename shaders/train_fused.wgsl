@@ -301,9 +301,12 @@ var<private> row_am: array<f32, D_SAE>;          // row_values: acts masked to a
 var<private> row_q: array<f32, D_SAE>;           // row_values: e_t . W_i
 var<private> stats: array<f32, N_STATS4 * 4u>;   // gradient_phase: the statistics s_*()
 
+/** Where the model's group's block of the embedding tables starts (vec4s). */
+fn embedding_block() -> u32 { return md.group * (N_EE4 + D_IN * N_FEAT4); }
+
 /** E Eᵀ of the model's group into ee (once per dispatch: the embedding is fixed). */
 fn load_embedding_gram() {
-  let base = md.group * (N_EE4 + D_IN * N_FEAT4);
+  let base = embedding_block();
   for (var q = 0u; q < N_EE4; q++) {
     tick(LOOP_LOOP);
     let v = embeddings[base + q];
@@ -316,7 +319,7 @@ fn load_embedding_gram() {
 
 /** E[f][d] of the model's group for every f into col_e (0 past the tree's own features). */
 fn load_embedding_column(d: u32, phase: u32) {
-  let base = md.group * (N_EE4 + D_IN * N_FEAT4) + N_EE4 + d * N_FEAT4;
+  let base = embedding_block() + N_EE4 + d * N_FEAT4;
   for (var q = 0u; q < N_FEAT4; q++) {
     tick(phase);
     let v = embeddings[base + q];

@@ -190,9 +190,9 @@ function endToEndLines(results: BenchResults): string[] {
           Math.round(run.rate).toLocaleString("en-US")
         } SAE-steps/s): training ${run.training.toFixed(1)} s (${pct(run.training)}), ` +
         `evaluation ${run.evaluation.toFixed(1)} s (${pct(run.evaluation)})` +
-        ((run.runs?.length ?? 1) > 1
-          ? `; median of ${run.runs!.length} runs (${
-            run.runs!.map((s) => s.toFixed(2)).join(", ")
+        (run.runs.length > 1
+          ? `; median of ${run.runs.length} runs (${
+            run.runs.map((s) => s.toFixed(2)).join(", ")
           } s)`
           : ""),
     );

@@ -136,6 +136,29 @@ function up4(n: number): number {
 }
 
 /**
+ * Floats of one data group's block of the fused kernel's embedding tables (`embeddings`, built by
+ * `embeddingTables` in src/sae/fused_step.ts): E Eᵀ `[F][F]` padded to a multiple of 4 (`gram`,
+ * `N_EE4` vec4s in the shader), then Eᵀ `[d_in][featuresPadded]` with features padded to a
+ * multiple of 4 (`N_FEAT4` vec4s per input).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fusedEmbeddingTableFloats } from "./fused_layout.ts";
+ * // The notebook: 4 features in 50 dimensions.
+ * assert.deepEqual(fusedEmbeddingTableFloats(50, 4), { gram: 16, featuresPadded: 4, block: 216 });
+ * ```
+ */
+export function fusedEmbeddingTableFloats(
+  dIn: number,
+  nFeatures: number,
+): { gram: number; featuresPadded: number; block: number } {
+  const gram = up4(nFeatures * nFeatures);
+  const featuresPadded = up4(nFeatures);
+  return { gram, featuresPadded, block: gram + dIn * featuresPadded };
+}
+
+/**
  * How the fused kernel holds each model's parameters (and gradient and moments): at a stride of
  * P rounded up to a multiple of 4 (`p_stride()` in the shader), so that they move as vec4s, with
  * W_dec transposed to `[d_in][d_sae]`, so that the column of W_dec each input's Gram and gradient
@@ -232,7 +255,7 @@ export function fusedLoopIterationsByPhase(shape: FusedShape): Record<FusedLoopP
   const adam = W + 3 * T + per(P4);
   const norm = normalize ? per(S) * (1 + 2 * D) : 0;
   // loop: the step loop itself, and (once per dispatch, counted per step) the E Eᵀ copy.
-  const loop = 1 + Math.ceil(F * F / 4);
+  const loop = 1 + fusedEmbeddingTableFloats(D, F).gram / 4;
   return { gram, rows, stats, gradient, project, adam, normalize: norm, loop };
 }
 
@@ -284,14 +307,16 @@ export function fusedLayoutWgsl(shape: FusedModuleShape): string {
     "// and its loop phases. Edit the tables there, not this text.",
     `const D_SAE: u32 = ${S}u;`,
     `const N_FEAT: u32 = ${F}u;`,
-    `const N_FEAT4: u32 = ${Math.ceil(F / 4)}u; // vec4s of N_FEAT features`,
+    `const N_FEAT4: u32 = ${up4(F) / 4}u; // vec4s of N_FEAT features`,
     `const T_MAX: u32 = ${T}u;`,
     `const MAX_WG: u32 = ${FUSED_LIMITS.MAX_WG}u;`,
     "// Gram quantities and statistics, and the vec4s they move in (the last one zero-padded).",
     `const N_GRAM: u32 = ${fusedGramCount(S, F)}u;`,
     `const N_STATS: u32 = ${fusedStatCount(S, F, T)}u;`,
     `const N_GRAM4: u32 = ${up4(fusedGramCount(S, F)) / 4}u;`,
-    `const N_EE4: u32 = ${up4(F * F) / 4}u; // vec4s of E Eᵀ [N_FEAT][N_FEAT] (embedding tables)`,
+    `const N_EE4: u32 = ${
+      fusedEmbeddingTableFloats(0, F).gram / 4
+    }u; // vec4s of E Eᵀ [N_FEAT][N_FEAT] (embedding tables)`,
     `const N_STATS4: u32 = ${up4(fusedStatCount(S, F, T)) / 4}u;`,
     "// Gram quantities (phase gram):",
     wgslSegments("g", GRAM_SEGMENTS, "0u"),

@@ -46,6 +46,7 @@ import { checkInteger } from "../check_value.ts";
 import {
   FUSED_LIMITS,
   FUSED_LOOP_PHASES,
+  fusedEmbeddingTableFloats,
   fusedGramCount,
   fusedLayoutFile,
   fusedLoopIterationsPerStep,
@@ -478,31 +479,26 @@ export function embeddingTables(
   maxFeatures: number,
 ): Float32Array<ArrayBuffer> {
   const F = Math.max(1, maxFeatures);
-  const { gram, block } = embeddingTableSizes(dIn, F);
-  const F4 = Math.ceil(F / 4) * 4;
+  const { gram, featuresPadded: F4, block } = fusedEmbeddingTableFloats(dIn, F);
   const floats = new Float32Array(world.buffer, world.byteOffset, world.length);
   const out = new Float32Array(groups * block);
   for (let g = 0; g < groups; g++) {
     const nf = readField(GROUP_HEADER, world, g * GROUP_WORDS, "nFeatures");
     const base = readField(GROUP_HEADER, world, g * GROUP_WORDS, "embeddingBase");
-    const row = (f: number) => floats.subarray(base + f * dIn, base + (f + 1) * dIn);
-    for (let f = 0; f < nf; f++) {
-      for (let h = 0; h < nf; h++) {
+    const rows = Array.from(
+      { length: nf },
+      (_, f) => floats.subarray(base + f * dIn, base + (f + 1) * dIn),
+    );
+    rows.forEach((ef, f) => {
+      rows.forEach((eh, h) => {
         let dot = 0;
-        const [ef, eh] = [row(f), row(h)];
         for (let d = 0; d < dIn; d++) dot += ef[d]! * eh[d]!;
         out[g * block + f * F + h] = dot;
-      }
-      for (let d = 0; d < dIn; d++) out[g * block + gram + d * F4 + f] = row(f)[d]!;
-    }
+      });
+      for (let d = 0; d < dIn; d++) out[g * block + gram + d * F4 + f] = ef[d]!;
+    });
   }
   return out;
-}
-
-/** Floats of one group's E Eᵀ table (a multiple of 4) and of its whole block in the tables. */
-function embeddingTableSizes(dIn: number, maxFeatures: number): { gram: number; block: number } {
-  const gram = Math.ceil(maxFeatures * maxFeatures / 4) * 4;
-  return { gram, block: gram + dIn * Math.ceil(maxFeatures / 4) * 4 };
 }
 
 /**
