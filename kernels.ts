@@ -98,6 +98,16 @@ export { replaceDirAtomic } from "./src/io/atomic.ts";
 // The float64 CPU reference: the oracle of the GPU kernels.
 export { referenceLossAndGrad, type ReferenceResult } from "./src/reference/sae_reference.ts";
 export {
+  advanceDeadCounters,
+  applySelection,
+  auxActivations,
+  nextThreshold,
+  selectBatchTopK,
+  selectTopK,
+  type TopKAux,
+  type TopKSelection,
+} from "./src/reference/topk_reference.ts";
+export {
   type AdamState,
   newAdamState,
   referenceOptimizerStep,

@@ -78,6 +78,8 @@ export {
 
 // The SAE and its configuration.
 export {
+  type Architecture,
+  ARCHITECTURES,
   type BDecInitMethod,
   ConfigError,
   DEFAULT_SAE_CONFIG,
@@ -87,7 +89,7 @@ export {
   type SaeConfig,
   validateSaeConfig,
 } from "./src/sae/config.ts";
-export { MatryoshkaSAE } from "./src/sae/sae.ts";
+export { MatryoshkaSAE, type TopKState } from "./src/sae/sae.ts";
 export { type ParamLayout } from "./src/sae/layout.ts";
 export { type LossPlan, type LossTerm, type LossTermKind } from "./src/sae/loss_plan.ts";
 export {

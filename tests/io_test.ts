@@ -302,3 +302,78 @@ Deno.test("writeFileAtomic replaces a file's contents and leaves no temporary fi
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("a BatchTopK SAE saves as a JumpReLU (threshold tensor) and loads back", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const config: SaeConfig = {
+      ...DEFAULT_SAE_CONFIG,
+      dIn: 3,
+      dSae: 4,
+      architecture: "batchtopk",
+      k: 2,
+      matryoshkaSteps: [1, 4],
+    };
+    const params = randomF32(paramLayout(3, 4).size, 9);
+    const state = { threshold: 0.375, stepsSinceFired: Uint32Array.from([0, 3, 1200, 7]) };
+    await saveSae(dir, params, config, { seed: 2 }, state);
+    const cfg = JSON.parse(await Deno.readTextFile(`${dir}/cfg.json`));
+    assert.equal(cfg.architecture, "jumprelu"); // SAELens's inference form
+    assert.equal(cfg.training_architecture, "batchtopk");
+    assert.equal(cfg.k, 2);
+    const file = decodeSafetensors(await Deno.readFile(`${dir}/sae_weights.safetensors`));
+    const threshold = file.tensors.get("threshold")!;
+    assert.deepEqual(threshold.shape, [4]);
+    assert.deepEqual([...tensorToF32("threshold", threshold)], [0.375, 0.375, 0.375, 0.375]);
+    const loaded = await loadSae(dir);
+    assert.deepEqual(loaded.config, config);
+    assert.deepEqual(loaded.params, params);
+    assert.equal(loaded.topkState.threshold, 0.375);
+    assert.deepEqual([...loaded.topkState.stepsSinceFired], [0, 3, 1200, 7]);
+    assert.deepEqual(loaded.extra, { seed: 2 });
+
+    // A threshold that is not one value for every latent is refused, naming the tensor.
+    const bad = encodeSafetensors({
+      W_enc: { shape: [3, 4], data: new Float32Array(12) },
+      W_dec: { shape: [4, 3], data: new Float32Array(12) },
+      b_enc: { shape: [4], data: new Float32Array(4) },
+      b_dec: { shape: [3], data: new Float32Array(3) },
+      threshold: { shape: [4], data: Float32Array.from([1, 2, 3, 4]) },
+    }, { format: "pt" });
+    await Deno.writeFile(`${dir}/sae_weights.safetensors`, bad);
+    await assert.rejects(loadSae(dir), (e: Error) => {
+      assert.ok(e instanceof SaeFileError);
+      assert.match(e.message, /tensor "threshold"/);
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a TopK SAE saves as SAELens 5's standard SAE with a TopK activation", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const config: SaeConfig = {
+      ...DEFAULT_SAE_CONFIG,
+      dIn: 3,
+      dSae: 4,
+      architecture: "topk",
+      k: 3,
+    };
+    await saveSae(dir, randomF32(paramLayout(3, 4).size, 4), config);
+    const cfg = JSON.parse(await Deno.readTextFile(`${dir}/cfg.json`));
+    assert.deepEqual(
+      [cfg.architecture, cfg.activation_fn_str, cfg.activation_fn_kwargs],
+      ["standard", "topk", { k: 3 }],
+    );
+    assert.deepEqual(cfg.steps_since_fired, [0, 0, 0, 0]);
+    const loaded = await loadSae(dir);
+    assert.equal(loaded.config.architecture, "topk");
+    assert.equal(loaded.config.k, 3);
+    const file = decodeSafetensors(await Deno.readFile(`${dir}/sae_weights.safetensors`));
+    assert.equal(file.tensors.has("threshold"), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

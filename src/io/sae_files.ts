@@ -12,9 +12,15 @@
  * not at all, and a folder holding any other file is refused, never deleted.
  */
 import { writeOutputDir } from "./output_dir.ts";
-import { decodeSafetensors, encodeSafetensors, tensorToF32 } from "./safetensors.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type F32Tensor,
+  tensorToF32,
+} from "./safetensors.ts";
 import { ConfigError, resolveSaeConfig, type SaeConfig } from "../sae/config.ts";
 import { type ParamLayout, paramLayout, paramViews } from "../sae/layout.ts";
+import type { TopKState } from "../sae/sae.ts";
 
 /**
  * The config file's name in an SAE folder.
@@ -73,14 +79,40 @@ export const SAE_CONFIG_KEYS: Readonly<{ [K in keyof SaeConfig]-?: string }> = O
     normalizeLossesByNumMatryoshkaSteps: "normalize_losses_by_num_matryoshka_steps",
     normalizeReconstructionLossesByDIn: "normalize_reconstruction_losses_by_d_in",
     includeBdecLoss: "include_bdec_loss",
+    architecture: "training_architecture",
+    k: "k",
+    auxLossCoefficient: "aux_loss_coefficient",
+    kAux: "k_aux",
+    deadFeatureWindow: "dead_feature_window",
+    topkThresholdLr: "topk_threshold_lr",
   },
 );
 
+/**
+ * SAELens's inference form of each architecture: `architecture`, `activation_fn_str` and
+ * `activation_fn_kwargs` of `cfg.json`. BatchTopK becomes a JumpReLU with its threshold θ for
+ * every latent (the `threshold` tensor); TopK is SAELens 5's standard SAE with a TopK activation.
+ */
+function inferenceForm(config: SaeConfig): Record<string, unknown> {
+  switch (config.architecture) {
+    case "topk":
+      return {
+        architecture: "standard",
+        activation_fn_str: "topk",
+        activation_fn_kwargs: { k: config.k },
+      };
+    case "batchtopk":
+      return { architecture: "jumprelu", activation_fn_str: "relu", activation_fn_kwargs: {} };
+    default:
+      return { architecture: "standard", activation_fn_str: "relu", activation_fn_kwargs: {} };
+  }
+}
+
+/** The `cfg.json` key of the dead-latent counters (TopK family). */
+const STEPS_SINCE_FIRED_KEY = "steps_since_fired";
+
 /** Keys SAELens's `SAEConfig` requires that have no counterpart in {@link SaeConfig}. */
 const SAELENS_FIXED: Readonly<Record<string, unknown>> = Object.freeze({
-  architecture: "standard",
-  activation_fn_str: "relu",
-  activation_fn_kwargs: {},
   dtype: "float32",
   device: "cpu",
   normalize_activations: "none",
@@ -142,16 +174,25 @@ export interface LoadedSae {
   layout: ParamLayout;
   /** `cfg.json` keys that are neither config fields nor SAELens's fixed keys (e.g. `extra`). */
   extra: Record<string, unknown>;
+  /**
+   * TopK-family state: the `threshold` tensor's value (BatchTopK) and `steps_since_fired`;
+   * zeros for a standard SAE or where the file has none.
+   */
+  topkState: TopKState;
 }
 
 /** The `cfg.json` object for `config` (and `extra` keys, which must not collide). */
 export function saeCfgJson(
   config: SaeConfig,
   extra: Record<string, unknown> = {},
+  topkState?: TopKState,
 ): Record<string, unknown> {
-  const cfg: Record<string, unknown> = { ...SAELENS_FIXED };
+  const cfg: Record<string, unknown> = { ...SAELENS_FIXED, ...inferenceForm(config) };
   for (const [field, key] of Object.entries(SAE_CONFIG_KEYS)) {
     cfg[key] = config[field as keyof SaeConfig];
+  }
+  if (config.architecture !== "standard") {
+    cfg[STEPS_SINCE_FIRED_KEY] = [...(topkState?.stepsSinceFired ?? new Uint32Array(config.dSae))];
   }
   for (const [key, value] of Object.entries(extra)) {
     if (key in cfg) {
@@ -171,6 +212,8 @@ export function saeCfgJson(
  * @throws {OutputError} when `dir` holds other files (nothing is changed) or cannot be written.
  * @param params one model's block (layout of `src/sae/layout.ts` for `config.dIn`, `config.dSae`)
  * @param extra further JSON keys for `cfg.json` (e.g. seed, steps); must not reuse a config key
+ * @param topkState a TopK-family SAE's state (zeros if omitted): BatchTopK's θ becomes the
+ *   JumpReLU `threshold` tensor `[d_sae]`, the dead-latent counters `steps_since_fired`
  *
  * @example
  * ```ts
@@ -193,6 +236,7 @@ export async function saveSae(
   params: Float32Array,
   config: SaeConfig,
   extra: Record<string, unknown> = {},
+  topkState?: TopKState,
 ): Promise<void> {
   const layout = paramLayout(config.dIn, config.dSae);
   if (params.length !== layout.size) {
@@ -201,14 +245,19 @@ export async function saveSae(
         `got ${params.length}`,
     );
   }
-  const cfgText = JSON.stringify(saeCfgJson(config, extra), null, 2) + "\n";
+  const cfgText = JSON.stringify(saeCfgJson(config, extra, topkState), null, 2) + "\n";
   const v = paramViews(params, layout);
-  const weights = encodeSafetensors({
+  const tensors: Record<string, F32Tensor> = {
     W_enc: { shape: [config.dIn, config.dSae], data: v.wEnc },
     W_dec: { shape: [config.dSae, config.dIn], data: v.wDec },
     b_enc: { shape: [config.dSae], data: v.bEnc },
     b_dec: { shape: [config.dIn], data: v.bDec },
-  }, { format: "pt" });
+  };
+  if (config.architecture === "batchtopk") {
+    const theta = topkState?.threshold ?? 0;
+    tensors.threshold = { shape: [config.dSae], data: new Float32Array(config.dSae).fill(theta) };
+  }
+  const weights = encodeSafetensors(tensors, { format: "pt" });
   await writeOutputDir(
     { path: dir, what: "SAE folder", files: [SAE_CFG_FILE, SAE_WEIGHTS_FILE] },
     async (tmp) => {
@@ -216,6 +265,51 @@ export async function saveSae(
       await Deno.writeFile(`${tmp}/${SAE_WEIGHTS_FILE}`, weights);
     },
   );
+}
+
+/**
+ * A TopK-family SAE's state from its files: θ from the `threshold` tensor (every entry equal, as
+ * a BatchTopK export writes it), the counters from `steps_since_fired` (zeros where absent).
+ */
+function loadTopKState(
+  cfg: Record<string, unknown>,
+  tensors: ReturnType<typeof decodeSafetensors>["tensors"],
+  config: SaeConfig,
+  cfgPath: string,
+  weightsPath: string,
+): TopKState {
+  const state: TopKState = { threshold: 0, stepsSinceFired: new Uint32Array(config.dSae) };
+  if (config.architecture === "standard") return state;
+  const steps = cfg[STEPS_SINCE_FIRED_KEY];
+  if (steps !== undefined) {
+    const ok = Array.isArray(steps) && steps.length === config.dSae &&
+      steps.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff);
+    if (!ok) {
+      throw new SaeFileError(
+        `Invalid ${cfgPath}: "${STEPS_SINCE_FIRED_KEY}" must be a list of d_sae = ` +
+          `${config.dSae} integers >= 0, got ${JSON.stringify(steps)}`,
+      );
+    }
+    state.stepsSinceFired.set(steps as number[]);
+  }
+  if (config.architecture === "batchtopk") {
+    const tensor = tensors.get("threshold");
+    if (!tensor || tensor.shape.join() !== String(config.dSae)) {
+      throw new SaeFileError(
+        `Invalid ${weightsPath}: a BatchTopK (JumpReLU) SAE needs tensor "threshold" of shape ` +
+          `[${config.dSae}], got ${tensor ? `[${tensor.shape.join(", ")}]` : "none"}`,
+      );
+    }
+    const values = tensorToF32("threshold", tensor);
+    if (!values.every((v) => v === values[0] && Number.isFinite(v) && v >= 0)) {
+      throw new SaeFileError(
+        `Invalid ${weightsPath}: tensor "threshold" must hold one finite value >= 0 for every ` +
+          `latent (BatchTopK's θ)`,
+      );
+    }
+    state.threshold = values[0]!;
+  }
+  return state;
 }
 
 /**
@@ -327,13 +421,16 @@ export async function loadSae(dir: string): Promise<LoadedSae> {
     }
   }
 
+  const topkState = loadTopKState(cfgObj, file.tensors, config, cfgPath, weightsPath);
   const known = new Set<string>([
     ...Object.keys(SAELENS_FIXED),
+    ...Object.keys(inferenceForm(config)),
     ...Object.values(SAE_CONFIG_KEYS),
+    STEPS_SINCE_FIRED_KEY,
   ]);
   const extra: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(cfgObj)) {
     if (!known.has(key)) extra[key] = value;
   }
-  return { params, config, layout, extra };
+  return { params, config, layout, extra, topkState };
 }

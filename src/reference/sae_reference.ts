@@ -9,18 +9,26 @@
  */
 import type { ParamLayout } from "../sae/layout.ts";
 import type { LossPlan } from "../sae/loss_plan.ts";
+import {
+  applySelection,
+  auxActivations,
+  type TopKAux,
+  type TopKSelection,
+} from "./topk_reference.ts";
 
 /** The loss of one SAE on one batch, its parts, the activations and the gradient. */
 export interface ReferenceResult {
-  /** Σ over terms of `termRecon[t] + termL1[t]`. */
+  /** Σ over terms of `termRecon[t] + termL1[t]`, plus `auxLoss`. */
   loss: number;
+  /** The dead-latent auxiliary loss of a TopK-family SAE (coefficient and scale included; 0 without). */
+  auxLoss: number;
   /** Per loss-plan term: `reconMult · R_t` (0 where the term has no reconstruction part). */
   termRecon: number[];
   /** Per loss-plan term: `l1Mult · S_t` (0 where the term has no sparsity part). */
   termL1: number[];
   /** Pre-activations `[B][dSae]`. */
   hiddenPre: Float64Array;
-  /** Activations `ReLU(hiddenPre)`, `[B][dSae]`. */
+  /** Activations `ReLU(hiddenPre)` (then the TopK-family selection), `[B][dSae]`. */
   acts: Float64Array;
   /** Gradient of the loss, `layout.size` floats in the parameters' layout. */
   grad: Float64Array;
@@ -59,15 +67,18 @@ function encoderForward(
 }
 
 /**
- * dacts (B,S) → dpre = dacts·[pre > 0]; dW_enc (D,S) += x_inᵀ·dpre; db_enc (S) += Σ_b dpre;
- * when b_dec is applied to the input, db_dec (D) −= Σ_b dpre·W_encᵀ.
+ * dacts (B,S) → dpre = dacts·[acts > 0] + dpreAux; dW_enc (D,S) += x_inᵀ·dpre; db_enc (S) +=
+ * Σ_b dpre; when b_dec is applied to the input, db_dec (D) −= Σ_b dpre·W_encᵀ. (acts > 0 is
+ * pre > 0 for ReLU, and also kept for TopK and BatchTopK; dpreAux reaches the pre-activations
+ * directly.)
  */
 function encoderBackward(
   dWEnc: Float64Array,
   dBEnc: Float64Array,
   dBDec: Float64Array,
   dacts: Float64Array,
-  pre: Float64Array,
+  dpreAux: Float64Array | null,
+  acts: Float64Array,
   xIn: Float64Array,
   wEnc: Float64Array,
   applyBDecToInput: boolean,
@@ -77,7 +88,9 @@ function encoderBackward(
 ): void {
   const dpre = new Float64Array(S);
   for (let b = 0; b < B; b++) {
-    for (let j = 0; j < S; j++) dpre[j] = pre[b * S + j]! > 0 ? dacts[b * S + j]! : 0;
+    for (let j = 0; j < S; j++) {
+      dpre[j] = (acts[b * S + j]! > 0 ? dacts[b * S + j]! : 0) + (dpreAux?.[b * S + j] ?? 0);
+    }
     for (let j = 0; j < S; j++) dBEnc[j]! += dpre[j]!;
     for (let i = 0; i < D; i++) {
       const xi = xIn[b * D + i]!;
@@ -113,6 +126,59 @@ function decodeForward(
       for (let d = 0; d < D; d++) r[b * D + d]! += a * wDec[j * D + d]!;
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Auxiliary loss of dead latents (TopK family): residual = x − (acts·W_dec + b_dec), detached;
+// r_aux = aux·W_dec + b_dec with aux the top k_aux dead pre-activations per row;
+// loss = coefficient · scale · mean_b Σ_d (r_aux − residual)²
+
+/**
+ * x (B,D), pre and acts (B,S), W_dec (S,D), b_dec (D) → the auxiliary loss; dpreAux (B,S) :=
+ * its gradient at the selected pre-activations; dW_dec, db_dec += its gradient (the residual
+ * is detached).
+ */
+function auxForwardBackward(
+  dpreAux: Float64Array,
+  dWDec: Float64Array,
+  dBDec: Float64Array,
+  x: ArrayLike<number>,
+  pre: Float64Array,
+  acts: Float64Array,
+  wDec: Float64Array,
+  bDec: Float64Array,
+  aux: TopKAux,
+  B: number,
+  D: number,
+  S: number,
+): number {
+  const { acts: auxActs, selected, scale } = auxActivations(pre, B, S, aux.dead, aux.kAux);
+  if (scale === 0) return 0;
+  const mult = aux.coefficient * scale;
+  const full = new Float64Array(B * D);
+  const recon = new Float64Array(B * D);
+  decodeForward(full, acts, wDec, bDec, S, B, D, S);
+  decodeForward(recon, auxActs, wDec, bDec, S, B, D, S);
+  let sum = 0;
+  const dr = new Float64Array(D);
+  for (let b = 0; b < B; b++) {
+    for (let d = 0; d < D; d++) {
+      const e = recon[b * D + d]! - (x[b * D + d]! - full[b * D + d]!);
+      sum += e * e;
+      dr[d] = 2 * mult * e / B;
+      dBDec[d]! += dr[d]!;
+    }
+    for (let j = 0; j < S; j++) {
+      if (!selected[b * S + j]) continue;
+      let g = 0;
+      for (let d = 0; d < D; d++) {
+        g += dr[d]! * wDec[j * D + d]!;
+        dWDec[j * D + d]! += auxActs[b * S + j]! * dr[d]!;
+      }
+      dpreAux[b * S + j] = g;
+    }
+  }
+  return mult * sum / B;
 }
 
 /**
@@ -295,8 +361,15 @@ function sparsityBackward(
  * (`mse`) or `mean_b ‖e‖₂` (`l2`) and `w_j = ‖W_dec[j]‖₂` when `plan.l1ByDecoderNorm` (else 1;
  * not detached).
  *
+ * With a TopK-family `selection` (src/reference/topk_reference.ts) the activations are the
+ * selected ReLU outputs (gradient only through kept ones), and the dead latents' auxiliary loss
+ * (`auxLoss`) is added: the residual `x − (acts·W_dec + b_dec)`, detached, reconstructed by
+ * `aux·W_dec + b_dec` from each row's top k_aux dead pre-activations (gradient straight to them),
+ * `coefficient · min(dead / kAux, 1) · mean_b Σ_d e²`.
+ *
  * @param params one model's parameters in the `src/sae/layout.ts` order (`layout.size` floats).
  * @param x inputs `[batch][dIn]`.
+ * @param selection TopK or BatchTopK (omit for the standard ReLU SAE).
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -318,6 +391,7 @@ export function referenceLossAndGrad(
   applyBDecToInput: boolean,
   x: ArrayLike<number>,
   batch: number,
+  selection?: TopKSelection,
 ): ReferenceResult {
   const { dIn: D, dSae: S } = layout;
   const B = batch;
@@ -351,6 +425,7 @@ export function referenceLossAndGrad(
   const pre = new Float64Array(B * S);
   const acts = new Float64Array(B * S);
   encoderForward(xIn, pre, acts, x, wEnc, bEnc, bDec, applyBDecToInput, B, D, S);
+  if (selection) applySelection(acts, B, S, selection);
   const w = plan.l1ByDecoderNorm ? decoderNormsForward(wDec, S, D) : new Float64Array(S).fill(1);
 
   // forward and backward of each term, accumulating into dacts, dw, dW_dec, db_dec
@@ -378,12 +453,19 @@ export function referenceLossAndGrad(
     }
     termL1.push(l1);
   }
-  let loss = 0;
+  const aux = selection?.aux;
+  let auxLoss = 0;
+  let dpreAux: Float64Array | null = null;
+  if (aux && aux.coefficient !== 0) {
+    dpreAux = new Float64Array(B * S);
+    auxLoss = auxForwardBackward(dpreAux, dWDec, dBDec, x, pre, acts, wDec, bDec, aux, B, D, S);
+  }
+  let loss = auxLoss;
   for (let t = 0; t < termRecon.length; t++) loss += termRecon[t]! + termL1[t]!;
 
   // backward: sparsity weights, then encoder
   if (plan.l1ByDecoderNorm) decoderNormsBackward(dWDec, dw, w, wDec, S, D);
-  encoderBackward(dWEnc, dBEnc, dBDec, dacts, pre, xIn, wEnc, applyBDecToInput, B, D, S);
+  encoderBackward(dWEnc, dBEnc, dBDec, dacts, dpreAux, acts, xIn, wEnc, applyBDecToInput, B, D, S);
 
-  return { loss, termRecon, termL1, hiddenPre: pre, acts, grad };
+  return { loss, auxLoss, termRecon, termL1, hiddenPre: pre, acts, grad };
 }

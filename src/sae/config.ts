@@ -39,6 +39,25 @@ export type BDecInitMethod = "zeros" | "mean" | "geometric_median";
 export type ReconstructionLoss = "MSE" | "L2";
 
 /**
+ * How latents are chosen to fire. `standard`: ReLU with a sparsity penalty (the notebook's);
+ * `topk`: each row keeps its `k` largest ReLU activations; `batchtopk`: the batch keeps its
+ * `k × batch` largest (ties: the lower flat index `row · dSae + latent` wins), and a running
+ * threshold makes it a JumpReLU at inference. TopK and BatchTopK have no sparsity penalty
+ * (`l1Coefficient` is ignored) and an auxiliary loss for dead latents.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { Architecture } from "./config.ts";
+ * import { MatryoshkaSAE } from "./sae.ts";
+ * const architecture: Architecture = "batchtopk";
+ * const sae = new MatryoshkaSAE({ dIn: 4, dSae: 4, architecture, k: 2, matryoshkaSteps: [1, 4] });
+ * assert.ok(sae.lossPlan().terms.every((t) => t.l1Mult === 0)); // no sparsity penalty
+ * ```
+ */
+export type Architecture = "standard" | "topk" | "batchtopk";
+
+/**
  * Every switch of a Matryoshka SAE. Defaults: {@link DEFAULT_SAE_CONFIG}.
  *
  * @example
@@ -92,6 +111,18 @@ export interface SaeConfig {
   normalizeReconstructionLossesByDIn: boolean;
   /** Add `MSE(b_dec − x)`. */
   includeBdecLoss: boolean;
+  /** `standard` (ReLU + sparsity penalty), `topk` or `batchtopk` ({@link Architecture}). */
+  architecture: Architecture;
+  /** TopK / BatchTopK: latents kept per row (on average over the batch for BatchTopK). */
+  k: number;
+  /** TopK / BatchTopK: coefficient of the dead-latent auxiliary loss (0: none). */
+  auxLossCoefficient: number;
+  /** TopK / BatchTopK: dead latents the auxiliary loss uses per row; null: ⌊dIn / 2⌋. */
+  kAux: number | null;
+  /** TopK / BatchTopK: a latent is dead after more than this many steps without firing. */
+  deadFeatureWindow: number;
+  /** BatchTopK: θ ← (1 − lr)·θ + lr·(smallest positive kept activation) after every step. */
+  topkThresholdLr: number;
 }
 
 /**
@@ -127,6 +158,12 @@ export const DEFAULT_SAE_CONFIG: Readonly<SaeConfig> = Object.freeze({
   normalizeLossesByNumMatryoshkaSteps: false,
   normalizeReconstructionLossesByDIn: false,
   includeBdecLoss: false,
+  architecture: "standard" as Architecture,
+  k: 1,
+  auxLossCoefficient: 1 / 32,
+  kAux: null,
+  deadFeatureWindow: 1000,
+  topkThresholdLr: 0.01,
 });
 
 /**
@@ -197,6 +234,21 @@ const BOOLEAN_FIELDS = [
 ] as const satisfies readonly (keyof SaeConfig)[];
 const B_DEC_INIT_METHODS: readonly BDecInitMethod[] = ["zeros", "mean", "geometric_median"];
 const RECONSTRUCTION_LOSSES: readonly ReconstructionLoss[] = ["MSE", "L2"];
+/**
+ * The architectures, in the order help texts list them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ARCHITECTURES } from "./config.ts";
+ * assert.deepEqual(ARCHITECTURES, ["standard", "topk", "batchtopk"]);
+ * ```
+ */
+export const ARCHITECTURES: readonly Architecture[] = Object.freeze([
+  "standard",
+  "topk",
+  "batchtopk",
+]);
 
 /** Formats a given value for an error message: lists as `[a, b]`, strings quoted. */
 function show(value: unknown): string {
@@ -306,6 +358,24 @@ export function validateSaeConfig(config: SaeConfig): void {
       `one of ${RECONSTRUCTION_LOSSES.join(", ")}`,
       config.reconstructionLoss,
     );
+  }
+  if (!ARCHITECTURES.includes(config.architecture)) {
+    fail("architecture", `one of ${ARCHITECTURES.join(", ")}`, config.architecture);
+  }
+  if (
+    !isFiniteNumber(config.k) || !Number.isInteger(config.k) || config.k < 1 ||
+    config.k > config.dSae
+  ) {
+    fail("k", `an integer in [1, dSae = ${config.dSae}]`, config.k);
+  }
+  checkNonNegative("auxLossCoefficient", config.auxLossCoefficient);
+  if (config.kAux !== null) checkPositiveInteger("kAux", config.kAux);
+  checkPositiveInteger("deadFeatureWindow", config.deadFeatureWindow);
+  if (
+    !isFiniteNumber(config.topkThresholdLr) || config.topkThresholdLr <= 0 ||
+    config.topkThresholdLr > 1
+  ) {
+    fail("topkThresholdLr", "a number in (0, 1]", config.topkThresholdLr);
   }
   const steps: unknown = config.matryoshkaSteps;
   if (!Array.isArray(steps)) fail("matryoshkaSteps", "a list of integers", steps);

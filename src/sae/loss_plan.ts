@@ -107,7 +107,9 @@ export function lossPlan(config: SaeConfig): LossPlan {
   const steps = resolvedSteps(config);
   const betas = perStep(config.matryoshkaInnerLossMultipliers, steps.length);
   const gammas = perStep(config.matryoshkaInnerL1LossMultipliers, steps.length);
-  const lambda = config.l1Coefficient;
+  // TopK and BatchTopK have no sparsity penalty: the selection is the sparsity.
+  const penalised = config.architecture === "standard";
+  const lambda = penalised ? config.l1Coefficient : 0;
   const dInScale = config.normalizeReconstructionLossesByDIn ? 1 / config.dIn : 1;
   let denom = 1;
   if (config.normalizeLossesByNumMatryoshkaSteps) {
@@ -137,7 +139,7 @@ export function lossPlan(config: SaeConfig): LossPlan {
     const detachBelow = config.useDeltaLoss ? decodePrev : 0;
     decodePrev = end;
     if (beta === 0) return;
-    const withL1 = config.includeMatryoshkaInnerL1Loss && gamma > 0;
+    const withL1 = config.includeMatryoshkaInnerL1Loss && gamma > 0 && penalised;
     const l1Start = config.useDeltaLoss ? l1Prev : 0;
     terms.push({
       kind: "prefix",
@@ -161,7 +163,7 @@ export function lossPlan(config: SaeConfig): LossPlan {
       reconKind: config.reconstructionLoss === "L2" ? "l2" : "mse",
       reconMult: config.outerLossMultiplier * dInScale / denom,
       l1Start: 0,
-      l1End: config.dSae,
+      l1End: penalised ? config.dSae : 0,
       l1Mult: config.outerLossMultiplier * lambda / denom,
     });
   }

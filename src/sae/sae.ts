@@ -7,6 +7,29 @@ import { type ParamLayout, paramLayout, paramViews } from "./layout.ts";
 import { type LossPlan, lossPlan } from "./loss_plan.ts";
 
 /**
+ * What a TopK-family SAE keeps between steps besides its parameters (state, not trained):
+ * BatchTopK's running threshold θ (its JumpReLU threshold at inference) and, per latent, the
+ * steps since it last fired (a latent is dead past `deadFeatureWindow`). Zero for a new SAE;
+ * saved and loaded with it; ignored by standard SAEs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MatryoshkaSAE, type TopKState } from "./sae.ts";
+ * const sae = new MatryoshkaSAE({ dIn: 3, dSae: 2, architecture: "batchtopk" });
+ * const state: TopKState = sae.topkState;
+ * assert.equal(state.threshold, 0);
+ * assert.deepEqual([...state.stepsSinceFired], [0, 0]);
+ * ```
+ */
+export interface TopKState {
+  /** BatchTopK's threshold θ. */
+  threshold: number;
+  /** `[dSae]`: steps since each latent last fired. */
+  stepsSinceFired: Uint32Array;
+}
+
+/**
  * A Matryoshka SAE's configuration and parameters (zero until initialised or trained).
  *
  * @example
@@ -28,6 +51,8 @@ export class MatryoshkaSAE {
   readonly layout: ParamLayout;
   /** `W_enc [dIn][dSae]`, `b_enc [dSae]`, `W_dec [dSae][dIn]`, `b_dec [dIn]`, back to back. */
   readonly params: Float32Array;
+  /** TopK / BatchTopK state (threshold, dead-latent counters); updated by training. */
+  topkState: TopKState;
 
   /**
    * Builds an SAE from a configuration, with given parameters or all zeros.
@@ -46,6 +71,7 @@ export class MatryoshkaSAE {
       );
     }
     this.params = params ?? new Float32Array(this.layout.size);
+    this.topkState = { threshold: 0, stepsSinceFired: new Uint32Array(this.config.dSae) };
   }
 
   /** `W_enc [dIn][dSae]` (a view into {@link params}). */
