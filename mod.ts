@@ -323,6 +323,7 @@ export {
 // Experiment scripts: one-line errors with exit statuses, strict flags.
 export { reportDivergence, runMain, UsageError } from "./src/cli/run_main.ts";
 export {
+  architectureFlags,
   evalRowsFlag,
   figureFormatsFlag,
   nonNegativeIntFlag,

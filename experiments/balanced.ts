@@ -10,6 +10,8 @@
  * recorded in the printed summary, `results.json` and its `cfg.json`, and makes the exit status 3.
  */
 import {
+  type Architecture,
+  architectureFlags,
   balancedTree,
   checkOutputDir,
   cosSimHeatmapSvg,
@@ -71,6 +73,10 @@ Options:
                      100M tokens)
   --batch-size N     samples per step, 1 to ${MAX_BATCH_SIZE} (default 128)
   --lr X             Adam learning rate (default 3e-4)
+  --arch A           standard (ReLU + L1, the notebook's), topk or batchtopk (default standard):
+                     the four SAEs keep their β and prefixes; TopK and BatchTopK have no L1 term
+  --k K              latents kept per row (on average over the batch for batchtopk), 1 to 4
+                     (default 1; topk and batchtopk only)
   --eval-rows N      held-out rows of the metrics, 1 to ${MAX_EVAL_ROWS} (default ${DEFAULT_EVAL_ROWS})
   --format LIST      figure formats, comma-separated: svg, png, pdf (default svg)
   --quiet            no progress bar
@@ -86,6 +92,10 @@ export interface BalancedOptions {
   steps: number;
   batchSize: number;
   lr: number;
+  /** `standard` (the notebook's L1 SAEs), `topk` or `batchtopk`. */
+  architecture: Architecture;
+  /** k of TopK and BatchTopK. */
+  k: number;
   /** Held-out rows of the metrics. */
   evalRows: number;
   /** Every figure is written once per format (`--format`). */
@@ -124,6 +134,9 @@ export interface BalancedRunResult {
 /** The content of `results.json`. */
 export interface BalancedResults {
   adapter: string;
+  /** The SAEs' architecture (`--arch`) and, for TopK and BatchTopK, k (null for standard). */
+  architecture: Architecture;
+  k: number | null;
   seed: number;
   steps: number;
   batchSize: number;
@@ -167,7 +180,8 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
   log(`adapter: ${adapter}`);
   log(
     `seed: ${options.seed}  steps: ${options.steps}  batch: ${options.batchSize}  ` +
-      `lr: ${options.lr}  SAEs: ${NOTEBOOK_SAES.length} trained together`,
+      `lr: ${options.lr}  SAEs: ${NOTEBOOK_SAES.length} trained together` +
+      (options.architecture === "standard" ? "" : `  ${options.architecture} k: ${options.k}`),
   );
   const started = performance.now();
   // The kernels compile before training starts (seconds on a fresh machine): say so as it happens.
@@ -180,8 +194,11 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
     balanced: balancedTree(),
     unbalanced: unbalancedTree(),
   };
+  const arch = options.architecture === "standard"
+    ? {}
+    : { architecture: options.architecture, k: options.k };
   const saes = NOTEBOOK_SAES.map((spec) => {
-    const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...spec.config });
+    const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...spec.config, ...arch });
     initSaeToMatchModel(sae, toyModel, {
       noiseLevel: 0,
       featureOrdering: [0, 1, 2, 3],
@@ -224,7 +241,7 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
     const decoder = decoderCosSims(sae.params, sae.layout, toyModel.embedding, toyModel.nFeatures);
     return {
       name: spec.name,
-      title: spec.title,
+      title: titleOf(spec, options),
       beta: spec.beta,
       encoderCosSims: encoder.map((row) => row.map(round)),
       decoderCosSims: decoder.map((row) => row.map(round)),
@@ -270,6 +287,8 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
 
   const results: BalancedResults = {
     adapter,
+    architecture: options.architecture,
+    k: options.architecture === "standard" ? null : options.k,
     seed: options.seed,
     steps: options.steps,
     batchSize: options.batchSize,
@@ -280,24 +299,31 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
     for (const [i, spec] of NOTEBOOK_SAES.entries()) {
       const run = runs[i]!;
       const svg = cosSimHeatmapSvg({
-        title: spec.title,
+        title: run.title,
         encoder: run.encoderCosSims,
         decoder: run.decoderCosSims,
       });
       await saveFigureFormats(`${dir}/${spec.figure}`, svg, options.figureFormats);
       await saveSae(`${dir}/saes/${spec.name}`, saes[i]!.params, saes[i]!.config, {
-        title: spec.title,
+        title: run.title,
         seed: options.seed,
         steps: options.steps,
         steps_done: run.stepsDone,
         diverged_at_step: run.diverged?.step ?? null,
         diverged_reason: run.diverged?.reason ?? null,
-      });
+      }, saes[i]!.topkState);
     }
     await Deno.writeTextFile(`${dir}/results.json`, JSON.stringify(results, null, 2) + "\n");
   });
   log(`wrote ${options.out}/: results.json, ${NOTEBOOK_SAES.length} figures, saes/`);
   return results;
+}
+
+/** The figure and table title of a notebook SAE: the notebook's, with the architecture when not L1. */
+function titleOf(spec: NotebookSae, options: BalancedOptions): string {
+  if (options.architecture === "standard") return spec.title;
+  const name = options.architecture === "topk" ? "TopK" : "BatchTopK";
+  return `${spec.title}, ${name} k = ${options.k}`;
 }
 
 /** Parses the command line of `deno task balanced`. */
@@ -308,6 +334,8 @@ export function parseBalancedArgs(args: string[]): BalancedOptions | "help" {
     steps: { type: "string" },
     "batch-size": { type: "string" },
     lr: { type: "string" },
+    arch: { type: "string" },
+    k: { type: "string" },
     "eval-rows": { type: "string" },
     format: { type: "string" },
     quiet: { type: "boolean" },
@@ -320,6 +348,7 @@ export function parseBalancedArgs(args: string[]): BalancedOptions | "help" {
     steps: positiveIntFlag("steps", values.steps, PUBLISHED_STEPS, USAGE, MAX_STEPS),
     batchSize: positiveIntFlag("batch-size", values["batch-size"], 128, USAGE, MAX_BATCH_SIZE),
     lr: positiveNumberFlag("lr", values.lr, 3e-4, USAGE),
+    ...architectureFlags(values.arch, values.k, NOTEBOOK_SAE_CONFIG.dSae, USAGE),
     evalRows: evalRowsFlag(values["eval-rows"], USAGE),
     figureFormats: figureFormatsFlag(values.format, USAGE),
     quiet: values.quiet ?? false,

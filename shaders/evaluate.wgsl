@@ -32,8 +32,10 @@
 //   1 tree_nodes  storage  u32  [W][GROUP_WORDS] headers (GROUP_* from src/sae/world.ts), then
 //                          the trees (lib/tree_sample.wgsl layout), ... (packWorld)   mask, sample
 //   2 params      storage  f32  [M][P]  W_enc [D][S], b_enc [S], W_dec [S][D], b_dec [D]  gram, rows
-//   3 model_info  storage  u32  [M][2 + E]  (world, apply b_dec to input, end_0 .. end_{E−1});
-//                          ends ascending, the last = S (repeated to pad)          gram, rows
+//   3 model_info  storage  u32  [M][INFO_HEAD + E]  (world, apply b_dec to input, the JumpReLU
+//                          threshold θ (f32 bits; 0 for ReLU), TopK's k per row (0: none),
+//                          end_0 .. end_{E−1}); ends ascending, the last = S (repeated to
+//                          pad)                                                     gram, rows
 //   4 embeddings  storage  f32  [M][F][D]  each model's E, rows past its tree's width 0   gram
 //   5 gram        storage  f32  [M][GW]                       written by gram_pass, read by rows
 //   6 patterns    storage  f32  [W][C][F]  host-written (merged worlds) or sample_pass's  rows
@@ -92,6 +94,10 @@ struct EvalRun {
 @group(0) @binding(12) var<storage, read> probes: array<u32>;
 
 const ALWAYS_LATENT: u32 = 0xffffffffu;
+/** Words of model_info before the ends. */
+const INFO_HEAD: u32 = 4u;
+/** Marks a listed latent that TopK drops (high bit of its index word). */
+const DROPPED: u32 = 0x80000000u;
 
 override ROW_WG: u32 = 64u;
 override RED_WG: u32 = 256u; // a power of two
@@ -348,7 +354,7 @@ fn rows_pass(
   let S = run.d_sae;
   let E = run.n_ends;
   let F = run.n_features;
-  let info = m * (2u + E);
+  let info = m * (INFO_HEAD + E);
   let world = model_info[info];
   let apply = select(0.0, 1.0, model_info[info + 1u] != 0u);
   let weight = weights[world * run.capacity + u];
@@ -363,17 +369,21 @@ fn rows_pass(
     stats[stat_at(m, E + S + f, u)] = weight * patterns[pat + f];
   }
 
-  // Encode: a_j = ReLU(b_enc_j + (f·A)_j − apply·bw_j); list the active latents in order.
+  // Encode: a_j = b_enc_j + (f·A)_j − apply·bw_j where that is above the threshold θ (ReLU:
+  // θ = 0; BatchTopK's JumpReLU: its θ); list the active latents in order.
+  let theta = bitcast<f32>(model_info[info + 2u]);
   var l0 = 0u;
   for (var j = 0u; j < S; j++) {
     let pre = params[b_enc + j] + feature_times(pat, gram_a(m), j) - apply * gram[gram_bw(m) + j];
-    stats[stat_at(m, E + j, u)] = select(0.0, weight, pre > 0.0);
-    if (pre > 0.0) {
+    stats[stat_at(m, E + j, u)] = select(0.0, weight, pre > theta);
+    if (pre > theta) {
       latents[list + 2u * l0] = j;
       latents[list + 2u * l0 + 1u] = bitcast<u32>(pre);
       l0 += 1u;
     }
   }
+  let top_k = model_info[info + 3u];
+  if (top_k > 0u && l0 > top_k) { l0 = keep_top_k(m, u, list, l0, top_k); }
 
   // Decode each end in turn: add the active latents below it to the running error.
   var err = input.xx - 2.0 * input.xe + bb; // ‖x − b_dec‖²
@@ -384,7 +394,7 @@ fn rows_pass(
   for (var t = 0u; t < l0; t++) {
     let j = latents[list + 2u * t];
     let a = bitcast<f32>(latents[list + 2u * t + 1u]);
-    for (; e < E && j >= model_info[info + 2u + e]; e++) {
+    for (; e < E && j >= model_info[info + INFO_HEAD + e]; e++) {
       stats[stat_at(m, e, u)] = weight * max(err, 0.0);
     }
     var cross = 0.0;
@@ -416,11 +426,38 @@ fn rows_pass(
   count_probes(m, u, pat, list, l0);
 }
 
+// TopK at inference: keeps the k largest of the l0 listed latents (ties: the lower latent, which
+// is listed first), compacting the list and clearing the dropped ones' activity; returns k. The
+// ranks are all taken before anything moves (DROPPED marks the index words meanwhile).
+fn keep_top_k(m: u32, u: u32, list: u32, l0: u32, k: u32) -> u32 {
+  for (var t = 0u; t < l0; t++) {
+    let a = bitcast<f32>(latents[list + 2u * t + 1u]);
+    var above = 0u;
+    for (var q = 0u; q < l0; q++) {
+      let b = bitcast<f32>(latents[list + 2u * q + 1u]);
+      if (b > a || (b == a && q < t)) { above += 1u; }
+    }
+    if (above >= k) { latents[list + 2u * t] |= DROPPED; }
+  }
+  var kept = 0u;
+  for (var t = 0u; t < l0; t++) {
+    let j = latents[list + 2u * t];
+    if ((j & DROPPED) != 0u) {
+      stats[stat_at(m, run.n_ends + (j & ~DROPPED), u)] = 0.0;
+      continue;
+    }
+    latents[list + 2u * kept] = j;
+    latents[list + 2u * kept + 1u] = latents[list + 2u * t + 1u];
+    kept += 1u;
+  }
+  return kept;
+}
+
 // The probes of model m on slot u: a merge walk of the (sorted) probes with the ascending list of
 // active latents, O(Q + l0).
 fn count_probes(m: u32, u: u32, pat: u32, list: u32, l0: u32) {
   let first = run.n_ends + run.d_sae + run.n_features + 5u;
-  let weight = weights[model_info[m * (2u + run.n_ends)] * run.capacity + u];
+  let weight = weights[model_info[m * (INFO_HEAD + run.n_ends)] * run.capacity + u];
   var t = 0u;
   for (var q = 0u; q < run.n_probes; q++) {
     let at = (m * run.n_probes + q) * 3u;

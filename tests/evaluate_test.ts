@@ -364,3 +364,31 @@ gpuTest(
     assert.ok(c!.trueL0 > 1, "rows with several features");
   },
 );
+
+gpuTest(
+  "TopK and BatchTopK SAEs are evaluated as TopK and JumpReLU(θ), on the GPU as on the host",
+  async (gpu) => {
+    const tree = balancedTree();
+    const model = new ToyModel({ nFeatures: 4, hiddenDim: D_IN, seed: 4, steps: 50 });
+    const make = (config: Partial<SaeConfig>, threshold = 0) => {
+      const sae = new MatryoshkaSAE({ ...NOTEBOOK_SAE_CONFIG, ...config });
+      initSaeRandom(sae, 11);
+      for (let j = 0; j < 4; j++) sae.bEnc[j] = 0.2; // most latents fire under ReLU
+      sae.topkState = { threshold, stepsSinceFired: new Uint32Array(4) };
+      return { sae, model: { embedding: model.embedding }, tree };
+    };
+    const standard = make({});
+    const topk1 = make({ architecture: "topk", k: 1 });
+    const topk2 = make({ architecture: "topk", k: 2 });
+    const jump = make({ architecture: "batchtopk", k: 1 }, 0.25);
+    const items = [standard, topk1, topk2, jump];
+    const gpuMetrics = await evaluate(items, { rows: ROWS, seed: 4 }, gpu);
+    const cpuMetrics = evaluateCpu(items, { rows: ROWS, seed: 4 });
+    gpuMetrics.forEach((g, m) => assertMetricsClose(g, cpuMetrics[m]!, `model ${m}`));
+    const [s, t1, t2, j] = cpuMetrics;
+    assert.ok(s!.l0 > 2, `ReLU fires most latents (L0 ${s!.l0})`);
+    assert.ok(t1!.l0 <= 1 + 1e-12, `TopK k = 1 keeps at most one per row (L0 ${t1!.l0})`);
+    assert.ok(t2!.l0 <= 2 + 1e-12 && t2!.l0 > t1!.l0, `TopK k = 2 (L0 ${t2!.l0})`);
+    assert.ok(j!.l0 < s!.l0, `θ = 0.25 drops the small activations (L0 ${j!.l0})`);
+  },
+);

@@ -7,6 +7,7 @@ import { UsageError } from "./run_main.ts";
 import { integerRange, isIntegerIn } from "../check_value.ts";
 import { DEFAULT_EVAL_ROWS, MAX_EVAL_ROWS } from "../metrics/evaluate_cpu.ts";
 import { type FigureFormat, parseFigureFormat } from "../plot/figure_files.ts";
+import { type Architecture, ARCHITECTURES } from "../sae/config.ts";
 
 /**
  * What {@link parseFlags} returns: `parseArgs`'s result for these options, strict, no positionals.
@@ -184,4 +185,41 @@ export function figureFormatsFlag(value: string | undefined, usage: string): Fig
     if (!formats.includes(format)) formats.push(format);
   }
   return formats;
+}
+
+/**
+ * The `--arch` and `--k` flags of the training commands: the architecture (default `standard`)
+ * and, for `topk` and `batchtopk`, k (default 1, an integer from 1 to `dSae`); `--k` with
+ * `standard` is refused.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { architectureFlags } from "./args.ts";
+ * assert.deepEqual(architectureFlags(undefined, undefined, 4, "usage: …"), {
+ *   architecture: "standard",
+ *   k: 1,
+ * });
+ * assert.deepEqual(architectureFlags("batchtopk", "2", 4, "usage: …"), {
+ *   architecture: "batchtopk",
+ *   k: 2,
+ * });
+ * assert.throws(() => architectureFlags("jumprelu", undefined, 4, "u"), /expected standard, topk/);
+ * assert.throws(() => architectureFlags("topk", "5", 4, "u"), /Cannot parse --k/);
+ * ```
+ */
+export function architectureFlags(
+  arch: string | undefined,
+  k: string | undefined,
+  dSae: number,
+  usage: string,
+): { architecture: Architecture; k: number } {
+  const architecture = (arch ?? "standard") as Architecture;
+  if (!ARCHITECTURES.includes(architecture)) {
+    fail("arch", ARCHITECTURES.join(", ").replace(/, (?=[^,]*$)/, " or "), arch!, usage);
+  }
+  if (architecture === "standard" && k !== undefined) {
+    fail("k", "no --k with --arch standard (k is for topk and batchtopk)", k, usage);
+  }
+  return { architecture, k: positiveIntFlag("k", k, 1, usage, dSae) };
 }

@@ -240,7 +240,9 @@ async function evaluateOnGpu(
   const size = items[0]!.sae.layout.size;
   const params = new Float32Array(M * size);
   const embeddings = new Float32Array(M * F * D);
-  const info = new Uint32Array(M * (2 + E));
+  const head = 4; // INFO_HEAD in evaluate.wgsl
+  const info = new Uint32Array(M * (head + E));
+  const infoFloats = new Float32Array(info.buffer);
   const probes = new Uint32Array(Math.max(1, M * Q) * 3);
   for (let i = 0; i < M * Q; i++) probes[3 * i] = ALWAYS_LATENT;
   plans.forEach((plan, m) => {
@@ -249,9 +251,12 @@ async function evaluateOnGpu(
   items.forEach((item, m) => {
     params.set(item.sae.params, m * size);
     embeddings.set(item.model.embedding, m * F * D);
-    info[m * (2 + E)] = worlds.worldOf[m]!;
-    info[m * (2 + E) + 1] = item.sae.config.applyBDecToInput ? 1 : 0;
-    for (let e = 0; e < E; e++) info[m * (2 + E) + 2 + e] = ends[m]![e] ?? S;
+    const gate = item.sae.inferenceGate();
+    info[m * (head + E)] = worlds.worldOf[m]!;
+    info[m * (head + E) + 1] = item.sae.config.applyBDecToInput ? 1 : 0;
+    infoFloats[m * (head + E) + 2] = gate.threshold;
+    info[m * (head + E) + 3] = gate.k ?? 0;
+    for (let e = 0; e < E; e++) info[m * (head + E) + head + e] = ends[m]![e] ?? S;
   });
 
   const buffers: GPUBuffer[] = [];
@@ -273,7 +278,7 @@ async function evaluateOnGpu(
     );
 
     const paramBuffer = keep(uploadStorage(gpu, "evaluate: params [M][P]", params));
-    const infoBuffer = keep(uploadStorage(gpu, "evaluate: model_info [M][2+E]", info));
+    const infoBuffer = keep(uploadStorage(gpu, "evaluate: model_info [M][4+E]", info));
     const embeddingBuffer = keep(uploadStorage(gpu, "evaluate: embeddings [M][F][D]", embeddings));
     const probeBuffer = keep(uploadStorage(gpu, "evaluate: probes [M][Q][3]", probes));
     const gramBuffer = keep(createStorage(gpu, "evaluate: gram [M][GW]", M * gramWords(F, S) * 4));

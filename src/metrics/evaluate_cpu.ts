@@ -20,6 +20,7 @@ import { checkInteger } from "../check_value.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
 import type { MatryoshkaSAE } from "../sae/sae.ts";
 import { paramViews } from "../sae/layout.ts";
+import { selectTopK } from "../reference/topk_reference.ts";
 import { resolvedSteps } from "../sae/loss_plan.ts";
 import { decoderCosSims, encoderCosSims } from "./cosine.ts";
 import { mcc } from "./matching.ts";
@@ -339,6 +340,7 @@ export function evalTotalsCpu(
   const F = tree.nFeatures;
   const { wEnc, bEnc, wDec, bDec } = paramViews(sae.params, sae.layout);
   const ends = evalEnds(sae);
+  const gate = sae.inferenceGate();
   const sqErr = new Array<number>(ends.length).fill(0);
   const fires = new Array<number>(S).fill(0);
   // Welford's running mean and sum of squared deviations, per input dimension.
@@ -372,8 +374,11 @@ export function evalTotalsCpu(
         for (let d = 0; d < D; d++) {
           pre += (x[d]! - (applyBDecToInput ? bDec[d]! : 0)) * wEnc[d * S + j]!;
         }
-        acts[j] = Math.max(pre, 0);
-        if (pre > 0) {
+        acts[j] = pre > gate.threshold ? pre : 0;
+      }
+      if (gate.k !== null) selectTopK(acts, 1, S, gate.k);
+      for (let j = 0; j < S; j++) {
+        if (acts[j]! > 0) {
           l0++;
           fires[j]!++;
         }

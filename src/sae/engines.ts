@@ -54,6 +54,8 @@ export interface Engine {
   packing: ParamPacking;
   /** `[M][LOSS_WORDS]` latest loss records. */
   losses: GPUBuffer;
+  /** `[M][1 + dSae]` TopK-family state (src/kernels/topk.ts), when a model has one. */
+  topkState?: GPUBuffer;
   /** The most steps one `encode` call may record. */
   maxStepsPerEncode: number;
   /** Records `steps` training steps of every model. */
@@ -209,6 +211,7 @@ async function kernelEngine(gpu: Gpu, options: EngineOptions): Promise<Engine> {
     params: step.buffers.params,
     packing: paramPacking(paramLayout(dIn, dSae)),
     losses: step.buffers.losses,
+    ...(step.buffers.topkState ? { topkState: step.buffers.topkState } : {}),
     maxStepsPerEncode: 64,
     encode(encoder, steps) {
       for (let s = 0; s < steps; s++) {

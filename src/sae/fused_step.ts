@@ -178,6 +178,9 @@ export function fusedUnsupportedReason(
   if (maxFeatures > FUSED_MAX_FEATURES) return `${maxFeatures} features > ${FUSED_MAX_FEATURES}`;
   const terms = Math.max(...models.map((m) => m.plan.terms.length));
   if (terms > MAX_TERMS) return `${terms} loss terms > ${MAX_TERMS}`;
+  // The batch-wide selection of BatchTopK and the dead-latent state sit outside the per-row
+  // latent-space formulation: the kernel set trains the TopK family.
+  if (models.some((m) => m.topk)) return "TopK and BatchTopK SAEs train on the kernel set";
   return null;
 }
 

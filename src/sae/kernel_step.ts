@@ -99,6 +99,7 @@ import {
   latentBasis,
 } from "../kernels/latent_decoder.ts";
 import { createReluBackward } from "../kernels/relu.ts";
+import { createTopK, topkStateWords } from "../kernels/topk.ts";
 import {
   createRowNorms,
   createSparsityDecoderGrad,
@@ -141,6 +142,11 @@ export interface KernelStepBuffers {
   counter: GPUBuffer;
   /** `[M][B][F]` f32 feature values of the rows (when a formulation is latent). */
   features?: GPUBuffer;
+  /**
+   * `[M][1 + dSae]` u32 TopK-family state (θ as f32 bits, the steps since each latent fired;
+   * src/kernels/topk.ts), present when a model is TopK or BatchTopK.
+   */
+  topkState?: GPUBuffer;
 }
 
 /** Intermediates owned by the step, allocated once. */
@@ -408,9 +414,11 @@ export function kernelFormulations(
   const terms = options.stacked ? null : sharedTermRanges(options.models);
   const latentDecodes = F > 0 && terms !== null &&
     options.models.every((e) => e.plan.terms.every((t) => t.reconKind === "mse"));
+  // The TopK family's auxiliary loss reads x: the direct encoder forms it.
+  const needsX = options.models.some((e) => (e.topk?.auxCoefficient ?? 0) > 0);
   const encoder = options.encoder === "latent" || options.encoder === "direct"
     ? options.encoder
-    : F > 0
+    : F > 0 && !needsX
     ? encoderFormulation({ batch: B, dIn: D }, F)
     : "direct";
   const decoder = options.decoder === "latent" || options.decoder === "direct"
@@ -420,6 +428,11 @@ export function kernelFormulations(
     : "direct";
   if ((encoder === "latent" || decoder === "latent") && F === 0) {
     throw new RangeError(`a latent encoder or decoder needs options.latent (the embedding and F)`);
+  }
+  if (encoder === "latent" && decoder === "latent" && needsX) {
+    throw new RangeError(
+      `the auxiliary loss of TopK-family models reads x: use a direct encoder or decoder`,
+    );
   }
   if (decoder === "latent" && !latentDecodes) {
     throw new RangeError(
@@ -455,6 +468,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     });
   });
   const M = entries.length;
+  const anyTopK = entries.some((e) => e.topk !== undefined);
   const T = Math.max(1, ...entries.map((e) => e.plan.terms.length));
   if (T > MAX_TERMS) {
     throw new RangeError(`models: at most ${MAX_TERMS} loss terms per model, got ${T}`);
@@ -498,6 +512,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     counter: state("counter", 1),
     ...(encoder === "direct" || decoder === "direct" ? { x: state("x", M * B * D) } : {}),
     ...(anyLatent ? { features: state("features", M * B * F) } : {}),
+    ...(anyTopK ? { topkState: state("topkState", M * topkStateWords(S)) } : {}),
   };
   const upload = (label: string, data: Float32Array<ArrayBuffer> | Uint32Array<ArrayBuffer>) => {
     const buffer = uploadStorage(gpu, label, data);
@@ -609,6 +624,8 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       }),
     );
   }
+  // TopK family: the selection runs here, on the ReLU outputs (inserted once its ops are built).
+  const selectAt = forwardBackward.length;
   // per-term decode
   const fusedTerms: number[] = [];
   const reconParts = residualBlocks(B, D);
@@ -975,6 +992,27 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
       }),
     );
   }
+  // TopK family: the selection after the encoder; the auxiliary loss adds to g_pre here and to
+  // the W_dec and b_dec gradients after their last write; the state moves on after Adam.
+  const topk = anyTopK
+    ? await createTopK(gpu, {
+      models: entries,
+      batch: B,
+      dSae: S,
+      acts: inter.acts,
+      state: buffers.topkState!,
+      status: buffers.status,
+      ...(buffers.x
+        ? {
+          aux: { dIn: D, layout, params, x: buffers.x, gradPre, grads, losses: buffers.losses },
+        }
+        : {}),
+    })
+    : null;
+  if (topk) {
+    forwardBackward.splice(selectAt, 0, topk.select);
+    if (topk.auxForward) add(topk.auxForward);
+  }
   if (latentOps) {
     // grads W_enc = Eᵀ·(Fᵀ·g_pre) − [apply]·b_dec ⊗ Σ_b g_pre.
     add(
@@ -1049,6 +1087,8 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
     );
   }
 
+  if (topk?.auxGrad) add(topk.auxGrad);
+
   const optimizer = {
     ...buffers,
     ...common,
@@ -1060,6 +1100,7 @@ export async function createKernelStep(gpu: Gpu, options: KernelStepOptions): Pr
   update.push(await createGradNorm(gpu, optimizer));
   update.push(await createAdam(gpu, optimizer));
   update.push(await createFinishStep(gpu, optimizer));
+  if (topk) update.push(topk.update);
   const step = [...forwardBackward, ...update];
 
   // The latent decoder's basis takes each model's W_dec and b_dec (contiguous) before the pass.

@@ -8,6 +8,7 @@
 import type { ShaderFile } from "../gpu/pipelines.ts";
 import { defineRecord, recordWgsl, writeRecord } from "../gpu/records.ts";
 import type { LossPlan } from "./loss_plan.ts";
+import type { SaeConfig } from "./config.ts";
 import type { OptimizerSettings } from "./train_settings.ts";
 
 /** Loss terms per model the kernels support. */
@@ -50,13 +51,15 @@ export const MODEL_INFO_WORDS: number = MODEL_INFO.words;
 
 /**
  * A model's loss record in the losses buffer written by a training step (f32; `LOSS_*` offsets in
- * WGSL): total, gradNorm (before clipping), recon and l1 per term (already multiplied).
+ * WGSL): total, gradNorm (before clipping), recon and l1 per term (already multiplied), and the
+ * TopK family's dead-latent auxiliary loss (0 for standard SAEs; included in the total).
  */
 export const LOSS_RECORD = defineRecord("LossRecord", [
   { name: "total", type: "f32" },
   { name: "gradNorm", type: "f32" },
   { name: "recon", type: "f32", count: MAX_TERMS },
   { name: "l1", type: "f32", count: MAX_TERMS },
+  { name: "aux", type: "f32" },
 ], { constPrefix: "LOSS", struct: false });
 
 /** Everything the kernels need to know about one model. */
@@ -71,6 +74,49 @@ export interface ModelEntry {
   optimizer: OptimizerSettings;
   /** Index of the data stream (tree and seed) this model trains on. */
   dataGroup: number;
+  /** TopK / BatchTopK selection and its auxiliary loss (absent: the standard ReLU SAE). */
+  topk?: TopKEntry;
+}
+
+/** What the kernels need to know about a TopK-family model. */
+export interface TopKEntry {
+  /** `topk` (per row) or `batchtopk` (over the batch). */
+  architecture: "topk" | "batchtopk";
+  /** Kept per row (on average over the batch for BatchTopK). */
+  k: number;
+  /** BatchTopK's threshold rate. */
+  thresholdLr: number;
+  /** Coefficient of the dead-latent auxiliary loss (0: none). */
+  auxCoefficient: number;
+  /** Dead latents per row in the auxiliary loss (resolved: ⌊dIn / 2⌋ when the config says null). */
+  kAux: number;
+  /** Dead: more than this many steps without firing. */
+  deadWindow: number;
+}
+
+/**
+ * The {@link TopKEntry} of a configuration, or undefined for a standard SAE.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { topkEntry } from "./model_table.ts";
+ * import { resolveSaeConfig } from "./config.ts";
+ * const entry = topkEntry(resolveSaeConfig({ dIn: 50, dSae: 4, architecture: "batchtopk", k: 2 }));
+ * assert.equal(entry?.kAux, 25); // ⌊dIn / 2⌋
+ * assert.equal(topkEntry(resolveSaeConfig({ dIn: 50, dSae: 4 })), undefined);
+ * ```
+ */
+export function topkEntry(config: SaeConfig): TopKEntry | undefined {
+  if (config.architecture === "standard") return undefined;
+  return {
+    architecture: config.architecture,
+    k: config.k,
+    thresholdLr: config.topkThresholdLr,
+    auxCoefficient: config.auxLossCoefficient,
+    kAux: config.kAux ?? Math.max(1, Math.floor(config.dIn / 2)),
+    deadWindow: config.deadFeatureWindow,
+  };
 }
 
 /**

@@ -91,6 +91,17 @@ export class MatryoshkaSAE {
     return paramViews(this.params, this.layout).bDec;
   }
 
+  /**
+   * How the SAE encodes at inference (evaluation, metrics): latent j is active when its
+   * pre-activation is above `threshold` (0: ReLU; BatchTopK: its JumpReLU threshold θ), and then
+   * only each row's `k` largest are kept (TopK; ties: the lower latent), or all (`k` null).
+   */
+  inferenceGate(): { threshold: number; k: number | null } {
+    const { architecture, k } = this.config;
+    if (architecture === "batchtopk") return { threshold: this.topkState.threshold, k: null };
+    return { threshold: 0, k: architecture === "topk" ? k : null };
+  }
+
   /** The loss terms this configuration trains (src/sae/loss_plan.ts). */
   lossPlan(): LossPlan {
     return lossPlan(this.config);

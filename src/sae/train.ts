@@ -11,12 +11,13 @@
  * Losses are read back every `progressEvery` steps without stalling the GPU.
  */
 import { getGpu, type Gpu } from "../gpu/device.ts";
-import { readF32 } from "../gpu/buffers.ts";
+import { readF32, readU32 } from "../gpu/buffers.ts";
 import type { TreeFeatureGenerator } from "../toy/tree.ts";
-import type { MatryoshkaSAE } from "./sae.ts";
+import type { MatryoshkaSAE, TopKState } from "./sae.ts";
 import { initBDec } from "./init.ts";
 import { embedCpu, sampleBatchCpu } from "../toy/cpu_sampler.ts";
-import { LOSS_RECORD, type ModelEntry } from "./model_table.ts";
+import { LOSS_RECORD, type ModelEntry, topkEntry } from "./model_table.ts";
+import { topkStateWords } from "../kernels/topk.ts";
 import { readField } from "../gpu/records.ts";
 import { type OptimizerSettings, PUBLISHED_OPTIMIZER, type Schedule } from "./train_settings.ts";
 import type { DataGroup } from "./world.ts";
@@ -270,6 +271,8 @@ export interface FinalLosses {
   recon: number[];
   /** Per loss term, the sparsity penalty multiplied as in the total. */
   l1: number[];
+  /** The TopK family's dead-latent auxiliary loss (0 for standard SAEs), included in the total. */
+  aux: number;
 }
 
 /**
@@ -427,6 +430,27 @@ function dataGroups(
   return { groups, of };
 }
 
+/** Every run's TopK state as the kernels hold it: `[M][1 + dSae]` u32 (θ as f32 bits). */
+function packTopKStates(runs: readonly TrainRun[], dSae: number): Uint32Array<ArrayBuffer> {
+  const words = topkStateWords(dSae);
+  const out = new Uint32Array(runs.length * words);
+  const floats = new Float32Array(out.buffer);
+  runs.forEach((run, m) => {
+    floats[m * words] = run.sae.topkState.threshold;
+    out.set(run.sae.topkState.stepsSinceFired, m * words + 1);
+  });
+  return out;
+}
+
+/** Model m's TopK state from the kernels' `[M][1 + dSae]` words. */
+function unpackTopKState(words: Uint32Array, m: number, dSae: number): TopKState {
+  const base = m * topkStateWords(dSae);
+  return {
+    threshold: new Float32Array(words.buffer, words.byteOffset + base * 4, 1)[0]!,
+    stepsSinceFired: words.slice(base + 1, base + 1 + dSae),
+  };
+}
+
 /**
  * Trains every run together on the GPU and writes the trained parameters into each run's
  * `sae.params`. A model that diverges stops at that step and gets `error`; the others finish.
@@ -495,6 +519,7 @@ export async function trainToySaes(
     normalizeSaeDecoder: run.sae.config.normalizeSaeDecoder,
     optimizer,
     dataGroup: of[i]!,
+    ...(topkEntry(run.sae.config) ? { topk: topkEntry(run.sae.config)! } : {}),
   }));
   initBDecFromData(runs, groups, of, dIn, batch);
   gpu ??= await getGpu();
@@ -514,6 +539,9 @@ export async function trainToySaes(
     const M = runs.length;
     const packing = engine.packing;
     gpu.device.queue.writeBuffer(engine.params, 0, packing.pack(runs.map((run) => run.sae.params)));
+    if (engine.topkState) {
+      gpu.device.queue.writeBuffer(engine.topkState, 0, packTopKStates(runs, dSae));
+    }
 
     // Steps per encode: as many as the engine allows (the fused path: as its loop budget allows).
     const perEncode = Math.min(options.stepsPerDispatch ?? 256, engine.maxStepsPerEncode);
@@ -555,16 +583,20 @@ export async function trainToySaes(
       });
     }
     await pendingRead;
-    const [params, losses, state] = await Promise.all([
+    const [params, losses, state, topkStates] = await Promise.all([
       readF32(gpu, engine.params),
       readF32(gpu, engine.losses),
       engine.readState(),
+      engine.topkState ? readU32(gpu, engine.topkState) : Promise.resolve(null),
     ]);
     bar.finish();
     return runs.map((run, m) => {
       run.sae.params.set(packing.unpack(params, m));
+      if (topkStates && run.sae.config.architecture !== "standard") {
+        run.sae.topkState = unpackTopKState(topkStates, m, dSae);
+      }
       const base = m * LOSS_RECORD.words;
-      const loss = (name: "total" | "gradNorm" | "recon" | "l1", t = 0) =>
+      const loss = (name: "total" | "gradNorm" | "recon" | "l1" | "aux", t = 0) =>
         readField(LOSS_RECORD, losses, base, name, t);
       const nTerms = models[m]!.plan.terms.length;
       const diverged = state.divergedAt[m]!;
@@ -577,6 +609,7 @@ export async function trainToySaes(
           gradNorm: loss("gradNorm"),
           recon: Array.from({ length: nTerms }, (_, t) => loss("recon", t)),
           l1: Array.from({ length: nTerms }, (_, t) => loss("l1", t)),
+          aux: loss("aux"),
         },
       };
       if (diverged !== 0) result.error = new TrainingDivergedError(names[m]!, diverged);
