@@ -48,7 +48,19 @@ export {
   type TermRange,
 } from "./src/sae/kernel_step.ts";
 export { type Schedule, scheduleLrFactor } from "./src/sae/train_settings.ts";
-export { type ModelEntry, packModelTable } from "./src/sae/model_table.ts";
+export {
+  type ModelEntry,
+  packModelTable,
+  type TopKEntry,
+  topkEntry,
+} from "./src/sae/model_table.ts";
+export {
+  createTopK,
+  type TopKAuxBuffers,
+  type TopKModel,
+  type TopKOps,
+  topkStateWords,
+} from "./src/kernels/topk.ts";
 export { type DataGroup, packWorld } from "./src/sae/world.ts";
 
 // The kernel set's building blocks.

@@ -264,6 +264,14 @@ export {
   type SweepJsonSettings,
   type SweepJsonTree,
 } from "./src/sweep/outputs.ts";
+export {
+  commonTrees,
+  type ComparedSweep,
+  compareFigureSvg,
+  compareTable,
+  readSweepJson,
+  sweepLabel,
+} from "./src/sweep/compare.ts";
 
 // Balanceability maps: two world parameters swept on a grid, β* and the verdict per cell.
 export {

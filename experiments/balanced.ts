@@ -129,6 +129,8 @@ export interface BalancedRunResult {
   }[];
   /** The synthetic-SAE evaluation on held-out rows (src/metrics/evaluate.ts). */
   metrics: SaeMetrics;
+  /** BatchTopK: the trained threshold θ (its JumpReLU threshold at inference); null otherwise. */
+  threshold: number | null;
 }
 
 /** The content of `results.json`. */
@@ -257,6 +259,7 @@ export async function runBalanced(options: BalancedOptions): Promise<BalancedRes
         absorptionGap: round(e.absorptionGap),
       })),
       metrics: metrics[i]!,
+      threshold: options.architecture === "batchtopk" ? round(sae.topkState.threshold) : null,
     };
   });
 

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import {
+  architectureFlags,
   BALANCE_OBJECTIVES,
   BETA_FORMS,
   checkChoice,
@@ -83,7 +84,12 @@ Training:
   --beta-form FORM    how β weights the inner prefixes: uniform (each β, the notebook's) or
                       power (inner prefix i of n gets βⁿ⁻ⁱ, the paper's LLM SAEs); the outer
                       prefix 1 (default uniform; the same with two prefixes)
-  --l1 X              L1 (sparsity) coefficient of every SAE, ≥ 0 (default 0.03, the notebook's)
+  --l1 X              L1 (sparsity) coefficient of every SAE, ≥ 0 (default 0.03, the notebook's;
+                      standard SAEs only)
+  --arch A            standard (ReLU + L1, the notebook's), topk or batchtopk (default standard);
+                      TopK and BatchTopK SAEs train on the kernel set, more slowly
+  --k K               latents kept per row (on average over the batch for batchtopk), from 1 to
+                      the narrowest tree's SAE width (default 1; topk and batchtopk only)
   --eval-rows N       held-out rows of each SAE's metrics, at most ${MAX_EVAL_ROWS} (default
                       ${DEFAULT_EVAL_ROWS}); they do not change the β* search (encoder cosines)
 
@@ -139,6 +145,8 @@ const FLAGS = {
   objective: { type: "string" },
   "beta-form": { type: "string" },
   l1: { type: "string" },
+  arch: { type: "string" },
+  k: { type: "string" },
   out: { type: "string" },
   format: { type: "string" },
   resume: { type: "boolean" },
@@ -162,6 +170,8 @@ const TRAINING_FLAGS = [
   "eval-rows",
   "beta-form",
   "l1",
+  "arch",
+  "k",
   "refine",
   "resume",
   "max-chunks",
@@ -251,6 +261,9 @@ export function parseSweepArgs(args: string[]): Promise<SweepCommand> {
       options.l1Coefficient = values.l1.trim() === "" ? NaN : Number(values.l1);
     }
     if (trees.length > 0) options.trees = uniqueTreeNames(trees);
+    // k's upper bound is the narrowest tree's SAE width, checked with the trees (runSweep).
+    const arch = architectureFlags(values.arch, values.k, MAX_SWEEP_FEATURES, USAGE);
+    if (arch.architecture !== "standard") Object.assign(options, arch);
     const shardCount = values["shard-count"] === undefined
       ? undefined
       : positiveIntFlag("shard-count", values["shard-count"], 1, USAGE);

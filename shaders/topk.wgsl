@@ -19,11 +19,12 @@
 //                no ReLU; ties: the lower latent) decode the detached residual x − x̂
 //                (x̂ = acts·W_dec + b_dec): e = aux·W_dec + b_dec − (x − x̂); writes the row's
 //                loss c·Σ e² / B, dr = 2c·e / B and aux to the aux scratch (c = coefficient ·
-//                min(dead / k_aux, 1); zeros when no latent is dead), and adds dr·W_dec[j]ᵀ to
-//                g_pre at the selected latents.
+//                min(dead / k_aux, 1)), and adds dr·W_dec[j]ᵀ to g_pre at the selected latents;
+//                nothing when no latent is dead.
 //   aux_grad     one invocation per (model, r ∈ [0, S], d): grads W_dec[r][d] += Σ_b aux[b][r]·
 //                dr[b][d] (r < S), grads b_dec[d] += Σ_b dr[b][d] (r = S); the (S, 0) invocation
-//                writes the loss record's aux slot and adds it to the total.
+//                writes the loss record's aux slot and adds it to the total (aux 0 and nothing
+//                else when no latent is dead).
 //
 // Shapes: M models, B rows, S latents, D = d_in, P floats per model's parameters (uniform
 // TopKDims). Loop iterations per invocation: topk_select at most ceil(B / WG)·S·S (TopK) or
@@ -266,10 +267,7 @@ fn aux_forward(
   let sb = m * (1u + S);
   let xb = id * D;
   let n_dead = dead_count(m, sp.dead_window);
-  if (n_dead == 0u) {
-    for (var i = 0u; i < aux_row(); i++) { aux[ab + i] = 0.0; }
-    return;
-  }
+  if (n_dead == 0u) { return; } // aux_grad sees no dead latent either and reads nothing
   let keep = min(sp.k_aux, n_dead);
   let c = sp.aux_coefficient * min(f32(n_dead) / f32(sp.k_aux), 1.0);
   let shift = select(0.0, 1.0, sp.apply_b_dec != 0u);
@@ -349,6 +347,11 @@ fn aux_grad(
   let d = id % D;
   let sp = spec[m];
   if (sp.mode == 0u || sp.aux_coefficient == 0.0) { return; }
+  let lb = m * dims.loss_words;
+  if (dead_count(m, sp.dead_window) == 0u) {
+    if (r == S && d == 0u) { losses[lb + dims.loss_aux] = 0.0; }
+    return;
+  }
   let rows = m * B * aux_row();
   var acc = 0.0;
   if (r < S) {
@@ -364,7 +367,6 @@ fn aux_grad(
   if (d == 0u) {
     var loss = 0.0;
     for (var b = 0u; b < B; b++) { loss += aux[rows + b * aux_row() + aux_row() - 1u]; }
-    let lb = m * dims.loss_words;
     losses[lb + dims.loss_aux] = loss;
     losses[lb + dims.loss_total] += loss;
   }

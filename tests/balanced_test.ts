@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { hasGpu } from "./_gpu.ts";
+import { loadSae } from "../src/io/sae_files.ts";
 
 const root = new URL("../", import.meta.url);
 const deno = Deno.execPath();
@@ -44,7 +45,7 @@ interface Results {
       decoderCos: number;
       absorptionGap: number;
     }[];
-    metrics: { mccEncoder: number; explainedVariance: number; rows: number };
+    metrics: { mccEncoder: number; explainedVariance: number; rows: number; l0: number };
   }[];
 }
 
@@ -136,6 +137,42 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "balanced --arch batchtopk trains BatchTopK SAEs and saves them as JumpReLUs that load back",
+  ignore: !hasGpu,
+  fn: async () => {
+    const out = await Deno.makeTempDir();
+    try {
+      const results = await balanced(`${out}/run`, 400, 0, ["--arch", "batchtopk", "--k", "1"]);
+      assert.match(
+        results.stdout,
+        /compiling the training kernels… \d+\.\d\d s \(kernels engine\)/,
+      );
+      const raw = JSON.parse(await Deno.readTextFile(`${out}/run/results.json`));
+      assert.deepEqual([raw.architecture, raw.k], ["batchtopk", 1]);
+      const byName = Object.fromEntries(results.runs.map((r) => [r.name, r]));
+      // β = ∞ hedges already (positive child components of the parent latent's encoder), and
+      // every run keeps its parent on latent 0 with a positive threshold.
+      const detached = byName.detached!.encoderCosSims[0]!.slice(1);
+      assert.ok(detached.every((c) => c > 0.05), `detached: ${detached}`);
+      assert.match(byName.balanced!.title, /BatchTopK k = 1$/);
+      for (const run of raw.runs) {
+        assert.ok(run.threshold > 0, `${run.name} θ ${run.threshold}`);
+        const loaded = await loadSae(`${out}/run/saes/${run.name}`);
+        assert.equal(loaded.config.architecture, "batchtopk");
+        assert.ok(Math.abs(loaded.topkState.threshold - run.threshold) < 1e-6);
+        const cfg = JSON.parse(await Deno.readTextFile(`${out}/run/saes/${run.name}/cfg.json`));
+        assert.equal(cfg.architecture, "jumprelu");
+        // The metrics read the SAE as a JumpReLU: about one latent per row or fewer fires.
+        assert.ok(run.metrics.l0 > 0.2 && run.metrics.l0 < 1.2, `${run.name} L0 ${run.metrics.l0}`);
+      }
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name: "two balanced runs with the same seed write identical cosine tables; --eval-rows sets " +
     "the metrics' rows only",
   ignore: !hasGpu,
@@ -182,6 +219,15 @@ Deno.test("bad flags are refused with the usage and an existing output folder is
     const format = await runDeno([...BALANCED, "--out", out, "--format", "svg,jpg"]);
     assert.equal(format.code, 2);
     assert.match(format.stderr, /Cannot parse --format: expected svg, png or pdf.*got "svg,jpg"/);
+    const arch = await runDeno([...BALANCED, "--out", out, "--arch", "gated"]);
+    assert.equal(arch.code, 2);
+    assert.match(
+      arch.stderr,
+      /Cannot parse --arch: expected standard, topk or batchtopk, got "gated"/,
+    );
+    const k = await runDeno([...BALANCED, "--out", out, "--arch", "batchtopk", "--k", "5"]);
+    assert.equal(k.code, 2);
+    assert.match(k.stderr, /Cannot parse --k: expected an integer from 1 to 4, got "5"/);
     assert.equal(await Deno.readTextFile(`${out}/marker.txt`), "keep me");
   } finally {
     await Deno.remove(out, { recursive: true });

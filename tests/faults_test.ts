@@ -486,6 +486,8 @@ Deno.test("a merge refuses an output folder holding other files", async () => {
       evalRows: 1000,
       betaForm: "uniform" as const,
       l1Coefficient: 0.03,
+      architecture: "standard" as const,
+      k: 1,
     };
     await writeManifest(`${dir}/shard`, manifestOf(settings, { index: 0, count: 2 }));
     const r = await runDeno([...SWEEP, "--merge", `${dir}/shard`, "--out", dir]);

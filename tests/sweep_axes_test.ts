@@ -256,3 +256,26 @@ Deno.test("chunks keep the order and hold at most the chunk size", () => {
   assert.deepEqual(chunked(list, 11), [list]);
   assert.throws(() => chunked(list, 0), /--chunk/);
 });
+
+Deno.test("--arch and --k reach the sweep's options; bad ones are refused naming the flag", async () => {
+  const run = await parseSweepArgs(["--arch", "batchtopk", "--k", "2"]);
+  assert.ok(run !== "help" && run.kind === "run");
+  assert.deepEqual([run.options.architecture, run.options.k], ["batchtopk", 2]);
+  const standard = await parseSweepArgs([]);
+  assert.ok(standard !== "help" && standard.kind === "run");
+  assert.equal(standard.options.architecture, undefined); // the notebook's L1 SAEs
+  await assertRefused(
+    () => parseSweepArgs(["--arch", "gated"]),
+    "arch",
+    "standard, topk or batchtopk",
+  );
+  await assertRefused(() => parseSweepArgs(["--k", "2"]), "k", "--arch standard");
+  await assertRefused(() => parseSweepArgs(["--arch", "topk", "--k", "0"]), "k");
+  // k above the narrowest tree's SAE (the notebook's trees: 4 latents), before any training.
+  const out = "/nonexistent/never-written";
+  await assertRefused(() => runSweep({ out, architecture: "topk", k: 5 }), "k", "from 1 to 4");
+  await assertRefused(
+    () => runSweep({ out, architecture: "jumprelu" as never }),
+    "arch",
+  );
+});

@@ -217,7 +217,7 @@ export async function createTopK(
     );
     ops.auxGrad = await op(
       "aux_grad",
-      { 8: scratch, 9: a.grads, 10: a.losses },
+      { 3: spec.state, 8: scratch, 9: a.grads, 10: a.losses },
       Math.ceil((M * (S + 1) * D) / WORKGROUP),
     );
   }

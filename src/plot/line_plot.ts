@@ -49,6 +49,8 @@ export interface LineSeries {
   max?: number[];
   /** CSS colour (default: matplotlib's tab10 cycle). */
   color?: string;
+  /** SVG `stroke-dasharray` of the line, e.g. `"7 4"` (default: solid). */
+  dash?: string;
 }
 
 /**
@@ -324,7 +326,7 @@ export function linePlotSvg(options: LinePlotOptions): string {
     const points = s.x.map((x, i) => `${num(sx(x))},${num(sy(s.mean[i]!))}`);
     data.push(
       `<polyline class="line" data-series="${k}" points="${points.join(" ")}" fill="none" ` +
-        `stroke="${escapeXml(color)}" stroke-width="2" stroke-linejoin="round"/>`,
+        `stroke="${escapeXml(color)}" stroke-width="2" stroke-linejoin="round"${dashOf(s)}/>`,
     );
     for (const p of points) {
       const [px, py] = p.split(",");
@@ -369,9 +371,14 @@ export function linePlotSvg(options: LinePlotOptions): string {
     const y = top + 10 + k * 20;
     body.push(
       `<line class="legend" x1="${num(legendX)}" y1="${num(y)}" x2="${num(legendX + 22)}" ` +
-        `y2="${num(y)}" stroke="${escapeXml(color)}" stroke-width="2"/>`,
+        `y2="${num(y)}" stroke="${escapeXml(color)}" stroke-width="2"${dashOf(s)}/>`,
       svgText(legendX + 28, y, s.name, { size: 11, baseline: "middle" }),
     );
   });
   return svgDocument(width, height, body, title);
+}
+
+/** The stroke-dasharray attribute of a dashed series (empty for a solid one). */
+function dashOf(s: LineSeries): string {
+  return s.dash ? ` stroke-dasharray="${escapeXml(s.dash)}"` : "";
 }

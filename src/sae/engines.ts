@@ -97,8 +97,32 @@ export function fusedReason(options: EngineOptions): string | null {
   return fusedUnsupportedReason(options.dSae, maxFeatures, options.models);
 }
 
-/** Builds the engine `name` (resolving `auto`). */
+/**
+ * Builds the engine `name` (resolving `auto`). A WebGPU validation error while building (a bind
+ * group that does not match its pipeline, say) throws here: left alone, it would make every
+ * later command buffer invalid and training would silently do nothing.
+ */
 export async function createEngine(
+  gpu: Gpu,
+  name: EngineName,
+  options: EngineOptions,
+): Promise<Engine> {
+  gpu.device.pushErrorScope("validation");
+  let engine: Engine | undefined;
+  try {
+    engine = await buildEngine(gpu, name, options);
+  } finally {
+    const error = await gpu.device.popErrorScope();
+    if (error) {
+      engine?.destroy();
+      // deno-lint-ignore no-unsafe-finally -- the validation error is the one to report
+      throw new Error(`building the ${name} training engine failed validation: ${error.message}`);
+    }
+  }
+  return engine;
+}
+
+async function buildEngine(
   gpu: Gpu,
   name: EngineName,
   options: EngineOptions,

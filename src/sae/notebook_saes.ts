@@ -3,7 +3,7 @@
  * (β = 0) and balanced (β = 0.25) on the balanced tree, and β = 0.17 on the unbalanced tree, each
  * as what it changes of `NOTEBOOK_SAE_CONFIG`.
  */
-import { NOTEBOOK_SAE_CONFIG, type SaeConfig } from "./config.ts";
+import { type Architecture, NOTEBOOK_SAE_CONFIG, type SaeConfig } from "./config.ts";
 
 /**
  * One of the notebook's SAEs.
@@ -131,7 +131,8 @@ export function prefixMultipliers(beta: number, nPrefixes: number, form: BetaFor
  * The SAE configuration of a sweep point (and of the browser page's β slider): the notebook's,
  * sized for `nFeatures` true features, prefixes `[1, nFeatures]` unless given, inner multipliers
  * from β in the given form ({@link prefixMultipliers}; β = 0: the standard SAE; Infinity: the
- * detached setup, `useDeltaLoss` with multipliers 1), and the L1 coefficient when given.
+ * detached setup, `useDeltaLoss` with multipliers 1), the L1 coefficient when given, and the
+ * architecture with its k (default `standard`).
  *
  * @example
  * ```ts
@@ -147,10 +148,12 @@ export function prefixMultipliers(beta: number, nPrefixes: number, form: BetaFor
 export function betaSaeConfig(
   beta: number,
   nFeatures: number,
-  { prefixEnds = [1, nFeatures], form = "uniform", l1 }: {
+  { prefixEnds = [1, nFeatures], form = "uniform", l1, architecture = "standard", k = 1 }: {
     prefixEnds?: readonly number[];
     form?: BetaForm;
     l1?: number;
+    architecture?: Architecture;
+    k?: number;
   } = {},
 ): Partial<SaeConfig> & { dIn: number; dSae: number } {
   const base = {
@@ -160,6 +163,7 @@ export function betaSaeConfig(
     matryoshkaSteps: [...prefixEnds],
     ...(l1 === undefined ? {} : { l1Coefficient: l1 }),
     matryoshkaInnerLossMultipliers: prefixMultipliers(beta, prefixEnds.length, form),
+    ...(architecture === "standard" ? {} : { architecture, k }),
   };
   return beta === Infinity ? { ...base, useDeltaLoss: true } : base;
 }

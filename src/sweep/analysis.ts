@@ -177,6 +177,8 @@ export async function writeSweepOutputs(
       evalRows: settings.evalRows,
       betaForm: settings.betaForm,
       l1Coefficient: settings.l1Coefficient,
+      architecture: settings.architecture,
+      k: settings.k,
       tolerance: options.tolerance,
       objective,
       refineRounds: Math.max(0, ...sorted.map((r) => r.round)),

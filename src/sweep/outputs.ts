@@ -10,6 +10,7 @@
 import { formatBeta, type SweepTree } from "./axes.ts";
 import type { Balance, BalanceCurvePoint, BalanceObjective } from "./balance.ts";
 import type { BetaForm } from "../sae/notebook_saes.ts";
+import type { Architecture } from "../sae/config.ts";
 import { type EdgeScore, edgeSummaries, type EdgeSummary } from "../metrics/scorecard.ts";
 import { rowToJson, type SweepRow, type SweepRowJson } from "./rows.ts";
 
@@ -116,6 +117,8 @@ export function sweepCsv(rows: readonly SweepRow[], columns?: readonly CsvColumn
  *   evalRows: 100_000,
  *   betaForm: "uniform",
  *   l1Coefficient: 0.03,
+ *   architecture: "standard",
+ *   k: 1,
  *   tolerance: 0.02,
  *   objective: "max",
  *   refineRounds: 0,
@@ -141,6 +144,10 @@ export interface SweepJsonSettings {
   betaForm: BetaForm;
   /** The L1 coefficient of every SAE. */
   l1Coefficient: number;
+  /** The SAEs' architecture (`standard`, `topk` or `batchtopk`). */
+  architecture: Architecture;
+  /** k of TopK and BatchTopK (1, unused, for standard). */
+  k: number;
   /** Balanceable below this largest |child component|. */
   tolerance: number;
   /** What the finder minimised over edges (`max` or `mean` |child component|). */
@@ -216,8 +223,9 @@ export interface SweepJsonTree {
  * import { childProbsTree } from "./axes.ts";
  * const run = { steps: 5, batchSize: 128, lr: 3e-4, betas: [0, 1], seeds: 1, evalRows: 1000 };
  * const form = { betaForm: "uniform" as const, l1Coefficient: 0.03, objective: "max" as const };
+ * const arch = { architecture: "standard" as const, k: 1 };
  * const doc: SweepJson = sweepJson(
- *   { ...run, ...form, tolerance: 0.02, refineRounds: 0, shard: null },
+ *   { ...run, ...form, ...arch, tolerance: 0.02, refineRounds: 0, shard: null },
  *   false,
  *   [treeJson(childProbsTree([0.1, 0.3]), "no SAE of the tree was trained")],
  *   [],

@@ -32,7 +32,7 @@ import {
   type SweepTree,
 } from "./axes.ts";
 import { BALANCE_OBJECTIVES, type BalanceObjective, refinementBetas } from "./balance.ts";
-import { NOTEBOOK_SAE_CONFIG } from "../sae/config.ts";
+import { type Architecture, ARCHITECTURES, NOTEBOOK_SAE_CONFIG } from "../sae/config.ts";
 import { BETA_FORMS, type BetaForm } from "../sae/notebook_saes.ts";
 import {
   chunked,
@@ -164,8 +164,12 @@ export interface SweepOptions {
   objective?: BalanceObjective;
   /** How β weights the inner prefixes (default `uniform`, the notebook's). */
   betaForm?: BetaForm;
-  /** The L1 coefficient of every SAE (default 3e-2, the notebook's). */
+  /** The L1 coefficient of every SAE (default 3e-2, the notebook's; standard SAEs only). */
   l1Coefficient?: number;
+  /** The SAEs' architecture (default `standard`, the notebook's ReLU + L1). */
+  architecture?: Architecture;
+  /** k of TopK and BatchTopK (default 1), at most the SAEs' width (the trees' features). */
+  k?: number;
   /** Run only this shard's grid combinations (default: all). */
   shard?: Shard | null;
   /** Continue the sweep recorded in `out` (its settings must match). */
@@ -294,7 +298,10 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
       "l1",
       options.l1Coefficient ?? NOTEBOOK_SAE_CONFIG.l1Coefficient,
     ),
+    architecture: checkChoice("arch", options.architecture ?? "standard", ARCHITECTURES),
+    k: positiveInt("k", options.k ?? 1),
   };
+  checkK(settings);
   checkGridSize(settings);
   return {
     settings,
@@ -307,6 +314,18 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
       ? Infinity
       : positiveInt("max-chunks", options.maxChunks),
   };
+}
+
+/** k of TopK and BatchTopK must fit every tree's SAE (d_sae = its read-out features). */
+function checkK(settings: SweepSettings): void {
+  if (settings.architecture === "standard") return;
+  const narrowest = Math.min(...settings.trees.map((t) => t.tree.nFeatures));
+  if (settings.k > narrowest) {
+    throw new SweepAxisError(
+      `Invalid --k: expected an integer from 1 to ${narrowest} (the narrowest tree's SAE has ` +
+        `${narrowest} latents), got ${settings.k}`,
+    );
+  }
 }
 
 /** Sweeps above this many SAE-steps print an estimate of their time and memory first. */
@@ -322,6 +341,9 @@ function nonDefaults(settings: SweepSettings, objective: BalanceObjective): stri
   if (settings.betaForm !== "uniform") parts.push(`β form: ${settings.betaForm}`);
   if (settings.l1Coefficient !== NOTEBOOK_SAE_CONFIG.l1Coefficient) {
     parts.push(`L1: ${settings.l1Coefficient}`);
+  }
+  if (settings.architecture !== "standard") {
+    parts.push(`architecture: ${settings.architecture}, k = ${settings.k}`);
   }
   if (objective !== "max") parts.push(`objective: ${objective} |child component|`);
   return parts.map((p) => `  ${p}`).join("");
@@ -475,6 +497,8 @@ export async function runSweep(options: SweepOptions, gpu?: Gpu): Promise<SweepR
         evalRows: settings.evalRows,
         betaForm: settings.betaForm,
         l1Coefficient: settings.l1Coefficient,
+        architecture: settings.architecture,
+        k: settings.k,
         quiet: options.quiet ?? false,
         label,
       }, gpu);

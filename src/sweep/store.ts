@@ -18,7 +18,7 @@
  */
 import { writeFileAtomic } from "../io/atomic.ts";
 import { DEFAULT_EVAL_ROWS } from "../metrics/evaluate_cpu.ts";
-import { NOTEBOOK_SAE_CONFIG } from "../sae/config.ts";
+import { type Architecture, ARCHITECTURES, NOTEBOOK_SAE_CONFIG } from "../sae/config.ts";
 import { BETA_FORMS, type BetaForm } from "../sae/notebook_saes.ts";
 import { treeFromJson, type TreeJson, treeToJson } from "../toy/tree_json.ts";
 import {
@@ -68,8 +68,12 @@ export interface SweepSettings {
   evalRows: number;
   /** How β weights the inner prefixes (`uniform`: each β; `power`: βⁿ⁻ⁱ). */
   betaForm: BetaForm;
-  /** The L1 (sparsity) coefficient of every SAE. */
+  /** The L1 (sparsity) coefficient of every SAE (standard architecture). */
   l1Coefficient: number;
+  /** The SAEs' architecture: `standard` (ReLU + L1), `topk` or `batchtopk`. */
+  architecture: Architecture;
+  /** k of TopK and BatchTopK (1 for standard, where it is unused). */
+  k: number;
 }
 
 /** `manifest.json`. */
@@ -96,6 +100,10 @@ export interface ManifestJson {
   betaForm: BetaForm;
   /** The L1 coefficient (absent in older folders: the notebook's 3e-2). */
   l1Coefficient: number;
+  /** The SAEs' architecture (absent in older folders: `standard`). */
+  architecture: Architecture;
+  /** k of TopK and BatchTopK (absent in older folders: 1). */
+  k: number;
   /** `"i/n"` for one shard's folder, null for a whole sweep. */
   shard: string | null;
   /** The folders merged into this one (absent unless made by a merge). */
@@ -126,6 +134,8 @@ export function manifestOf(settings: SweepSettings, shard: Shard | null): Manife
     evalRows: settings.evalRows,
     betaForm: settings.betaForm,
     l1Coefficient: settings.l1Coefficient,
+    architecture: settings.architecture,
+    k: settings.k,
     shard: formatShard(shard),
   };
 }
@@ -155,6 +165,8 @@ function settingsFromManifest(manifest: ManifestJson, where: string): SweepSetti
     evalRows: manifest.evalRows,
     betaForm: manifest.betaForm,
     l1Coefficient: manifest.l1Coefficient,
+    architecture: manifest.architecture,
+    k: manifest.k,
   };
 }
 
@@ -168,6 +180,8 @@ const FLAGS: Record<string, string> = {
   evalRows: "--eval-rows",
   betaForm: "--beta-form",
   l1Coefficient: "--l1",
+  architecture: "--arch",
+  k: "--k",
   shard: "--shard",
 };
 
@@ -226,6 +240,9 @@ export async function readManifest(dir: string): Promise<ManifestJson | null> {
   // … and before the β form and the L1 coefficient were: the notebook's.
   json.betaForm ??= "uniform";
   json.l1Coefficient ??= NOTEBOOK_SAE_CONFIG.l1Coefficient;
+  // … and before the TopK family: standard SAEs.
+  json.architecture ??= "standard";
+  json.k ??= 1;
   const problem = manifestProblem(json);
   if (problem) {
     throw new SweepFolderError(
@@ -267,6 +284,8 @@ function manifestProblem(json: ManifestJson): string | null {
       typeof json.l1Coefficient === "number" && json.l1Coefficient >= 0,
       "a number ≥ 0",
     ],
+    ["architecture", ARCHITECTURES.includes(json.architecture), ARCHITECTURES.join(", ")],
+    ["k", int(json.k), "a positive integer"],
     ["shard", json.shard === null || typeof json.shard === "string", "null or i/n"],
   ];
   const bad = fields.find(([, ok]) => !ok);

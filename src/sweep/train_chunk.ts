@@ -12,6 +12,7 @@
  */
 import type { Gpu } from "../gpu/device.ts";
 import { type BetaForm, betaSaeConfig, SWEEP_HIDDEN_DIM } from "../sae/notebook_saes.ts";
+import type { Architecture } from "../sae/config.ts";
 import { initSaeToMatchModel } from "../sae/init.ts";
 import { MatryoshkaSAE } from "../sae/sae.ts";
 import { trainToySaes } from "../sae/train.ts";
@@ -81,6 +82,9 @@ export interface ChunkTrainOptions {
   betaForm: BetaForm;
   /** The L1 coefficient. */
   l1Coefficient: number;
+  /** The SAEs' architecture and, for TopK and BatchTopK, k. */
+  architecture: Architecture;
+  k: number;
   /** No progress bar. */
   quiet: boolean;
   /** Label of the progress bar. */
@@ -121,6 +125,8 @@ export async function trainChunk(
         prefixEnds: t.prefixEnds,
         form: options.betaForm,
         l1: options.l1Coefficient,
+        architecture: options.architecture,
+        k: options.k,
       }));
       initSaeToMatchModel(sae, model, {
         noiseLevel: 0,
