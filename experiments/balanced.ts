@@ -75,8 +75,8 @@ Options:
   --lr X             Adam learning rate (default 3e-4)
   --arch A           standard (ReLU + L1, the notebook's), topk or batchtopk (default standard):
                      the four SAEs keep their β and prefixes; TopK and BatchTopK have no L1 term
-  --k K              latents kept per row (on average over the batch for batchtopk), 1 to 4
-                     (default 1; topk and batchtopk only)
+  --k K              latents kept per row: topk an integer from 1 to 4, batchtopk on average
+                     over the batch, any number above 0 up to 4 (⌊k·batch⌋ kept; default 1)
   --eval-rows N      held-out rows of the metrics, 1 to ${MAX_EVAL_ROWS} (default ${DEFAULT_EVAL_ROWS})
   --format LIST      figure formats, comma-separated: svg, png, pdf (default svg)
   --quiet            no progress bar

@@ -88,8 +88,9 @@ Training:
                       standard SAEs only)
   --arch A            standard (ReLU + L1, the notebook's), topk or batchtopk (default standard);
                       TopK and BatchTopK SAEs train on the kernel set, more slowly
-  --k K               latents kept per row (on average over the batch for batchtopk), from 1 to
-                      the narrowest tree's SAE width (default 1; topk and batchtopk only)
+  --k K               latents kept per row: topk an integer, batchtopk on average over the batch
+                      (any number above 0; ⌊k·batch⌋ kept), at most the narrowest tree's SAE width
+                      (default 1; topk and batchtopk only)
   --eval-rows N       held-out rows of each SAE's metrics, at most ${MAX_EVAL_ROWS} (default
                       ${DEFAULT_EVAL_ROWS}); they do not change the β* search (encoder cosines)
 

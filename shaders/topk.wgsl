@@ -5,8 +5,8 @@
 //
 //   topk_select  acts [M][B][S] (ReLU outputs) in place:
 //                TopK (mode 1): each row keeps its k largest (ties: the lower latent);
-//                BatchTopK (mode 2): the model's batch keeps its min(k·B, B·S) largest (ties: the
-//                lower flat index b·S + j). The K-th largest value is found by a binary search
+//                BatchTopK (mode 2): the model's batch keeps its K = ⌊k·B⌋ largest (the host
+//                puts K in the spec's k; ties: the lower flat index b·S + j). The K-th largest value is found by a binary search
 //                over its bits (non-negative floats order as their bit patterns), 31 rounds of a
 //                workgroup count; ties at it are kept in flat-index order from per-thread
 //                contiguous chunks and an exclusive prefix count.
@@ -64,7 +64,7 @@ struct TopKDims {
 
 struct TopKSpec {
   mode: u32,
-  k: u32,
+  k: u32,               // TopK: per row; BatchTopK: K = ⌊k·B⌋ over the batch
   threshold_lr: f32,
   aux_coefficient: f32, // 0: no auxiliary loss
   k_aux: u32,
@@ -188,7 +188,7 @@ fn topk_select(
   if (sp.mode == MODE_TOPK) {
     for (var b = lid; b < dims.batch; b += WG) { topk_row(base + b * dims.d_sae, sp.k); }
   } else if (sp.mode == MODE_BATCHTOPK) {
-    batchtopk(base, n, min(sp.k * dims.batch, n), lid);
+    batchtopk(base, n, sp.k, lid); // BatchTopK's k word holds the count kept, ⌊k·B⌋ ≤ B·S
   }
 }
 

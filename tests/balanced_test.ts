@@ -227,7 +227,10 @@ Deno.test("bad flags are refused with the usage and an existing output folder is
     );
     const k = await runDeno([...BALANCED, "--out", out, "--arch", "batchtopk", "--k", "5"]);
     assert.equal(k.code, 2);
-    assert.match(k.stderr, /Cannot parse --k: expected an integer from 1 to 4, got "5"/);
+    assert.match(k.stderr, /Cannot parse --k: expected a number above 0, at most 4, for batchtopk/);
+    const topk = await runDeno([...BALANCED, "--out", out, "--arch", "topk", "--k", "0.5"]);
+    assert.equal(topk.code, 2);
+    assert.match(topk.stderr, /Cannot parse --k: expected an integer from 1 to 4, got "0.5"/);
     assert.equal(await Deno.readTextFile(`${out}/marker.txt`), "keep me");
   } finally {
     await Deno.remove(out, { recursive: true });

@@ -239,7 +239,9 @@ Deno.test("refuses bad TopK-family settings, naming the field", () => {
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ architecture: "jumprelu" }, /architecture must be one of standard, topk, batchtopk/],
     [{ architecture: "topk", k: 0 }, /k must be an integer in \[1, dSae = 4\], got 0/],
-    [{ architecture: "batchtopk", k: 5 }, /k must be an integer in \[1, dSae = 4\], got 5/],
+    [{ architecture: "batchtopk", k: 5 }, /k must be a number in \(0, dSae = 4\] for batchtopk/],
+    [{ architecture: "batchtopk", k: 0 }, /k must be a number in \(0, dSae = 4\]/],
+    [{ architecture: "topk", k: 0.5 }, /k must be an integer in \[1, dSae = 4\], got 0.5/],
     [{ k: 1.5 }, /k must be an integer/],
     [{ auxLossCoefficient: -1 }, /auxLossCoefficient must be a finite number >= 0/],
     [{ kAux: 0 }, /kAux must be a positive integer/],
@@ -249,7 +251,7 @@ Deno.test("refuses bad TopK-family settings, naming the field", () => {
   for (const [given, message] of cases) {
     assert.throws(() => resolveSaeConfig({ ...base, ...given } as never), message);
   }
-  const config = resolveSaeConfig({ ...base, architecture: "batchtopk", k: 2, kAux: 3 });
-  assert.deepEqual([config.architecture, config.k, config.kAux], ["batchtopk", 2, 3]);
+  const config = resolveSaeConfig({ ...base, architecture: "batchtopk", k: 0.25, kAux: 3 });
+  assert.deepEqual([config.architecture, config.k, config.kAux], ["batchtopk", 0.25, 3]);
   assert.equal(resolveSaeConfig(base).kAux, null); // ⌊dIn / 2⌋ when training
 });

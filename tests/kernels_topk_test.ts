@@ -52,6 +52,7 @@ gpuTest("topk_select keeps what the reference keeps, ties included", async (gpu)
       model("topk", Math.min(3, S)),
       model("batchtopk", Math.min(2, S)),
       model("batchtopk", S), // keeps everything
+      model("batchtopk", 0.5), // ⌊0.5·B⌋ over the batch
     ];
     const M = models.length;
     const n = B * S;

@@ -273,7 +273,8 @@ Deno.test("--arch and --k reach the sweep's options; bad ones are refused naming
   await assertRefused(() => parseSweepArgs(["--arch", "topk", "--k", "0"]), "k");
   // k above the narrowest tree's SAE (the notebook's trees: 4 latents), before any training.
   const out = "/nonexistent/never-written";
-  await assertRefused(() => runSweep({ out, architecture: "topk", k: 5 }), "k", "from 1 to 4");
+  await assertRefused(() => runSweep({ out, architecture: "topk", k: 5 }), "k", "at most 4");
+  await assertRefused(() => runSweep({ out, architecture: "topk", k: 1.5 }), "k", "an integer");
   await assertRefused(
     () => runSweep({ out, architecture: "jumprelu" as never }),
     "arch",

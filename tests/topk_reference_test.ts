@@ -40,6 +40,9 @@ Deno.test("TopK and BatchTopK break ties by the lower index", () => {
   const tiesAcrossRows = Float64Array.from([1, 1, 1, 1]); // k = 1 keeps the first 2 in row order
   selectBatchTopK(tiesAcrossRows, 2, 2, 1);
   assert.deepEqual([...tiesAcrossRows], [1, 1, 0, 0]);
+  const fractional = Float64Array.from([1, 4, 3, 2]); // k = 0.5 over 2 rows keeps ⌊1⌋ value
+  selectBatchTopK(fractional, 2, 2, 0.5);
+  assert.deepEqual([...fractional], [0, 4, 0, 0]);
 });
 
 Deno.test("the BatchTopK threshold moves 1% toward the smallest positive kept activation", () => {

@@ -189,8 +189,8 @@ export function figureFormatsFlag(value: string | undefined, usage: string): Fig
 
 /**
  * The `--arch` and `--k` flags of the training commands: the architecture (default `standard`)
- * and, for `topk` and `batchtopk`, k (default 1, an integer from 1 to `dSae`); `--k` with
- * `standard` is refused.
+ * and k (default 1): for `topk` an integer from 1 to `dSae`, for `batchtopk` any number above 0
+ * up to `dSae` (⌊k · batch⌋ kept per batch, as SAELens); `--k` with `standard` is refused.
  *
  * @example
  * ```ts
@@ -206,6 +206,8 @@ export function figureFormatsFlag(value: string | undefined, usage: string): Fig
  * });
  * assert.throws(() => architectureFlags("jumprelu", undefined, 4, "u"), /expected standard, topk/);
  * assert.throws(() => architectureFlags("topk", "5", 4, "u"), /Cannot parse --k/);
+ * assert.equal(architectureFlags("batchtopk", "0.25", 4, "u").k, 0.25);
+ * assert.throws(() => architectureFlags("topk", "0.25", 4, "u"), /Cannot parse --k/);
  * ```
  */
 export function architectureFlags(
@@ -221,5 +223,12 @@ export function architectureFlags(
   if (architecture === "standard" && k !== undefined) {
     fail("k", "no --k with --arch standard (k is for topk and batchtopk)", k, usage);
   }
-  return { architecture, k: positiveIntFlag("k", k, 1, usage, dSae) };
+  if (architecture !== "batchtopk" || k === undefined) {
+    return { architecture, k: positiveIntFlag("k", k, 1, usage, dSae) };
+  }
+  const value = k.trim() === "" ? NaN : Number(k);
+  if (!(value > 0 && value <= dSae)) {
+    fail("k", `a number above 0, at most ${dSae}, for batchtopk`, k, usage);
+  }
+  return { architecture, k: value };
 }

@@ -8,6 +8,7 @@ import { createStorage, uploadStorage, uploadUniform } from "../gpu/buffers.ts";
 import { bindGroup, getPipeline } from "../gpu/pipelines.ts";
 import type { ParamLayout } from "../sae/layout.ts";
 import { LOSS_RECORD, type ModelEntry } from "../sae/model_table.ts";
+import { batchKept } from "../reference/topk_reference.ts";
 import topkWgsl from "../../shaders/topk.wgsl" with { type: "text" };
 import {
   type KernelOp,
@@ -124,8 +125,14 @@ export async function createTopK(
   requireWords("state", spec.state, M * topkStateWords(S));
   requireWords("status", spec.status, M);
   spec.models.forEach(({ topk }, m) => {
-    if (topk && !(Number.isInteger(topk.k) && topk.k >= 1)) {
+    if (topk?.architecture === "topk" && !(Number.isInteger(topk.k) && topk.k >= 1)) {
       throw new RangeError(`models[${m}].topk.k must be an integer >= 1, got ${topk.k}`);
+    }
+    if (topk?.architecture === "batchtopk" && !(batchKept(topk.k, B) >= 1)) {
+      throw new RangeError(
+        `models[${m}].topk.k: BatchTopK keeps ⌊k · batch⌋ activations, at least 1; got k ` +
+          `${topk.k} with batch ${B}`,
+      );
     }
     if (topk && topk.auxCoefficient > 0 && !(Number.isInteger(topk.kAux) && topk.kAux >= 1)) {
       throw new RangeError(`models[${m}].topk.kAux must be an integer >= 1, got ${topk.kAux}`);
@@ -148,7 +155,10 @@ export async function createTopK(
   spec.models.forEach(({ topk, applyBDecToInput }, m) => {
     if (!topk) return; // mode 0
     table[m * 8] = MODE[topk.architecture];
-    table[m * 8 + 1] = Math.min(topk.k, S);
+    // TopK: k per row; BatchTopK: the count kept over the batch.
+    table[m * 8 + 1] = topk.architecture === "topk"
+      ? Math.min(topk.k, S)
+      : Math.min(batchKept(topk.k, B), B * S);
     floats[m * 8 + 2] = topk.thresholdLr;
     floats[m * 8 + 3] = topk.auxCoefficient;
     table[m * 8 + 4] = topk.kAux;

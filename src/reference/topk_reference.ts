@@ -12,7 +12,7 @@ import type { Architecture } from "../sae/config.ts";
 export interface TopKSelection {
   /** `topk` (per row) or `batchtopk` (over the flattened batch). */
   architecture: Exclude<Architecture, "standard">;
-  /** Kept per row (TopK), or `k · B` kept over the batch (BatchTopK). */
+  /** Kept per row (TopK), or ⌊k · B⌋ kept over the batch (BatchTopK; k may be fractional). */
   k: number;
   /** The dead-latent auxiliary loss; absent or coefficient 0: none. */
   aux?: TopKAux;
@@ -60,8 +60,8 @@ export function selectTopK(acts: Float64Array, B: number, S: number, k: number):
 }
 
 /**
- * Zeroes all but the `k · B` largest entries of the whole batch `acts` (B,S), in place (ties:
- * the lower flat index `b · S + j`). A row may keep more or fewer than `k`.
+ * Zeroes all but the ⌊k · B⌋ largest entries of the whole batch `acts` (B,S), in place (ties:
+ * the lower flat index `b · S + j`); k may be fractional. A row may keep more or fewer than `k`.
  *
  * @example
  * ```ts
@@ -74,10 +74,26 @@ export function selectTopK(acts: Float64Array, B: number, S: number, k: number):
  */
 export function selectBatchTopK(acts: Float64Array, B: number, S: number, k: number): void {
   const n = B * S;
-  const kept = Math.min(n, k * B);
+  const kept = Math.min(n, batchKept(k, B));
   const order = Array.from({ length: n }, (_, i) => i);
   order.sort((i, j) => (acts[j]! - acts[i]!) || (i - j));
   for (let r = kept; r < n; r++) acts[order[r]!] = 0;
+}
+
+/**
+ * How many activations BatchTopK keeps over a batch of B rows: ⌊k · B⌋ (SAELens's
+ * `int(k * batch)`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { batchKept } from "./topk_reference.ts";
+ * assert.equal(batchKept(1, 128), 128);
+ * assert.equal(batchKept(0.3, 128), 38);
+ * ```
+ */
+export function batchKept(k: number, B: number): number {
+  return Math.floor(k * B + 1e-9);
 }
 
 /**

@@ -113,7 +113,10 @@ export interface SaeConfig {
   includeBdecLoss: boolean;
   /** `standard` (ReLU + sparsity penalty), `topk` or `batchtopk` ({@link Architecture}). */
   architecture: Architecture;
-  /** TopK / BatchTopK: latents kept per row (on average over the batch for BatchTopK). */
+  /**
+   * TopK: latents kept per row, an integer; BatchTopK: kept on average per row, any number in
+   * (0, dSae] (⌊k · batch⌋ kept over the batch, as SAELens).
+   */
   k: number;
   /** TopK / BatchTopK: coefficient of the dead-latent auxiliary loss (0: none). */
   auxLossCoefficient: number;
@@ -362,7 +365,12 @@ export function validateSaeConfig(config: SaeConfig): void {
   if (!ARCHITECTURES.includes(config.architecture)) {
     fail("architecture", `one of ${ARCHITECTURES.join(", ")}`, config.architecture);
   }
-  if (
+  if (config.architecture === "batchtopk") {
+    // SAELens's BatchTopK takes a fractional k: ⌊k · batch⌋ activations are kept per batch.
+    if (!isFiniteNumber(config.k) || config.k <= 0 || config.k > config.dSae) {
+      fail("k", `a number in (0, dSae = ${config.dSae}] for batchtopk`, config.k);
+    }
+  } else if (
     !isFiniteNumber(config.k) || !Number.isInteger(config.k) || config.k < 1 ||
     config.k > config.dSae
   ) {

@@ -12,6 +12,9 @@
  *                   matmul NN + bias    acts [B][S]      = max(xin · W_enc + b_enc, 0)
  *                                       (latent, x = f·E, {@link encoderFormulation}: E·W_enc,
  *                                       latent_bias, max(f·(E·W_enc) + bias, 0))
+ *                   topk_select?        acts keeps what TopK / BatchTopK keep (src/kernels/topk.ts;
+ *                                       the rest of the step gates by acts > 0, so it trains only
+ *                                       the kept activations)
  *   per-term decode direct (every model shares each term's range, see {@link sharedTermRanges}):
  *                   T × matmul NN       rg_t [B][D]      = acts[:, :end_t] · W_dec[:end_t]
  *                   stacked (otherwise):
@@ -39,15 +42,19 @@
  *                   relu_backward?      g_pre [B][S]     = g_acts · [acts > 0] (none where the
  *                                       direct path's products gate g_acts by acts > 0 as they
  *                                       add to it: g_acts is then g_pre)
+ *                   aux_forward?        g_pre            += the dead latents' auxiliary loss (TopK
+ *                                       family; reads x, so the encoder is then direct)
  *                   matmul TN           grads W_enc      = xinᵀ · g_pre
  *                   reduce_rows         grads b_enc      = Σ_b g_pre
  *                   bdec_grad           grads b_dec      = Σ_rows rg − [apply]·W_enc·grads b_enc
  *                                       (latent: latent_bdec_grad, Q[S]·basis − the same)
+ *                   aux_grad?           grads W_dec, b_dec += the auxiliary loss's; its loss slot
  *   clip            remove_parallel?    grads W_dec[j]  −= (g·W_dec[j])·W_dec[j]  (normalize_decoder)
  *                   grad_norm (2)       grad-norm slot; status = step if loss or norm not finite;
  *                                       each model's clip factor and scheduled step size
  *   Adam            adam                clip, bias-corrected Adam at t = counter + 1 (status 0)
  *                   finish_step         unit W_dec rows (normalize_decoder); counter += 1
+ *                   topk_state?         BatchTopK's θ and the dead-latent counters move on
  *
  * The notebook's SAEs (two terms, decoder-norm-weighted L1, no decoder normalisation) take 20
  * dispatches either way, 16 of them forward-backward. Losses, status and step counter stay

@@ -513,14 +513,17 @@ export async function trainToySaes(
   });
   const names = runs.map((run, i) => run.name ?? `#${i}`);
   const { groups, of } = dataGroups(runs, seed);
-  const models: ModelEntry[] = runs.map((run, i) => ({
-    plan: run.sae.lossPlan(),
-    applyBDecToInput: run.sae.config.applyBDecToInput,
-    normalizeSaeDecoder: run.sae.config.normalizeSaeDecoder,
-    optimizer,
-    dataGroup: of[i]!,
-    ...(topkEntry(run.sae.config) ? { topk: topkEntry(run.sae.config)! } : {}),
-  }));
+  const models: ModelEntry[] = runs.map((run, i) => {
+    const topk = topkEntry(run.sae.config);
+    return {
+      plan: run.sae.lossPlan(),
+      applyBDecToInput: run.sae.config.applyBDecToInput,
+      normalizeSaeDecoder: run.sae.config.normalizeSaeDecoder,
+      optimizer,
+      dataGroup: of[i]!,
+      ...(topk ? { topk } : {}),
+    };
+  });
   initBDecFromData(runs, groups, of, dIn, batch);
   gpu ??= await getGpu();
   const building = performance.now();

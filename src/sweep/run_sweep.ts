@@ -168,7 +168,10 @@ export interface SweepOptions {
   l1Coefficient?: number;
   /** The SAEs' architecture (default `standard`, the notebook's ReLU + L1). */
   architecture?: Architecture;
-  /** k of TopK and BatchTopK (default 1), at most the SAEs' width (the trees' features). */
+  /**
+   * k of TopK (an integer) and BatchTopK (any number above 0; default 1), at most the SAEs' width
+   * (the trees' features).
+   */
   k?: number;
   /** Run only this shard's grid combinations (default: all). */
   shard?: Shard | null;
@@ -299,7 +302,7 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
       options.l1Coefficient ?? NOTEBOOK_SAE_CONFIG.l1Coefficient,
     ),
     architecture: checkChoice("arch", options.architecture ?? "standard", ARCHITECTURES),
-    k: positiveInt("k", options.k ?? 1),
+    k: positiveNumber("k", options.k ?? 1),
   };
   checkK(settings);
   checkGridSize(settings);
@@ -319,10 +322,13 @@ export function resolveSweepOptions(options: SweepOptions): ResolvedSweepOptions
 /** k of TopK and BatchTopK must fit every tree's SAE (d_sae = its read-out features). */
 function checkK(settings: SweepSettings): void {
   if (settings.architecture === "standard") return;
+  if (settings.architecture === "topk" && !Number.isInteger(settings.k)) {
+    throw new SweepAxisError(`Invalid --k: expected an integer for topk, got ${settings.k}`);
+  }
   const narrowest = Math.min(...settings.trees.map((t) => t.tree.nFeatures));
   if (settings.k > narrowest) {
     throw new SweepAxisError(
-      `Invalid --k: expected an integer from 1 to ${narrowest} (the narrowest tree's SAE has ` +
+      `Invalid --k: expected at most ${narrowest} (the narrowest tree's SAE has ` +
         `${narrowest} latents), got ${settings.k}`,
     );
   }

@@ -285,7 +285,7 @@ function manifestProblem(json: ManifestJson): string | null {
       "a number ≥ 0",
     ],
     ["architecture", ARCHITECTURES.includes(json.architecture), ARCHITECTURES.join(", ")],
-    ["k", int(json.k), "a positive integer"],
+    ["k", typeof json.k === "number" && json.k > 0, "a number > 0"],
     ["shard", json.shard === null || typeof json.shard === "string", "null or i/n"],
   ];
   const bad = fields.find(([, ok]) => !ok);
