@@ -181,3 +181,23 @@ Deno.test("niceTicks gives round steps covering the range", () => {
   assert.deepEqual(niceTicks(-1, 1, 4).ticks, [-1, -0.5, 0, 0.5, 1]);
   assert.deepEqual(niceTicks(0, 10, 4).ticks, [0, 2.5, 5, 7.5, 10]);
 });
+
+Deno.test("line plot dashes a series on request and stacks the labels of several markers", () => {
+  const svg = linePlotSvg({
+    title: "two sweeps",
+    xLabel: "β",
+    yLabel: "cos sim",
+    series: [
+      { name: "L1", x: [0, 1], mean: [-0.3, 0.2] },
+      { name: "BatchTopK", x: [0, 1], mean: [0, 0.1], dash: "7 4" },
+    ],
+    markers: [{ x: 0.2, label: "β* L1" }, { x: 0.21, label: "β* BatchTopK" }],
+  });
+  assertBalanced(svg);
+  // The dashed series: its line and its legend entry; the solid one has no dasharray.
+  assert.equal([...svg.matchAll(/stroke-dasharray="7 4"/g)].length, 2);
+  assert.ok(!/data-series="0"[^>]*stroke-dasharray/.test(svg));
+  const labelY = (label: string) =>
+    Number(svg.match(new RegExp(`<text x="[\\d.]+" y="([\\d.]+)"[^>]*>${label}</text>`))![1]);
+  assert.equal(labelY("β\\* BatchTopK") - labelY("β\\* L1"), 14);
+});

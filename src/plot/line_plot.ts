@@ -336,13 +336,18 @@ export function linePlotSvg(options: LinePlotOptions): string {
   data.push(`</g>`);
   body.push(...data);
 
-  // Markers: dashed vertical lines labelled at the top of the plot.
-  markers.forEach((m) => {
+  // Markers: dashed vertical lines labelled at the top of the plot, each further label one line
+  // lower (markers near each other would otherwise write over each other).
+  markers.forEach((m, i) => {
     const x = sx(m.x);
     body.push(
       `<line class="marker" x1="${num(x)}" y1="${num(top)}" x2="${num(x)}" ` +
         `y2="${num(top + plotH)}" stroke="#444" stroke-width="1.2" stroke-dasharray="5 4"/>`,
-      svgText(x + 4, top + 13, m.label, { size: 11, fill: "#444", className: "marker-label" }),
+      svgText(x + 4, top + 13 + 14 * i, m.label, {
+        size: 11,
+        fill: "#444",
+        className: "marker-label",
+      }),
     );
   });
 
