@@ -83,6 +83,28 @@ function selectionOf(config: SaeConfig): TopKSelection | undefined {
   };
 }
 
+/** Model m's float64 loss, gradient and activations, with its TopK selection. */
+function referenceOf(
+  config: SaeConfig,
+  entry: ModelEntry,
+  params: Float32Array,
+  x: Float32Array,
+  m: number,
+  batch: number,
+) {
+  const layout = paramLayout(D, S);
+  const P = layout.size;
+  return referenceLossAndGrad(
+    params.subarray(m * P, (m + 1) * P),
+    layout,
+    entry.plan,
+    entry.applyBDecToInput,
+    x.subarray(m * batch * D, (m + 1) * batch * D),
+    batch,
+    selectionOf(config),
+  );
+}
+
 async function check(
   gpu: Gpu,
   extra: Partial<KernelStepOptions>,
@@ -132,15 +154,7 @@ async function check(
     readF32(gpu, step.intermediates.acts),
   ]);
   for (let m = 0; m < M; m++) {
-    const want = referenceLossAndGrad(
-      params.subarray(m * P, (m + 1) * P),
-      layout,
-      entries[m]!.plan,
-      entries[m]!.applyBDecToInput,
-      x.subarray(m * batch * D, (m + 1) * batch * D),
-      batch,
-      selectionOf(cs[m]!),
-    );
+    const want = referenceOf(cs[m]!, entries[m]!, params, x, m, batch);
     const name = `${label}, model ${m} (${cs[m]!.architecture})`;
     assertClose(acts.subarray(m * batch * S, (m + 1) * batch * S), want.acts, {
       atol: 1e-5,
@@ -216,16 +230,7 @@ gpuTest("a whole step moves θ and the dead counters as the reference does", asy
   const got = await readU32(gpu, step.buffers.topkState!);
   const gotTheta = new Float32Array(got.buffer);
   for (let m = 0; m < M; m++) {
-    const P = layout.size;
-    const want = referenceLossAndGrad(
-      params.subarray(m * P, (m + 1) * P),
-      layout,
-      entries[m]!.plan,
-      entries[m]!.applyBDecToInput,
-      x.subarray(m * batch * D, (m + 1) * batch * D),
-      batch,
-      selectionOf(cs[m]!),
-    );
+    const want = referenceOf(cs[m]!, entries[m]!, params, x, m, batch);
     const counters = Uint32Array.from(COUNTERS);
     const topk = entries[m]!.topk;
     if (topk) advanceDeadCounters(counters, want.acts, batch, S);

@@ -170,12 +170,15 @@ export function compareFigureSvg(
   const axis = infinityAxis(betas);
   const series: LineSeries[] = [];
   trees.forEach((tree, s) => {
+    // One parent: "child c"; several: "edge p → c" (feature indices, as in sweep.json).
+    const oneParent = new Set(tree.edges.map((e) => e.parent)).size === 1;
     tree.edges.forEach((edge, k) => {
       const points = tree.curve.filter((p) => Number.isFinite(p[part].mean[k] ?? NaN));
       if (points.length === 0) return;
       const p = tree.childProbs[k];
+      const what = oneParent ? `child ${edge.child}` : `edge ${edge.parent} → ${edge.child}`;
       series.push({
-        name: `${sweeps[s]!.label}: child ${edge.child}${p === undefined ? "" : ` (p=${p})`}`,
+        name: `${sweeps[s]!.label}: ${what}${p === undefined ? "" : ` (p=${p})`}`,
         x: points.map((q) => axis.position(betaOf(q.beta)!)),
         mean: points.map((q) => q[part].mean[k]!),
         color: EDGE_COLORS[k % EDGE_COLORS.length]!,
