@@ -201,3 +201,15 @@ Deno.test("line plot dashes a series on request and stacks the labels of several
     Number(svg.match(new RegExp(`<text x="[\\d.]+" y="([\\d.]+)"[^>]*>${label}</text>`))![1]);
   assert.equal(labelY("β\\* BatchTopK") - labelY("β\\* L1"), 14);
 });
+
+Deno.test("a marker label near the right edge is written to the left of its line", () => {
+  const svg = linePlotSvg({
+    title: "t",
+    xLabel: "β",
+    yLabel: "y",
+    series: [{ name: "s", x: [0, 1], mean: [0, 1] }],
+    markers: [{ x: 0.1, label: "β* left" }, { x: 1, label: "β* at the right edge" }],
+  });
+  assert.match(svg, /<text [^>]*font-size="11" fill="#444">β\* left<\/text>/);
+  assert.match(svg, /<text [^>]*text-anchor="end" fill="#444">β\* at the right edge<\/text>/);
+});

@@ -337,16 +337,19 @@ export function linePlotSvg(options: LinePlotOptions): string {
   body.push(...data);
 
   // Markers: dashed vertical lines labelled at the top of the plot, each further label one line
-  // lower (markers near each other would otherwise write over each other).
+  // lower (markers near each other would otherwise write over each other); a label that would
+  // run past the plot's right edge is written to the left of its line.
   markers.forEach((m, i) => {
     const x = sx(m.x);
+    const fitsRight = x + 4 + 6.2 * m.label.length <= left + plotW;
     body.push(
       `<line class="marker" x1="${num(x)}" y1="${num(top)}" x2="${num(x)}" ` +
         `y2="${num(top + plotH)}" stroke="#444" stroke-width="1.2" stroke-dasharray="5 4"/>`,
-      svgText(x + 4, top + 13 + 14 * i, m.label, {
+      svgText(fitsRight ? x + 4 : x - 4, top + 13 + 14 * i, m.label, {
         size: 11,
         fill: "#444",
         className: "marker-label",
+        ...(fitsRight ? {} : { anchor: "end" as const }),
       }),
     );
   });
